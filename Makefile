@@ -1,0 +1,41 @@
+# Two commands for a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip
+CONSTRAINTS := constraints.txt
+
+.PHONY: demo test lint typecheck unit install dev clean
+
+# The demo venv: the package and its runtime dependencies.
+$(BIN)/.installed: pyproject.toml $(CONSTRAINTS)
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet -c $(CONSTRAINTS) -e .
+	touch $@
+
+# Plus the dev tools (pytest, ruff, mypy).
+$(BIN)/.dev-installed: $(BIN)/.installed
+	$(PIP) install --quiet -c $(CONSTRAINTS) -e ".[dev]"
+	touch $@
+
+install: $(BIN)/.installed
+dev: $(BIN)/.dev-installed
+
+demo: install
+	$(BIN)/mtrec run
+
+lint: dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: dev
+	$(BIN)/mypy
+
+unit: dev
+	$(BIN)/python -m pytest
+
+test: lint typecheck unit
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

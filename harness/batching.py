@@ -1,0 +1,155 @@
+"""Tokenize once, pad per batch, bucket by length.
+
+A split is tokenized in one call of the fast tokenizer, without padding, and kept as a list of
+token-id arrays; each batch is padded only to its own longest row. Training batches come from
+length-sorted pools so little compute goes to padding, while batch order stays random.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from harness.specs import DomainSplit
+
+POOL_BATCHES = 50  # batches per length-sorted pool when shuffling
+
+
+@dataclass(frozen=True, kw_only=True)
+class EncodedSplit:
+    """A tokenized split: variable-length ids plus label arrays, ready to batch."""
+
+    input_ids: list[np.ndarray]  # one int64 array per row, no padding
+    token_type_ids: list[np.ndarray] | None  # segment ids where the tokenizer makes them
+    lengths: np.ndarray  # tokens per row
+    labels: Mapping[str, np.ndarray]  # label field -> values, row-aligned
+    pad_id: int  # the tokenizer's pad token id
+
+    def __len__(self) -> int:
+        return len(self.input_ids)
+
+
+def encode_split(
+    split: DomainSplit, tokenizer: Any, max_length: int, *, segments: bool
+) -> EncodedSplit:
+    """Tokenize every row of a split as a (user text, item text) pair, once."""
+    encoded = tokenizer(
+        list(split.user_text),
+        list(split.item_text),
+        truncation=True,
+        max_length=max_length,
+        padding=False,
+        return_attention_mask=False,
+        return_token_type_ids=segments,
+    )
+    input_ids = [np.asarray(ids, dtype=np.int64) for ids in encoded["input_ids"]]
+    token_types = (
+        [np.asarray(ids, dtype=np.int64) for ids in encoded["token_type_ids"]]
+        if segments and "token_type_ids" in encoded
+        else None
+    )
+    return EncodedSplit(
+        input_ids=input_ids,
+        token_type_ids=token_types,
+        lengths=np.fromiter((len(ids) for ids in input_ids), dtype=np.int64, count=len(input_ids)),
+        labels=dict(split.labels),
+        pad_id=int(tokenizer.pad_token_id),
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Batch:
+    """One padded batch on the host (or, after :meth:`to`, on the device)."""
+
+    rows: np.ndarray  # row indices into the split, in batch order
+    input_ids: torch.Tensor  # [B, L] padded to the batch's longest row
+    attention_mask: torch.Tensor  # [B, L] 1 for tokens, 0 for padding
+    token_type_ids: torch.Tensor | None  # [B, L] or None
+    labels: Mapping[str, torch.Tensor]  # label field -> [B]
+
+    def to(self, device: torch.device) -> Batch:
+        non_blocking = device.type == "cuda"
+
+        def move(tensor: torch.Tensor) -> torch.Tensor:
+            if non_blocking:
+                tensor = tensor.pin_memory()
+            return tensor.to(device, non_blocking=non_blocking)
+
+        return Batch(
+            rows=self.rows,
+            input_ids=move(self.input_ids),
+            attention_mask=move(self.attention_mask),
+            token_type_ids=None if self.token_type_ids is None else move(self.token_type_ids),
+            labels={name: move(values) for name, values in self.labels.items()},
+        )
+
+    def model_inputs(self) -> dict[str, torch.Tensor]:
+        inputs = {"input_ids": self.input_ids, "attention_mask": self.attention_mask}
+        if self.token_type_ids is not None:
+            inputs["token_type_ids"] = self.token_type_ids
+        return inputs
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+def collate(split: EncodedSplit, rows: np.ndarray, label_fields: tuple[str, ...] = ()) -> Batch:
+    """Pad the given rows of a split to their longest row."""
+    width = int(split.lengths[rows].max())
+    input_ids = np.full((len(rows), width), split.pad_id, dtype=np.int64)
+    mask = np.zeros((len(rows), width), dtype=np.int64)
+    types = np.zeros((len(rows), width), dtype=np.int64) if split.token_type_ids else None
+    for slot, row in enumerate(rows):
+        length = split.lengths[row]
+        input_ids[slot, :length] = split.input_ids[row]
+        mask[slot, :length] = 1
+        if types is not None and split.token_type_ids is not None:
+            types[slot, :length] = split.token_type_ids[row]
+    labels = {name: torch.from_numpy(split.labels[name][rows]) for name in label_fields}
+    return Batch(
+        rows=rows,
+        input_ids=torch.from_numpy(input_ids),
+        attention_mask=torch.from_numpy(mask),
+        token_type_ids=None if types is None else torch.from_numpy(types),
+        labels=labels,
+    )
+
+
+def batch_rows(
+    lengths: np.ndarray, batch_size: int, *, shuffle: bool, rng: np.random.Generator | None = None
+) -> list[np.ndarray]:
+    """Row indices per batch.
+
+    Shuffled: random pools of ``POOL_BATCHES`` batches, sorted by length inside each pool,
+    batches in random order. Not shuffled: sorted by length (the caller restores order).
+    """
+    n = len(lengths)
+    if not shuffle:
+        order = np.argsort(lengths, kind="stable")
+        return [order[start : start + batch_size] for start in range(0, n, batch_size)]
+    if rng is None:
+        raise ValueError("shuffled batching needs a random generator")
+    order = rng.permutation(n)
+    pool = batch_size * POOL_BATCHES
+    batches: list[np.ndarray] = []
+    for start in range(0, n, pool):
+        chunk = order[start : start + pool]
+        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
+        batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def iterate_batches(
+    split: EncodedSplit,
+    batch_size: int,
+    *,
+    label_fields: tuple[str, ...] = (),
+    shuffle: bool = False,
+    rng: np.random.Generator | None = None,
+) -> Iterator[Batch]:
+    for rows in batch_rows(split.lengths, batch_size, shuffle=shuffle, rng=rng):
+        yield collate(split, rows, label_fields)

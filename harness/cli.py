@@ -1,0 +1,287 @@
+"""The ``mtrec`` command line.
+
+Exit codes: 0 everything ok, 1 some combination failed, 2 bad input (suite, flag, plugin
+name, output folder). Errors are one line on stderr, never a traceback (``-v`` shows it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from harness import __version__
+from harness.errors import MtrecError, UsageError
+
+log = logging.getLogger("mtrec")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a usage error in one line, with exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="mtrec",
+        description="Benchmark transformer-backbone multi-task recommenders: accuracy, cost "
+        "and fairness of every backbone x head set x domain combination.",
+    )
+    parser.add_argument("--version", action="version", version=f"mtrec {__version__}")
+    parser.add_argument(
+        "--block-plugin",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="do not load the plugin NAME (repeatable; also MTREC_BLOCK_PLUGINS=a,b)",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log plugin loading and show tracebacks")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    run = commands.add_parser("run", help="train and evaluate every combination of a suite",
+                              description="Train and evaluate every combination of a suite; "
+                              "write results.json, predictions/ and report.md to the run folder.")
+    run.add_argument("suite", nargs="?", default=None, metavar="SUITE",
+                     help="built-in suite name (smoke, quick) or a YAML file; default: quick")
+    run.add_argument("--out", type=Path, default=None, metavar="DIR",
+                     help="run folder (default: runs/SUITE-TIMESTAMP)")
+    run.add_argument("--device", default="auto", metavar="auto|cpu|cuda",
+                     help="where to train; auto takes CUDA when present (default: auto)")
+    run.add_argument("--seed", type=int, action="append", default=None, metavar="N",
+                     help="run with this seed instead of the suite's seeds (repeatable)")
+    run.add_argument("--backbones", type=_names, default=None, metavar="A,B",
+                     help="only these backbones (names, comma separated)")
+    run.add_argument("--head-sets", type=_names, default=None, metavar="A,B",
+                     help="only these head sets")
+    run.add_argument("--domains", type=_names, default=None, metavar="A,B",
+                     help="only these domains")
+    run.add_argument("--quiet", action="store_true", help="no progress bars or table")
+
+    plugins = commands.add_parser("plugins", help="list every registered plugin item per kind",
+                                  description="List every registered backbone, head set, domain "
+                                  "and fairness metric with the plugin and version providing it.")
+    plugins.add_argument("--json", action="store_true", help="machine-readable output")
+
+    commands.add_parser("suites", help="list the built-in suites",
+                        description="List the built-in suites and what they run.")
+
+    report = commands.add_parser("report", help="render the report of a finished run",
+                                 description="Render the report of a run folder to stdout.")
+    report.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    report.add_argument("--format", choices=("md", "json"), default="md",
+                        help="md: the Markdown summary; json: results.json (default: md)")
+    return parser
+
+
+def _names(value: str) -> list[str]:
+    names = [name.strip() for name in value.split(",") if name.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("expected one or more names, comma separated")
+    return names
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing is fetched at run time
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="mtrec: %(message)s")
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        handler = {"run": _run, "plugins": _plugins, "suites": _suites, "report": _report}
+        return handler[args.command](args)
+    except MtrecError as exc:
+        if args.verbose:
+            log.exception("error")
+        print(f"mtrec {args.command}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("mtrec: interrupted", file=sys.stderr)
+        return 130
+
+
+# --------------------------------------------------------------------------------------
+# commands
+# --------------------------------------------------------------------------------------
+
+
+def _host(args: argparse.Namespace) -> Any:
+    from harness.plugin_host import PluginHost
+
+    return PluginHost(blocked=args.block_plugin)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from harness.config import load_suite
+    from harness.runner import default_run_dir, run_sweep
+    from reports import print_summary, render_markdown
+
+    suite = _narrow(load_suite(args.suite), args)
+    host = _host(args)
+    out: Path = args.out or default_run_dir(suite)
+    console = Console(stderr=True, quiet=args.quiet)
+    from harness.progress import RichReporter
+
+    with RichReporter(console) as reporter:
+        result = run_sweep(suite, host, out, device=args.device, reporter=reporter)
+    report_path = out / "report.md"
+    report_path.write_text(render_markdown(result.document), encoding="utf-8")
+    print_summary(result.document, Console(quiet=args.quiet))
+    for record in result.failed:
+        console.print(
+            f"[red]failed[/red] {record['backbone']} x {record['head_set']} x "
+            f"{record['domain']} (seed {record['seed']}): {record['error']}",
+            markup=True, highlight=False,
+        )
+    print(f"report: {report_path}")
+    return 1 if result.failed else 0
+
+
+def _narrow(suite: Any, args: argparse.Namespace) -> Any:
+    """Apply --seed/--backbones/--head-sets/--domains to a loaded suite."""
+    from harness.config import BackboneEntry, DomainEntry, HeadSetEntry
+
+    update: dict[str, Any] = {}
+    if args.seed:
+        update["seeds"] = list(dict.fromkeys(args.seed))
+    for flag, key, entry_type in (
+        ("backbones", "backbones", BackboneEntry),
+        ("head_sets", "head_sets", HeadSetEntry),
+        ("domains", "domains", DomainEntry),
+    ):
+        names = getattr(args, flag)
+        if names is None:
+            continue
+        # Keep the suite's settings for a name it lists; a new name gets defaults.
+        existing = {entry.name: entry for entry in getattr(suite, key)}
+        update[key] = [existing.get(name) or entry_type(name=name) for name in names]
+        update["include"] = []
+    if update:
+        suite = suite.model_copy(update=update)
+        suite = suite.model_copy(update={"path": f"{suite.path} (narrowed by flags)"})
+    return suite
+
+
+def _plugins(args: argparse.Namespace) -> int:
+    host = _host(args)
+    listing = plugin_listing(host)
+    if args.json:
+        print(json.dumps(listing, indent=2))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    for kind in ("backbones", "head_sets", "domains", "fairness_metrics"):
+        table = Table(title=kind.replace("_", " "), title_justify="left")
+        for title in ("name", "plugin", "version", "description"):
+            table.add_column(title)
+        for item in listing[kind]:
+            version = f"{item['distribution']} {item['version']}".strip()
+            table.add_row(item["name"], item["plugin"], version, item["description"])
+        console.print(table)
+    if host.blocked:
+        console.print(f"blocked plugins: {', '.join(host.blocked)}")
+    return 0
+
+
+def plugin_listing(host: Any) -> dict[str, Any]:
+    """Every registered item per kind with its provider (``mtrec plugins --json``)."""
+    registries = host.registries
+
+    def provided(entry: Any, **extra: Any) -> dict[str, Any]:
+        return {
+            "name": entry.spec.name,
+            "plugin": entry.provider.plugin,
+            "distribution": entry.provider.distribution,
+            "version": entry.provider.version,
+            "description": entry.spec.description,
+            **extra,
+        }
+
+    return {
+        "plugins": [
+            {"name": p.name, "distribution": p.distribution, "version": p.version,
+             "module": p.module}
+            for p in host.loaded
+        ],
+        "blocked": host.blocked,
+        "backbones": [
+            provided(e, family=e.spec.family.value, pooling=e.spec.pooling.value,
+                     pretrained=e.spec.pretrained, unavailable=e.spec.available())
+            for e in registries.backbones
+        ],
+        "head_sets": [
+            provided(e, architecture=e.spec.architecture,
+                     heads=[{"task": h.task, "type": h.task_type.value,
+                             "label_field": h.label_field, "loss": h.loss}
+                            for h in e.spec.heads])
+            for e in registries.head_sets
+        ],
+        "domains": [
+            provided(e, domain_kind=e.spec.domain_kind, label_fields=list(e.spec.label_fields),
+                     sensitive_attributes=list(e.spec.sensitive_attributes))
+            for e in registries.domains
+        ],
+        "fairness_metrics": [provided(e, scope=e.spec.scope) for e in registries.fairness_metrics],
+    }
+
+
+def _suites(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from harness.config import builtin_suites, load_suite
+
+    table = Table(title="built-in suites", title_justify="left")
+    for title in ("name", "backbones", "head sets", "domains", "seeds", "description"):
+        table.add_column(title)
+    for name in builtin_suites():
+        suite = load_suite(name)
+        table.add_row(
+            name,
+            ", ".join(b.name for b in suite.backbones),
+            ", ".join(h.name for h in suite.head_sets),
+            ", ".join(d.name for d in suite.domains),
+            ", ".join(str(s) for s in suite.seeds),
+            suite.description,
+        )
+    Console().print(table)
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from reports import render_markdown
+
+    path = args.run_dir / "results.json"
+    if not path.is_file():
+        raise UsageError(f"{args.run_dir}: no results.json here; pass a run folder")
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    if args.format == "json":
+        print(json.dumps(document, indent=2))
+    else:
+        print(render_markdown(document))
+    return 0
+
+
+def console_main() -> None:
+    """Entry point of the ``mtrec`` console script."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    console_main()

@@ -1,0 +1,333 @@
+"""Running one combination: build, train, evaluate, measure, fairness -> a record.
+
+Everything a combination needs from earlier work (domain data, tokenized splits) comes from a
+:class:`SweepCache`, so a domain is generated once and a split is tokenized once per
+(tokenizer, domain, max length), whatever the number of head sets and seeds.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from harness.batching import EncodedSplit, encode_split
+from harness.efficiency import (
+    cuda_peak_mb,
+    flops_per_sample,
+    measure_latency,
+    parameter_counts,
+    peak_rss_mb,
+)
+from harness.errors import CombinationError
+from harness.evaluation import predict, save_predictions, score_tasks, validation_score
+from harness.matrix import Combination
+from harness.model import MultiTaskModel
+from harness.plugin_host import PluginHost
+from harness.specs import (
+    DomainData,
+    FairnessContext,
+    Family,
+    HeadSetSpec,
+    LoadedBackbone,
+    TaskType,
+)
+from harness.tasks import LOSSES, METRICS, TASK_METRICS, primary_metric, trivial_predictions
+from harness.training import TrainResult, train
+
+EpochCallback = Callable[[int, float, float], None]
+
+
+@dataclass
+class SweepCache:
+    """Work shared between the combinations of one sweep (in this process)."""
+
+    domains: dict[str, DomainData] = field(default_factory=dict)
+    encoded: dict[tuple[str, str, int, str], EncodedSplit] = field(default_factory=dict)
+    encode_calls: int = 0  # how many splits were tokenized (tests check reuse)
+
+
+def domain_cache_key(combination: Combination) -> str:
+    return json.dumps(
+        {"name": combination.domain.name, "options": combination.domain.options,
+         "seed": combination.seed},
+        sort_keys=True,
+    )
+
+
+def run_combination(
+    combination: Combination,
+    host: PluginHost,
+    cache: SweepCache,
+    *,
+    device: torch.device,
+    predictions_dir: Path,
+    fairness_metrics: list[str] | None,
+    on_epoch: EpochCallback | None = None,
+) -> dict[str, Any]:
+    """Train and evaluate one combination; return the JSON-ready parts of its record.
+
+    Raises on failure; the caller records the error and goes on with the sweep.
+    """
+    registries = host.registries
+    backbone_spec = registries.backbones.get(combination.backbone.name)
+    head_set = registries.head_sets.get(combination.head_set.name)
+    reason = backbone_spec.available()
+    if reason:
+        raise CombinationError(f"backbone '{backbone_spec.name}' is not available: {reason}")
+    data = _load_domain(combination, host, cache)
+    _check_head_set(head_set, data, combination.domain.name)
+
+    config = combination.training
+    torch.manual_seed(combination.seed)
+    np.random.seed(combination.seed % 2**32)
+    loaded = _call_plugin(host, "backbones", backbone_spec.name, backbone_spec.load)
+    pooling = combination.backbone.pooling or loaded.pooling
+    model = MultiTaskModel(
+        loaded.model,
+        hidden_size=loaded.hidden_size,
+        pooling=pooling,
+        head_set=head_set,
+        label_fields=data.label_fields,
+        dropout=config.dropout,
+    )
+    train_split = data.train
+    if config.max_train_samples is not None and config.max_train_samples < len(train_split):
+        train_split = _head(train_split, config.max_train_samples)
+    model.set_target_scaling(train_split.labels)
+    model.to(device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+    segments = backbone_spec.family is Family.ENCODER
+    encode = _encoder(cache, combination, loaded, segments)
+    train_enc = encode("train", train_split)
+    val_enc = encode("validation", data.validation)
+    test_enc = encode("test", data.test)
+
+    heads = model.head_specs()
+    val_reference = score_tasks(
+        {
+            head.task: trivial_predictions(
+                head.task,
+                head.task_type,
+                train_split.labels[head.label_field],
+                val_enc.labels[head.label_field],
+            )
+            for head in heads
+        }
+    )
+
+    def validate() -> float:
+        run = predict(model, val_enc, batch_size=config.eval_batch_size, device=device)
+        return validation_score(score_tasks(run.tasks), val_reference, run.tasks)
+
+    trained: TrainResult = train(
+        model, train_enc, validate, config, device=device, seed=combination.seed,
+        on_epoch=on_epoch,
+    )
+
+    test_run = predict(model, test_enc, batch_size=config.eval_batch_size, device=device)
+    metrics = score_tasks(test_run.tasks)
+    files = save_predictions(predictions_dir, data.test, test_run.tasks)
+    trivial = score_tasks(
+        {
+            head.task: trivial_predictions(
+                head.task,
+                head.task_type,
+                train_split.labels[head.label_field],
+                test_enc.labels[head.label_field],
+            )
+            for head in heads
+        }
+    )
+
+    efficiency = _measure(model, test_enc, combination, device, trained, test_run.samples,
+                          test_run.seconds)
+    fairness = _fairness(
+        host, fairness_metrics, combination, test_run.tasks, data, metrics
+    )
+    record = {
+        "tasks": {
+            head.task: {
+                "type": head.task_type.value,
+                "label_field": head.label_field,
+                "loss": head.loss,
+                "primary_metric": primary_metric(head.task_type),
+                "directions": {
+                    name: "higher" if METRICS[name].direction > 0 else "lower"
+                    for name in TASK_METRICS[head.task_type]
+                },
+                "n_test": len(test_enc),
+            }
+            for head in heads
+        },
+        "metrics": metrics,
+        "reference": {"trivial": trivial},
+        "training": {
+            "epochs_run": len(trained.history),
+            "best_epoch": trained.best_epoch,
+            "best_validation_score": trained.best_validation_score,
+            "stopped_early": trained.stopped_early,
+            "steps": trained.steps,
+            "train_seconds": trained.train_seconds,
+            "n_train": len(train_enc),
+            "n_validation": len(val_enc),
+            "history": trained.history,
+            "pooling": pooling.value,
+            "architecture": head_set.architecture,
+        },
+        "efficiency": efficiency,
+        "fairness": fairness,
+        "predictions": {head.task: f"{predictions_dir.name}/{name}" for head, name in
+                        zip(heads, files, strict=True)},
+    }
+    del model, loaded
+    gc.collect()
+    return record
+
+
+def _head(split: Any, n: int) -> Any:
+    from dataclasses import replace
+
+    return replace(
+        split,
+        ids=split.ids[:n],
+        user_ids=split.user_ids[:n],
+        item_ids=split.item_ids[:n],
+        user_text=list(split.user_text)[:n],
+        item_text=list(split.item_text)[:n],
+        labels={k: v[:n] for k, v in split.labels.items()},
+        sensitive={k: v[:n] for k, v in split.sensitive.items()},
+    )
+
+
+def _call_plugin(host: PluginHost, kind: str, name: str, function: Callable[..., Any],
+                 **kwargs: Any) -> Any:
+    """Call into a plugin; name the plugin in any error it raises."""
+    try:
+        return function(**kwargs)
+    except CombinationError:
+        raise
+    except Exception as exc:
+        provider = host.provider_of(kind, name)
+        singular = {"backbones": "backbone", "domains": "domain",
+                    "fairness_metrics": "fairness metric"}[kind]
+        raise CombinationError(
+            f"{singular} '{name}' ({provider.describe()}) raised {type(exc).__name__}: {exc}"
+        ) from exc
+
+
+def _load_domain(combination: Combination, host: PluginHost, cache: SweepCache) -> DomainData:
+    key = domain_cache_key(combination)
+    if key not in cache.domains:
+        spec = host.registries.domains.get(combination.domain.name)
+        cache.domains[key] = _call_plugin(
+            host, "domains", spec.name, spec.load, seed=combination.seed,
+            **combination.domain.options,
+        )
+    return cache.domains[key]
+
+
+def _check_head_set(head_set: HeadSetSpec, data: DomainData, domain: str) -> None:
+    for head in head_set.heads:
+        field_ = data.label_fields.get(head.label_field)
+        if field_ is None:
+            raise CombinationError(
+                f"head set '{head_set.name}' needs label field '{head.label_field}' that "
+                f"domain '{domain}' does not provide (it has: {', '.join(data.label_fields)})"
+            )
+        if field_.task_type is not head.task_type:
+            raise CombinationError(
+                f"head '{head.task}' of head set '{head_set.name}' is {head.task_type.value} "
+                f"but label field '{head.label_field}' of domain '{domain}' is "
+                f"{field_.task_type.value}"
+            )
+        if head.loss != LOSSES[head.task_type]:
+            raise CombinationError(
+                f"head '{head.task}' of head set '{head_set.name}': loss '{head.loss}' does not "
+                f"fit a {head.task_type.value} task (use '{LOSSES[head.task_type]}')"
+            )
+        if head.task_type is TaskType.MULTICLASS and len(field_.classes) < 2:
+            raise CombinationError(
+                f"label field '{head.label_field}' of domain '{domain}' declares fewer than "
+                "2 classes"
+            )
+
+
+def _encoder(
+    cache: SweepCache, combination: Combination, loaded: LoadedBackbone, segments: bool
+) -> Callable[[str, Any], EncodedSplit]:
+    domain_key = domain_cache_key(combination)
+    max_length = combination.training.max_length
+
+    def encode(split_name: str, split: Any) -> EncodedSplit:
+        key = (combination.backbone.name, domain_key, max_length, f"{split_name}:{len(split)}")
+        if key not in cache.encoded:
+            cache.encoded[key] = encode_split(split, loaded.tokenizer, max_length,
+                                              segments=segments)
+            cache.encode_calls += 1
+        return cache.encoded[key]
+
+    return encode
+
+
+def _measure(
+    model: MultiTaskModel,
+    test_enc: EncodedSplit,
+    combination: Combination,
+    device: torch.device,
+    trained: TrainResult,
+    inference_samples: int,
+    inference_seconds: float,
+) -> dict[str, Any]:
+    total, trainable = parameter_counts(model)
+    measure = combination.measure
+    latency = {
+        str(size): measure_latency(model, test_enc, size, measure, device)
+        for size in measure.latency_batch_sizes
+    }
+    return {
+        "latency_ms": latency,
+        "seq_len_median": float(np.median(test_enc.lengths)),
+        "train_samples_per_s": trained.train_samples_per_second,
+        "inference_samples_per_s": (
+            inference_samples / inference_seconds if inference_seconds else 0.0
+        ),
+        "peak_memory_mb": peak_rss_mb(),
+        "cuda_peak_memory_mb": cuda_peak_mb(device),
+        "params": total,
+        "trainable_params": trainable,
+        "flops_per_sample": flops_per_sample(model, test_enc, device) if measure.flops else None,
+        "device": str(device),
+    }
+
+
+def _fairness(
+    host: PluginHost,
+    selected: list[str] | None,
+    combination: Combination,
+    tasks: Mapping[str, Any],
+    data: DomainData,
+    metrics: Mapping[str, Mapping[str, float]],
+) -> dict[str, Any]:
+    registry = host.registries.fairness_metrics
+    names = selected if selected is not None else registry.names()
+    context = FairnessContext(
+        combination_key=combination.key,
+        tasks=tasks,
+        sensitive=dict(data.test.sensitive),
+        metrics=metrics,
+    )
+    results: dict[str, Any] = {}
+    for name in names:
+        spec = registry.get(name)
+        results[name] = _call_plugin(host, "fairness_metrics", name, spec.compute,
+                                     context=context)
+    return results

@@ -1,0 +1,246 @@
+"""Suite files: YAML validated into typed, frozen config at the edge.
+
+Past :func:`load_suite`, nothing re-checks types. Errors name the file and the field::
+
+    suites/mine.yaml: training.lr: Input should be greater than 0 (got -1)
+"""
+
+from __future__ import annotations
+
+import difflib
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from harness.errors import ConfigError, UnknownNameError
+from harness.specs import Pooling
+
+SUITES_PACKAGE = "harness.suites"
+DEFAULT_SUITE = "quick"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TrainingConfig(_Strict):
+    """How one combination is trained (the seed recipe's defaults)."""
+
+    epochs: Annotated[int, Field(ge=1)] = 5
+    batch_size: Annotated[int, Field(ge=1)] = 16
+    eval_batch_size: Annotated[int, Field(ge=1)] = 64
+    lr: Annotated[float, Field(gt=0)] = 2e-5
+    head_lr: Annotated[float, Field(gt=0)] | None = None  # None: same as lr
+    weight_decay: Annotated[float, Field(ge=0)] = 0.01
+    dropout: Annotated[float, Field(ge=0, lt=1)] = 0.1
+    patience: Annotated[int, Field(ge=0)] = 2  # epochs without improvement; 0 = never stop
+    max_length: Annotated[int, Field(ge=8, le=4096)] = 64
+    grad_clip: Annotated[float, Field(gt=0)] | None = 1.0
+    max_train_samples: Annotated[int, Field(ge=1)] | None = None
+
+
+class TrainingOverrides(_Strict):
+    """Per-backbone changes to the suite's training settings (unset keys inherit)."""
+
+    epochs: Annotated[int, Field(ge=1)] | None = None
+    batch_size: Annotated[int, Field(ge=1)] | None = None
+    eval_batch_size: Annotated[int, Field(ge=1)] | None = None
+    lr: Annotated[float, Field(gt=0)] | None = None
+    head_lr: Annotated[float, Field(gt=0)] | None = None
+    weight_decay: Annotated[float, Field(ge=0)] | None = None
+    dropout: Annotated[float, Field(ge=0, lt=1)] | None = None
+    patience: Annotated[int, Field(ge=0)] | None = None
+    max_length: Annotated[int, Field(ge=8, le=4096)] | None = None
+    grad_clip: Annotated[float, Field(gt=0)] | None = None
+    max_train_samples: Annotated[int, Field(ge=1)] | None = None
+
+
+class MeasureConfig(_Strict):
+    """How efficiency is measured after training."""
+
+    latency_batch_sizes: Annotated[list[Annotated[int, Field(ge=1)]], Field(min_length=1)] = [
+        1,
+        32,
+    ]
+    latency_warmup: Annotated[int, Field(ge=0)] = 3
+    latency_min_repeats: Annotated[int, Field(ge=1)] = 10
+    latency_min_seconds: Annotated[float, Field(ge=0)] = 0.5
+    flops: bool = True  # count FLOPs per sample with torch's FLOP counter
+
+
+class BackboneEntry(_Strict):
+    """A backbone in a suite, with optional per-backbone settings."""
+
+    name: Annotated[str, Field(min_length=1)]
+    pooling: Pooling | None = None  # None: the backbone's default
+    training: TrainingOverrides = TrainingOverrides()
+
+
+class HeadSetEntry(_Strict):
+    """A head set in a suite."""
+
+    name: Annotated[str, Field(min_length=1)]
+
+
+class DomainEntry(_Strict):
+    """A domain in a suite, with the options passed to its loader."""
+
+    name: Annotated[str, Field(min_length=1)]
+    options: dict[str, Any] = {}
+
+
+class MatrixPattern(_Strict):
+    """Matches combinations by name; an unset field matches anything."""
+
+    backbone: str | None = None
+    head_set: str | None = None
+    domain: str | None = None
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> MatrixPattern:
+        if self.backbone is None and self.head_set is None and self.domain is None:
+            raise ValueError("a pattern needs at least one of backbone, head_set, domain")
+        return self
+
+    def matches(self, backbone: str, head_set: str, domain: str) -> bool:
+        return (
+            self.backbone in (None, backbone)
+            and self.head_set in (None, head_set)
+            and self.domain in (None, domain)
+        )
+
+
+def _named(value: Any) -> Any:
+    """Let suites write a bare name where an entry with options is also allowed."""
+    return {"name": value} if isinstance(value, str) else value
+
+
+def _all_named(value: Any) -> Any:
+    return [_named(item) for item in value] if isinstance(value, list) else value
+
+
+class IncludeEntry(_Strict):
+    """An extra combination added on top of the product."""
+
+    backbone: BackboneEntry
+    head_set: HeadSetEntry
+    domain: DomainEntry
+
+    _names = field_validator("backbone", "head_set", "domain", mode="before")(
+        classmethod(lambda cls, value: _named(value))
+    )
+
+
+class Suite(_Strict):
+    """A validated suite: the matrix plus how to train and measure each combination."""
+
+    name: Annotated[str, Field(min_length=1)]
+    description: str = ""
+    seeds: Annotated[list[int], Field(min_length=1)] = [0]
+    backbones: list[BackboneEntry] = []
+    head_sets: list[HeadSetEntry] = []
+    domains: list[DomainEntry] = []
+    include: list[IncludeEntry] = []
+    exclude: list[MatrixPattern] = []
+    fairness_metrics: list[str] | None = None  # None: every registered metric
+    training: TrainingConfig = TrainingConfig()
+    measure: MeasureConfig = MeasureConfig()
+    source: Literal["builtin", "file"] = "file"
+    path: str = ""  # where it was read from, for messages
+
+    _names = field_validator("backbones", "head_sets", "domains", mode="before")(
+        classmethod(lambda cls, value: _all_named(value))
+    )
+
+
+def builtin_suites() -> list[str]:
+    """Names of the suites shipped in the package."""
+    folder = resources.files(SUITES_PACKAGE)
+    return sorted(
+        entry.name.removesuffix(".yaml")
+        for entry in folder.iterdir()
+        if entry.name.endswith(".yaml")
+    )
+
+
+def load_suite(name_or_path: str | None) -> Suite:
+    """Load a built-in suite by name, or a suite file by path; raise ConfigError on bad input."""
+    name_or_path = name_or_path or DEFAULT_SUITE
+    path = Path(name_or_path)
+    looks_like_path = path.suffix in {".yaml", ".yml"} or "/" in name_or_path
+    if looks_like_path or path.is_file():
+        if not path.is_file():
+            raise ConfigError(f"{name_or_path}: suite file not found")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"{name_or_path}: cannot read suite file: {exc.strerror}") from exc
+        return parse_suite(text, origin=str(path), source="file")
+    known = builtin_suites()
+    if name_or_path not in known:
+        close = difflib.get_close_matches(name_or_path, known, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        raise UnknownNameError(
+            f"unknown suite '{name_or_path}'{hint} built-in suites: {', '.join(known)}; "
+            "or pass the path of a .yaml file"
+        )
+    text = resources.files(SUITES_PACKAGE).joinpath(f"{name_or_path}.yaml").read_text("utf-8")
+    return parse_suite(text, origin=f"builtin:{name_or_path}", source="builtin")
+
+
+def parse_suite(text: str, *, origin: str, source: Literal["builtin", "file"]) -> Suite:
+    """Validate suite YAML text; ``origin`` names it in error messages."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{origin}{where}: invalid YAML: {problem}") from None
+    if raw is None:
+        raise ConfigError(f"{origin}: suite file is empty")
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{origin}: a suite must be a mapping, got {type(raw).__name__}")
+    for reserved in ("source", "path"):
+        if reserved in raw:
+            raise ConfigError(f"{origin}: {reserved}: unknown key")
+    try:
+        return Suite.model_validate({**raw, "source": source, "path": origin})
+    except ValidationError as exc:
+        raise ConfigError(f"{origin}: {describe_validation_error(exc)}") from None
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """The first validation problem as 'field.path: message', plus a count of the rest."""
+    # An unknown key usually explains the other problems (a typo'd required key).
+    errors = sorted(exc.errors(), key=lambda error: error["type"] != "extra_forbidden")
+    first = errors[0]
+    loc = _format_location(first["loc"])
+    if first["type"] == "extra_forbidden":
+        message = "unknown key"
+    else:
+        message = first["msg"].removeprefix("Value error, ")
+        if "input" in first and first["type"] not in {"missing"}:
+            message += f" (got {first['input']!r})"
+    more = f" (+{len(errors) - 1} more problems)" if len(errors) > 1 else ""
+    return f"{loc or '(top level)'}: {message}{more}"
+
+
+def _format_location(loc: tuple[Any, ...]) -> str:
+    parts: list[str] = []
+    for item in loc:
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+        else:
+            parts.append(f".{item}" if parts else str(item))
+    return "".join(parts)

@@ -1,0 +1,35 @@
+"""One exception hierarchy for the core.
+
+Every message names what is at fault (file, field, plugin, combination) and, where there is
+one, what to do about it; the CLI prints it as one line and exits with the code below.
+"""
+
+from __future__ import annotations
+
+
+class MtrecError(Exception):
+    """Base of every error mtrec raises on purpose."""
+
+    exit_code = 1
+
+
+class UsageError(MtrecError):
+    """Bad input from the user: a suite, a flag, a path. Exit code 2."""
+
+    exit_code = 2
+
+
+class ConfigError(UsageError):
+    """A suite file that does not validate; the message names the file and the field."""
+
+
+class PluginError(UsageError):
+    """A plugin that cannot be loaded or registers something invalid; names the plugin."""
+
+
+class UnknownNameError(UsageError):
+    """A name no plugin registered; the message suggests close names and lists known ones."""
+
+
+class CombinationError(MtrecError):
+    """One combination failed; recorded in results, never fatal to the sweep."""

@@ -1,0 +1,171 @@
+"""Predicting, scoring and saving predictions.
+
+Predictions are turned into float64/int64 numpy arrays once; metrics are computed from those
+arrays and the same arrays are written to ``predictions/KEY/TASK.csv`` with round-trip float
+formatting, so a recomputation from the files gives exactly the reported numbers.
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from harness.batching import EncodedSplit, iterate_batches
+from harness.model import MultiTaskModel, decode_outputs
+from harness.specs import DomainSplit, TaskPredictions, TaskType
+from harness.tasks import METRICS, compute_metrics, primary_metric, relative_gain
+from harness.training import autocast_for
+
+
+@dataclass(frozen=True, kw_only=True)
+class PredictionRun:
+    """Predictions of every task on one split, and how long inference took."""
+
+    tasks: Mapping[str, TaskPredictions]  # task -> predictions, in split row order
+    seconds: float  # wall time of the whole pass (device synchronised)
+    samples: int  # rows predicted
+
+
+@torch.inference_mode()
+def predict(
+    model: MultiTaskModel,
+    encoded: EncodedSplit,
+    *,
+    batch_size: int,
+    device: torch.device,
+) -> PredictionRun:
+    """Run the model over a split (length-sorted batches), return predictions in row order."""
+    model.eval()
+    heads = {head.spec.task: head for head in model.task_heads()}
+    n = len(encoded)
+    preds: dict[str, list[torch.Tensor]] = {task: [] for task in heads}
+    scores: dict[str, list[torch.Tensor]] = {task: [] for task in heads}
+    order: list[np.ndarray] = []
+    started = time.perf_counter()
+    for batch in iterate_batches(encoded, batch_size):
+        batch = batch.to(device)
+        with autocast_for(device):
+            outputs = model(**batch.model_inputs())
+        for task, head in heads.items():
+            pred, score = decode_outputs(head, outputs[task])
+            preds[task].append(pred)
+            if score is not None:
+                scores[task].append(score)
+        order.append(batch.rows)
+    # One transfer per task at the end instead of a host sync per batch.
+    rows = np.concatenate(order) if order else np.zeros(0, dtype=np.int64)
+    inverse = np.empty(n, dtype=np.int64)
+    inverse[rows] = np.arange(n)
+    result: dict[str, TaskPredictions] = {}
+    for task, head in heads.items():
+        kind = head.spec.task_type
+        y_true = encoded.labels[head.spec.label_field]
+        y_pred = torch.cat(preds[task]).cpu().numpy()[inverse] if preds[task] else np.zeros(0)
+        score = (
+            torch.cat(scores[task]).double().cpu().numpy()[inverse] if scores[task] else None
+        )
+        result[task] = TaskPredictions(
+            task=task,
+            task_type=kind,
+            y_true=(y_true.astype(np.float64) if kind is TaskType.REGRESSION else y_true.astype(np.int64)),
+            y_pred=(y_pred.astype(np.float64) if kind is TaskType.REGRESSION else y_pred.astype(np.int64)),
+            score=score,
+            primary_metric=primary_metric(kind),
+        )
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return PredictionRun(tasks=result, seconds=time.perf_counter() - started, samples=n)
+
+
+def score_tasks(tasks: Mapping[str, TaskPredictions]) -> dict[str, dict[str, float]]:
+    """Every metric of every task."""
+    return {task: compute_metrics(predictions) for task, predictions in tasks.items()}
+
+
+def validation_score(
+    metrics: Mapping[str, Mapping[str, float]],
+    reference: Mapping[str, Mapping[str, float]],
+    tasks: Mapping[str, TaskPredictions],
+) -> float:
+    """Mean relative gain of each task's primary metric over the trivial predictor.
+
+    Each gain is signed by the metric's direction, so RMSE going down and accuracy going
+    up both raise the score, and tasks on different scales weigh the same.
+    """
+    gains = []
+    for task, predictions in tasks.items():
+        name = predictions.primary_metric
+        value, base = metrics[task][name], reference[task][name]
+        if np.isfinite(value) and np.isfinite(base):
+            gains.append(relative_gain(value, base, METRICS[name].direction))
+    return float(np.mean(gains)) if gains else float("-inf")
+
+
+def save_predictions(
+    folder: Path, split: DomainSplit, tasks: Mapping[str, TaskPredictions]
+) -> list[str]:
+    """Write one CSV per task; return the file names.
+
+    Columns: id, user_id, item_id, one column per sensitive attribute, y_true, y_pred, and
+    ``score`` for binary tasks. Floats use ``repr`` so they read back bit-identical.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    attributes = sorted(split.sensitive)
+    names = []
+    for task, predictions in tasks.items():
+        header = ["id", "user_id", "item_id", *attributes, "y_true", "y_pred"]
+        columns: list[np.ndarray | list[str]] = [
+            split.ids,
+            split.user_ids,
+            split.item_ids,
+            *(split.sensitive[a] for a in attributes),
+            predictions.y_true,
+            predictions.y_pred,
+        ]
+        if predictions.score is not None:
+            header.append("score")
+            columns.append(predictions.score)
+        name = f"{task}.csv"
+        with open(folder / name, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(header)
+            writer.writerows(zip(*(_cells(column) for column in columns), strict=True))
+        names.append(name)
+    return names
+
+
+def _cells(column: np.ndarray | list[str]) -> list[str]:
+    array = np.asarray(column)
+    if array.dtype.kind == "f":
+        return [repr(float(value)) for value in array]
+    if array.dtype.kind in "iub":
+        return [str(int(value)) for value in array]
+    return [str(value) for value in array]
+
+
+def load_predictions(path: Path, task_type: TaskType, task: str = "") -> TaskPredictions:
+    """Read one saved predictions file back (used by reports, compare and tests)."""
+    with open(path, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    kind = np.float64 if task_type is TaskType.REGRESSION else np.int64
+    y_true = np.array([float(row["y_true"]) for row in rows]).astype(kind)
+    y_pred = np.array([float(row["y_pred"]) for row in rows]).astype(kind)
+    score = (
+        np.array([float(row["score"]) for row in rows], dtype=np.float64)
+        if rows and "score" in rows[0]
+        else None
+    )
+    return TaskPredictions(
+        task=task or path.stem,
+        task_type=task_type,
+        y_true=y_true,
+        y_pred=y_pred,
+        score=score,
+        primary_metric=primary_metric(task_type),
+    )

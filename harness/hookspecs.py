@@ -1,0 +1,113 @@
+"""Every hook mtrec calls, in one place.
+
+A plugin is any module (or object) with functions marked ``@mtrec.hookimpl`` whose names
+match the specifications below. Plugins are found through the ``mtrec`` entry-point group,
+built-ins included::
+
+    [project.entry-points.mtrec]
+    my-plugin = "my_package.mtrec_plugin"
+
+Registration hooks (``mtrec_register_*``) are called once per plugin when the registries are
+built; the core calls each implementation separately so that every registered item is
+attributed to the plugin that returned it. Lifecycle hooks are called for every combination of
+a sweep, in registration order, and their return values are ignored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import pluggy
+
+from harness.specs import BackboneSpec, DomainSpec, FairnessMetricSpec, HeadSetSpec
+
+PROJECT_NAME = "mtrec"
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+
+# --------------------------------------------------------------------------------------
+# registration: the four plugin kinds
+# --------------------------------------------------------------------------------------
+
+
+@hookspec
+def mtrec_register_backbones() -> Iterable[BackboneSpec]:
+    """Return the backbones this plugin provides.
+
+    Called once per plugin while the registry is built. Each name must be unique across
+    all plugins; a name returned by two plugins is an error naming both. Loading the
+    weights must wait until :attr:`BackboneSpec.load` is called.
+    """
+
+
+@hookspec
+def mtrec_register_head_sets() -> Iterable[HeadSetSpec]:
+    """Return the head sets this plugin provides.
+
+    Called once per plugin while the registry is built; names must be unique across
+    all plugins.
+    """
+
+
+@hookspec
+def mtrec_register_domains() -> Iterable[DomainSpec]:
+    """Return the domains this plugin provides.
+
+    Called once per plugin while the registry is built; names must be unique across
+    all plugins. Data must not be generated or read until :attr:`DomainSpec.load` is called.
+    """
+
+
+@hookspec
+def mtrec_register_fairness_metrics() -> Iterable[FairnessMetricSpec]:
+    """Return the fairness metrics this plugin provides.
+
+    Called once per plugin while the registry is built; names must be unique across
+    all plugins. Every registered metric runs on every successful combination unless
+    the suite lists the metrics to run.
+    """
+
+
+# --------------------------------------------------------------------------------------
+# lifecycle: one combination of a sweep
+# --------------------------------------------------------------------------------------
+
+
+@hookspec
+def mtrec_before_combination(key: str, config: Mapping[str, Any]) -> None:
+    """Called before a combination is built and trained.
+
+    :param key: the combination's stable content-hash key.
+    :param config: the combination's resolved configuration (JSON-ready, read-only).
+
+    All implementations are called; return values are ignored. An exception raised here
+    fails this combination (recorded with the plugin's name) and the sweep goes on.
+    """
+
+
+@hookspec
+def mtrec_after_combination(key: str, record: Mapping[str, Any]) -> None:
+    """Called after a combination finished, whatever its status.
+
+    :param key: the combination's key.
+    :param record: the record as it will be written to ``results.json`` (read-only).
+
+    All implementations are called; return values are ignored. Exceptions are reported as
+    warnings and never change the record.
+    """
+
+
+@hookspec
+def mtrec_on_combination_error(key: str, config: Mapping[str, Any], error: BaseException) -> None:
+    """Called when a combination fails, before :func:`mtrec_after_combination`.
+
+    :param key: the combination's key.
+    :param config: the combination's resolved configuration.
+    :param error: the exception that failed it.
+
+    All implementations are called; return values are ignored. Exceptions raised here
+    are reported as warnings.
+    """

@@ -1,0 +1,137 @@
+"""Matrix expansion: backbones x head sets x domains x seeds, with include/exclude.
+
+Every combination has a key: a hash of its resolved configuration, so the same config always
+gets the same key (and a changed learning rate gets a new one).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from harness.config import (
+    BackboneEntry,
+    DomainEntry,
+    HeadSetEntry,
+    MeasureConfig,
+    Suite,
+    TrainingConfig,
+)
+from harness.errors import ConfigError, UnknownNameError
+from harness.plugin_host import Registries
+
+KEY_LENGTH = 16
+
+
+@dataclass(frozen=True, kw_only=True)
+class Combination:
+    """One cell of the matrix, fully resolved."""
+
+    backbone: BackboneEntry  # which backbone, with its per-backbone settings
+    head_set: HeadSetEntry  # which head set
+    domain: DomainEntry  # which domain, with loader options
+    seed: int  # seeds data split, init and shuffling
+    training: TrainingConfig  # suite training merged with the backbone's overrides
+    measure: MeasureConfig  # how efficiency is measured
+
+    def config(self) -> dict[str, Any]:
+        """JSON-ready configuration; the key is a hash of exactly this."""
+        return {
+            "backbone": self.backbone.model_dump(mode="json", exclude={"training"}),
+            "head_set": self.head_set.model_dump(mode="json"),
+            "domain": self.domain.model_dump(mode="json"),
+            "seed": self.seed,
+            "training": self.training.model_dump(mode="json"),
+            "measure": self.measure.model_dump(mode="json"),
+        }
+
+    @property
+    def key(self) -> str:
+        canonical = json.dumps(self.config(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:KEY_LENGTH]
+
+    @property
+    def label(self) -> str:
+        return f"{self.backbone.name} x {self.head_set.name} x {self.domain.name} (seed {self.seed})"
+
+
+def expand(suite: Suite) -> list[Combination]:
+    """The suite's combinations in a stable order, duplicates removed."""
+    cells: list[tuple[BackboneEntry, HeadSetEntry, DomainEntry]] = [
+        (backbone, head_set, domain)
+        for backbone in suite.backbones
+        for head_set in suite.head_sets
+        for domain in suite.domains
+        if not any(
+            pattern.matches(backbone.name, head_set.name, domain.name) for pattern in suite.exclude
+        )
+    ]
+    cells += [(entry.backbone, entry.head_set, entry.domain) for entry in suite.include]
+    combinations: dict[str, Combination] = {}
+    for seed in suite.seeds:
+        for backbone, head_set, domain in cells:
+            combination = Combination(
+                backbone=backbone,
+                head_set=head_set,
+                domain=domain,
+                seed=seed,
+                training=merge_training(suite.training, backbone),
+                measure=suite.measure,
+            )
+            combinations.setdefault(combination.key, combination)
+    return list(combinations.values())
+
+
+def merge_training(base: TrainingConfig, backbone: BackboneEntry) -> TrainingConfig:
+    overrides = backbone.training.model_dump(exclude_none=True)
+    return base.model_copy(update=overrides)
+
+
+def check_suite(suite: Suite, registries: Registries) -> list[Combination]:
+    """Expand the suite and check every name and option against the registries.
+
+    Raises before anything runs or is written: unknown names, bad loader options and an
+    empty matrix are all input errors.
+    """
+    origin = suite.path
+
+    def check(registry: Any, name: str, field: str) -> None:
+        if name not in registry:
+            raise UnknownNameError(f"{origin}: {field}: {registry.unknown_message(name)}")
+
+    for index, backbone in enumerate(suite.backbones):
+        check(registries.backbones, backbone.name, f"backbones[{index}]")
+    for index, head_set in enumerate(suite.head_sets):
+        check(registries.head_sets, head_set.name, f"head_sets[{index}]")
+    for index, domain in enumerate(suite.domains):
+        check(registries.domains, domain.name, f"domains[{index}]")
+        _check_domain_options(registries, domain, origin, f"domains[{index}]")
+    for index, entry in enumerate(suite.include):
+        check(registries.backbones, entry.backbone.name, f"include[{index}].backbone")
+        check(registries.head_sets, entry.head_set.name, f"include[{index}].head_set")
+        check(registries.domains, entry.domain.name, f"include[{index}].domain")
+        _check_domain_options(registries, entry.domain, origin, f"include[{index}].domain")
+    for index, metric in enumerate(suite.fairness_metrics or []):
+        check(registries.fairness_metrics, metric, f"fairness_metrics[{index}]")
+    combinations = expand(suite)
+    if not combinations:
+        raise ConfigError(
+            f"{origin}: the matrix is empty: list at least one backbone, head set and domain "
+            "(or an include entry), and check that exclude does not remove everything"
+        )
+    return combinations
+
+
+def _check_domain_options(
+    registries: Registries, domain: DomainEntry, origin: str, field: str
+) -> None:
+    load = registries.domains.get(domain.name).load
+    try:
+        inspect.signature(load).bind(seed=0, **domain.options)
+    except TypeError as exc:
+        raise ConfigError(f"{origin}: {field}.options: {exc}") from None
+    except ValueError:  # builtins without a signature: nothing to check up front
+        return

@@ -1,0 +1,192 @@
+"""Finding, loading and blocking plugins; the typed facade the core calls them through."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+import os
+import traceback
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pluggy
+
+from harness import hookspecs
+from harness.errors import PluginError
+from harness.registry import Provider, Registry
+from harness.specs import BackboneSpec, DomainSpec, FairnessMetricSpec, HeadSetSpec
+
+ENTRY_POINT_GROUP = "mtrec"
+BLOCK_ENV = "MTREC_BLOCK_PLUGINS"
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoadedPlugin:
+    """A plugin that was imported and registered."""
+
+    name: str  # entry-point name
+    distribution: str  # distribution that declared the entry point
+    version: str  # its version
+    module: str  # the imported module or object path
+
+
+@dataclass
+class Registries:
+    """The four registries, built once per process (or per test)."""
+
+    backbones: Registry[BackboneSpec] = field(default_factory=lambda: Registry("backbone"))
+    head_sets: Registry[HeadSetSpec] = field(default_factory=lambda: Registry("head set"))
+    domains: Registry[DomainSpec] = field(default_factory=lambda: Registry("domain"))
+    fairness_metrics: Registry[FairnessMetricSpec] = field(
+        default_factory=lambda: Registry("fairness metric")
+    )
+
+
+def blocked_from_env() -> list[str]:
+    """Plugin names blocked through ``MTREC_BLOCK_PLUGINS`` (comma separated)."""
+    raw = os.environ.get(BLOCK_ENV, "")
+    return [name.strip() for name in raw.split(",") if name.strip()]
+
+
+class PluginHost:
+    """Loads plugins from entry points and exposes typed registries and lifecycle calls.
+
+    The core never calls ``pm.hook.*`` directly; it goes through this object.
+    """
+
+    def __init__(
+        self,
+        *,
+        blocked: Iterable[str] = (),
+        extra_plugins: Sequence[tuple[str, object]] = (),
+        load_entry_points: bool = True,
+    ) -> None:
+        self.pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+        self.pm.add_hookspecs(hookspecs)
+        self.blocked = sorted(set(blocked) | set(blocked_from_env()))
+        for name in self.blocked:
+            self.pm.set_blocked(name)
+        self.loaded: list[LoadedPlugin] = []
+        self._providers: dict[str, Provider] = {}
+        if load_entry_points:
+            self._load_entry_points()
+        for name, plugin in extra_plugins:
+            self._register(plugin, Provider(plugin=name, distribution="", version=""), name)
+        self.registries = self._build_registries()
+
+    # -- loading -------------------------------------------------------------------------
+
+    def _load_entry_points(self) -> None:
+        seen: set[str] = set()
+        for dist in importlib.metadata.distributions():
+            for ep in dist.entry_points:
+                if ep.group != ENTRY_POINT_GROUP or ep.name in seen:
+                    continue
+                seen.add(ep.name)
+                dist_name = dist.metadata["Name"] or ""
+                provider = Provider(plugin=ep.name, distribution=dist_name, version=dist.version)
+                if self.pm.is_blocked(ep.name):
+                    log.info("plugin %s blocked", ep.name)
+                    continue
+                try:
+                    plugin = ep.load()
+                except Exception as exc:
+                    detail = traceback.format_exception_only(type(exc), exc)[-1].strip()
+                    raise PluginError(
+                        f"{provider.describe()} failed to import {ep.value!r}: {detail}"
+                    ) from exc
+                self._register(plugin, provider, ep.value)
+
+    def _register(self, plugin: object, provider: Provider, module: str) -> None:
+        try:
+            self.pm.register(plugin, name=provider.plugin)
+        except ValueError as exc:
+            raise PluginError(f"{provider.describe()} could not be registered: {exc}") from exc
+        except pluggy.PluginValidationError as exc:
+            raise PluginError(f"{provider.describe()} has an invalid hook: {exc}") from exc
+        self._providers[provider.plugin] = provider
+        self.loaded.append(
+            LoadedPlugin(
+                name=provider.plugin,
+                distribution=provider.distribution,
+                version=provider.version,
+                module=module,
+            )
+        )
+        log.info("registered plugin %s", provider.describe())
+
+    def _build_registries(self) -> Registries:
+        registries = Registries()
+        kinds: list[tuple[str, Registry[Any], type]] = [
+            ("mtrec_register_backbones", registries.backbones, BackboneSpec),
+            ("mtrec_register_head_sets", registries.head_sets, HeadSetSpec),
+            ("mtrec_register_domains", registries.domains, DomainSpec),
+            ("mtrec_register_fairness_metrics", registries.fairness_metrics, FairnessMetricSpec),
+        ]
+        for hook_name, registry, spec_type in kinds:
+            caller = getattr(self.pm.hook, hook_name)
+            # One implementation at a time, so each item is attributed to its plugin.
+            for impl in reversed(caller.get_hookimpls()):
+                provider = self._providers[impl.plugin_name]
+                try:
+                    items = impl.function()
+                except Exception as exc:
+                    detail = traceback.format_exception_only(type(exc), exc)[-1].strip()
+                    raise PluginError(
+                        f"{provider.describe()} raised in {hook_name}: {detail}"
+                    ) from exc
+                for item in items or ():
+                    if not isinstance(item, spec_type):
+                        raise PluginError(
+                            f"{provider.describe()} returned {type(item).__name__} from "
+                            f"{hook_name}; expected {spec_type.__name__}"
+                        )
+                    registry.add(item, provider)
+        return registries
+
+    # -- lookups -------------------------------------------------------------------------
+
+    def provider_of(self, kind: str, name: str) -> Provider:
+        registry: Registry[Any] = getattr(self.registries, kind)
+        return registry.entry(name).provider
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def before_combination(self, key: str, config: Mapping[str, Any]) -> None:
+        for impl in reversed(self.pm.hook.mtrec_before_combination.get_hookimpls()):
+            try:
+                impl.function(**_arguments(impl, key=key, config=config))
+            except Exception as exc:
+                provider = self._providers[impl.plugin_name]
+                raise PluginError(
+                    f"{provider.describe()} raised in mtrec_before_combination: "
+                    f"{type(exc).__name__}: {exc}"
+                ) from exc
+
+    def after_combination(self, key: str, record: Mapping[str, Any]) -> None:
+        self._notify("mtrec_after_combination", key=key, record=record)
+
+    def on_combination_error(
+        self, key: str, config: Mapping[str, Any], error: BaseException
+    ) -> None:
+        self._notify("mtrec_on_combination_error", key=key, config=config, error=error)
+
+    def _notify(self, hook_name: str, **kwargs: Any) -> None:
+        for impl in reversed(getattr(self.pm.hook, hook_name).get_hookimpls()):
+            try:
+                impl.function(**_arguments(impl, **kwargs))
+            except Exception as exc:
+                provider = self._providers[impl.plugin_name]
+                warnings.warn(
+                    f"{provider.describe()} raised in {hook_name}: {type(exc).__name__}: {exc}",
+                    stacklevel=2,
+                )
+
+
+def _arguments(impl: pluggy.HookImpl, **kwargs: Any) -> dict[str, Any]:
+    """The subset of a hook's arguments an implementation asked for (pluggy semantics)."""
+    return {name: kwargs[name] for name in impl.argnames}

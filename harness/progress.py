@@ -1,0 +1,76 @@
+"""Rich progress bars over combinations and epochs (``mtrec run`` in a terminal)."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+from harness.matrix import Combination
+
+
+class RichReporter:
+    """One bar for the sweep, one for the epochs of the running combination."""
+
+    def __init__(self, console: Console) -> None:
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[status]}"),
+            console=console,
+            transient=True,
+        )
+        self._sweep: TaskID | None = None
+        self._epochs: TaskID | None = None
+
+    def __enter__(self) -> RichReporter:
+        self.progress.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.progress.stop()
+
+    def sweep_started(self, total: int) -> None:
+        self._sweep = self.progress.add_task("combinations", total=total, status="")
+
+    def combination_started(self, combination: Combination) -> None:
+        if self._epochs is not None:
+            self.progress.remove_task(self._epochs)
+        self._epochs = self.progress.add_task(
+            f"  {combination.label}", total=combination.training.epochs, status="training"
+        )
+
+    def epoch_finished(self, epoch: int, train_loss: float, score: float) -> None:
+        if self._epochs is not None:
+            self.progress.update(
+                self._epochs, completed=epoch,
+                status=f"loss {train_loss:.3f}  val score {score:+.1f}",
+            )
+
+    def combination_finished(self, record: dict[str, Any]) -> None:
+        if self._sweep is not None:
+            self.progress.advance(self._sweep)
+        if self._epochs is not None:
+            self.progress.remove_task(self._epochs)
+            self._epochs = None
+        status = "[green]ok[/green]" if record["status"] == "ok" else "[red]failed[/red]"
+        self.progress.console.print(
+            f"{status} {record['backbone']} x {record['head_set']} x {record['domain']} "
+            f"(seed {record['seed']}) in {record['duration_s']:.1f}s"
+        )

@@ -1,0 +1,89 @@
+"""One typed registry per plugin kind, with attribution and did-you-mean."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
+
+from harness.errors import PluginError, UnknownNameError
+
+
+class _Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+SpecT = TypeVar("SpecT", bound=_Named)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Provider:
+    """Which plugin registered an item."""
+
+    plugin: str  # entry-point (plugin) name
+    distribution: str  # distribution that ships the plugin, "" if not from a package
+    version: str  # that distribution's version, "" if unknown
+
+    def describe(self) -> str:
+        dist = f" ({self.distribution} {self.version})" if self.distribution else ""
+        return f"plugin '{self.plugin}'{dist}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Entry(Generic[SpecT]):
+    """A registered item and who registered it."""
+
+    spec: SpecT  # the item itself
+    provider: Provider  # the plugin that returned it
+
+
+class Registry(Generic[SpecT]):
+    """Items of one kind (backbone, head set, ...) by unique name."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._entries: dict[str, Entry[SpecT]] = {}
+
+    def add(self, spec: SpecT, provider: Provider) -> None:
+        name = getattr(spec, "name", None)
+        if not isinstance(name, str) or not name:
+            raise PluginError(
+                f"{provider.describe()} registered a {self.kind} without a name: {spec!r}"
+            )
+        if name in self._entries:
+            first = self._entries[name].provider
+            raise PluginError(
+                f"{self.kind} '{name}' is registered twice: by {first.describe()} "
+                f"and by {provider.describe()}; block one of them with --block-plugin"
+            )
+        self._entries[name] = Entry(spec=spec, provider=provider)
+
+    def get(self, name: str) -> SpecT:
+        return self.entry(name).spec
+
+    def entry(self, name: str) -> Entry[SpecT]:
+        try:
+            return self._entries[name]
+        except KeyError:
+            raise UnknownNameError(self.unknown_message(name)) from None
+
+    def unknown_message(self, name: str) -> str:
+        known = sorted(self._entries)
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        listing = ", ".join(known) if known else "none (is mtrec-harness installed?)"
+        return f"unknown {self.kind} '{name}'{hint} known {self.kind}s: {listing}"
+
+    def names(self) -> list[str]:
+        return sorted(self._entries)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[Entry[SpecT]]:
+        return iter(self._entries[name] for name in sorted(self._entries))
+
+    def __len__(self) -> int:
+        return len(self._entries)

@@ -1,0 +1,188 @@
+"""The objects plugins hand to the core, and the core hands back to plugins.
+
+Every object here is a frozen, keyword-only dataclass: plugins build them, the core
+reads them, nobody mutates them. Arrays are numpy arrays (host side); tensors never
+cross a plugin boundary.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+class TaskType(str, enum.Enum):
+    """What kind of prediction a head makes; decides loss, metrics and output width."""
+
+    BINARY = "binary"
+    MULTICLASS = "multiclass"
+    REGRESSION = "regression"
+
+
+class Family(str, enum.Enum):
+    """Backbone family; decides the default pooling."""
+
+    ENCODER = "encoder"
+    DECODER = "decoder"
+
+
+class Pooling(str, enum.Enum):
+    """How the token states of one sequence become one vector."""
+
+    CLS = "cls"  # first token (encoders)
+    MEAN = "mean"  # mean over non-padding tokens
+    LAST = "last"  # last non-padding token (decoders)
+
+
+# --------------------------------------------------------------------------------------
+# backbones
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoadedBackbone:
+    """A backbone ready to train: the HF model, its tokenizer and how to pool it."""
+
+    model: Any  # a transformers PreTrainedModel returning last_hidden_state
+    tokenizer: Any  # a transformers tokenizer with a pad token set
+    hidden_size: int  # width of the pooled vector
+    pooling: Pooling  # how token states are pooled
+    source: str  # the from_pretrained path or id actually loaded
+
+
+@dataclass(frozen=True, kw_only=True)
+class BackboneSpec:
+    """A registered backbone."""
+
+    name: str  # unique name used in suites, e.g. "tiny-bert"
+    family: Family  # encoder or decoder
+    pooling: Pooling  # default pooling for this backbone
+    load: Callable[[], LoadedBackbone]  # builds/loads model + tokenizer (may be slow)
+    description: str = ""  # one line for `mtrec plugins`
+    pretrained: bool = True  # False for random-init test models
+    available: Callable[[], str | None] = lambda: None  # None if loadable, else the reason
+
+
+# --------------------------------------------------------------------------------------
+# domains
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class LabelField:
+    """A label column a domain provides, which heads can train on."""
+
+    name: str  # column name, e.g. "category"
+    task_type: TaskType  # the prediction type this label supports
+    classes: tuple[str, ...] = ()  # class names for multiclass (index = label value)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DomainSplit:
+    """One split (train, validation or test) of a domain, column-oriented.
+
+    All arrays have the same length n; row i is one user-item interaction.
+    """
+
+    ids: np.ndarray  # int64 interaction ids, unique within the domain
+    user_ids: np.ndarray  # int64
+    item_ids: np.ndarray  # int64
+    user_text: Sequence[str]  # first text segment fed to the backbone
+    item_text: Sequence[str]  # second text segment (pair input)
+    labels: Mapping[str, np.ndarray]  # label field -> values (int64 classes, float64 targets)
+    sensitive: Mapping[str, np.ndarray]  # sensitive attribute -> group names (str objects)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DomainData:
+    """A loaded domain: three splits plus what its labels are."""
+
+    train: DomainSplit
+    validation: DomainSplit
+    test: DomainSplit
+    label_fields: Mapping[str, LabelField]  # every label column present in the splits
+    sensitive_attributes: tuple[str, ...]  # keys of DomainSplit.sensitive
+
+
+@dataclass(frozen=True, kw_only=True)
+class DomainSpec:
+    """A registered domain."""
+
+    name: str  # unique name, e.g. "synthetic-ecommerce"
+    load: Callable[..., DomainData]  # load(seed=int, **options) -> DomainData
+    label_fields: tuple[str, ...]  # label fields the domain provides
+    sensitive_attributes: tuple[str, ...]  # sensitive user attributes it provides
+    description: str = ""  # one line for `mtrec plugins`
+    domain_kind: str = ""  # e-commerce, video, social, travel, news, ...
+
+
+# --------------------------------------------------------------------------------------
+# head sets
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class HeadSpec:
+    """One task head: which label it predicts and how it is trained."""
+
+    task: str  # task name in results, e.g. "rating"
+    task_type: TaskType  # binary, multiclass or regression
+    label_field: str  # domain label column it trains on
+    loss: str  # "cross_entropy", "mse" or "bce"
+    loss_weight: float = 1.0  # static weight in the summed loss
+
+
+@dataclass(frozen=True, kw_only=True)
+class HeadSetSpec:
+    """A registered head set: several heads on one shared backbone forward."""
+
+    name: str  # unique name, e.g. "ecommerce-seed"
+    heads: tuple[HeadSpec, ...]  # at least one head; task names unique
+    architecture: str = "shared-bottom"  # how heads share the backbone
+    hidden_size: int = 0  # width of each head's hidden layer; 0 = linear head
+    description: str = ""  # one line for `mtrec plugins`
+
+
+# --------------------------------------------------------------------------------------
+# fairness metrics
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class TaskPredictions:
+    """Test-split predictions of one task, exactly as saved to disk."""
+
+    task: str  # task name
+    task_type: TaskType  # decides which metrics apply
+    y_true: np.ndarray  # labels (int64 classes/0-1, float64 targets)
+    y_pred: np.ndarray  # predicted class / 0-1 decision / float64 value
+    score: np.ndarray | None  # binary: probability of the positive class; else None
+    primary_metric: str  # the metric that ranks this task, e.g. "accuracy"
+
+
+@dataclass(frozen=True, kw_only=True)
+class FairnessContext:
+    """What a fairness metric gets for one finished combination."""
+
+    combination_key: str  # the combination's content hash
+    tasks: Mapping[str, TaskPredictions]  # task name -> predictions on the test split
+    sensitive: Mapping[str, np.ndarray]  # sensitive attribute -> group of each test row
+    metrics: Mapping[str, Mapping[str, float]]  # task -> metric -> value, as reported
+
+
+@dataclass(frozen=True, kw_only=True)
+class FairnessMetricSpec:
+    """A registered fairness metric."""
+
+    name: str  # unique name, the key under "fairness" in results
+    scope: str  # "group", "subtask" or "item"
+    compute: Callable[[FairnessContext], Mapping[str, Any]]  # JSON-ready result
+    description: str = ""  # one line for `mtrec plugins`
+    options: Mapping[str, Any] = field(default_factory=dict)  # static settings, shown in listings

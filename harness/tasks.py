@@ -1,0 +1,125 @@
+"""Task types: their metrics (with directions), trivial predictors and loss functions.
+
+A metric reported by mtrec is computed here, with scikit-learn, from exactly the arrays that
+are saved to ``predictions/``, so anyone can recompute it from the files.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn import metrics as skm
+
+from harness.specs import TaskPredictions, TaskType
+
+HIGHER, LOWER = 1, -1
+
+
+@dataclass(frozen=True, kw_only=True)
+class Metric:
+    """A scalar metric of one task's predictions."""
+
+    name: str  # key in results, e.g. "rmse"
+    direction: int  # +1 higher is better, -1 lower is better
+    compute: Callable[[TaskPredictions], float]  # from saved predictions only
+
+
+def _accuracy(p: TaskPredictions) -> float:
+    return float(skm.accuracy_score(p.y_true, p.y_pred))
+
+
+def _macro_f1(p: TaskPredictions) -> float:
+    return float(skm.f1_score(p.y_true, p.y_pred, average="macro", zero_division=0))
+
+
+def _rmse(p: TaskPredictions) -> float:
+    return float(math.sqrt(skm.mean_squared_error(p.y_true, p.y_pred)))
+
+
+def _mae(p: TaskPredictions) -> float:
+    return float(skm.mean_absolute_error(p.y_true, p.y_pred))
+
+
+def _auc(p: TaskPredictions) -> float:
+    if len(np.unique(p.y_true)) < 2:
+        return float("nan")  # undefined with one class; reported as null
+    return float(skm.roc_auc_score(p.y_true, _score(p)))
+
+
+def _log_loss(p: TaskPredictions) -> float:
+    return float(skm.log_loss(p.y_true, _score(p), labels=[0, 1]))
+
+
+def _score(p: TaskPredictions) -> np.ndarray:
+    if p.score is None:
+        raise ValueError(f"task '{p.task}' has no scores; binary tasks save a score column")
+    return p.score
+
+
+METRICS: Mapping[str, Metric] = {
+    metric.name: metric
+    for metric in (
+        Metric(name="accuracy", direction=HIGHER, compute=_accuracy),
+        Metric(name="macro_f1", direction=HIGHER, compute=_macro_f1),
+        Metric(name="rmse", direction=LOWER, compute=_rmse),
+        Metric(name="mae", direction=LOWER, compute=_mae),
+        Metric(name="auc", direction=HIGHER, compute=_auc),
+        Metric(name="log_loss", direction=LOWER, compute=_log_loss),
+    )
+}
+
+# The metrics reported per task type; the first one is the task's primary metric.
+TASK_METRICS: Mapping[TaskType, tuple[str, ...]] = {
+    TaskType.MULTICLASS: ("accuracy", "macro_f1"),
+    TaskType.REGRESSION: ("rmse", "mae"),
+    TaskType.BINARY: ("auc", "log_loss", "accuracy"),
+}
+
+LOSSES: Mapping[TaskType, str] = {
+    TaskType.MULTICLASS: "cross_entropy",
+    TaskType.REGRESSION: "mse",
+    TaskType.BINARY: "bce",
+}
+
+
+def primary_metric(task_type: TaskType) -> str:
+    return TASK_METRICS[task_type][0]
+
+
+def compute_metrics(predictions: TaskPredictions) -> dict[str, float]:
+    """Every metric of the task's type, in the declared order."""
+    return {name: METRICS[name].compute(predictions) for name in TASK_METRICS[predictions.task_type]}
+
+
+def trivial_predictions(
+    task: str, task_type: TaskType, train_labels: np.ndarray, y_true: np.ndarray
+) -> TaskPredictions:
+    """What a model with no input would predict: majority class, mean rating, base rate."""
+    n = len(y_true)
+    if task_type is TaskType.MULTICLASS:
+        majority = np.bincount(train_labels.astype(np.int64)).argmax()
+        y_pred = np.full(n, majority, dtype=np.int64)
+        score = None
+    elif task_type is TaskType.REGRESSION:
+        y_pred = np.full(n, float(np.mean(train_labels)), dtype=np.float64)
+        score = None
+    else:
+        rate = float(np.mean(train_labels))
+        score = np.full(n, rate, dtype=np.float64)
+        y_pred = (score >= 0.5).astype(np.int64)
+    return TaskPredictions(
+        task=task,
+        task_type=task_type,
+        y_true=y_true,
+        y_pred=y_pred,
+        score=score,
+        primary_metric=primary_metric(task_type),
+    )
+
+
+def relative_gain(value: float, reference: float, direction: int) -> float:
+    """100 * direction * (value - reference) / |reference|: positive means better."""
+    return 100.0 * direction * (value - reference) / max(abs(reference), 1e-12)

@@ -1,0 +1,74 @@
+"""What both renderers show: one row per record, with the figures people compare."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, kw_only=True)
+class TaskColumn:
+    """A column of the summary table: one metric of one task."""
+
+    task: str  # task name
+    metric: str  # metric name
+    direction: str  # "higher" or "lower"
+
+    @property
+    def title(self) -> str:
+        arrow = "\u2191" if self.direction == "higher" else "\u2193"
+        return f"{self.task} {self.metric} {arrow}"
+
+
+def task_columns(records: Iterable[Mapping[str, Any]]) -> list[TaskColumn]:
+    """Every (task, metric) pair reported by any ok record, in first-seen order."""
+    columns: dict[tuple[str, str], TaskColumn] = {}
+    for record in records:
+        for task, info in record.get("tasks", {}).items():
+            for metric, direction in info.get("directions", {}).items():
+                columns.setdefault(
+                    (task, metric), TaskColumn(task=task, metric=metric, direction=direction)
+                )
+    return list(columns.values())
+
+
+def number(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return f"{value:.{digits}g}" if abs(value) >= 1e4 or abs(value) < 1e-3 else f"{value:.{digits}f}"
+
+
+def compact(value: float | None) -> str:
+    """Large counts as 1.2M / 3.4G."""
+    if value is None:
+        return "-"
+    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(value) >= size:
+            return f"{value / size:.1f}{unit}"
+    return f"{value:.0f}"
+
+
+def metric_cell(record: Mapping[str, Any], column: TaskColumn) -> str:
+    value = record.get("metrics", {}).get(column.task, {}).get(column.metric)
+    return number(value)
+
+
+def latency_p50(record: Mapping[str, Any], batch_size: str = "1") -> float | None:
+    latency = record.get("efficiency", {}).get("latency_ms", {})
+    entry = latency.get(batch_size) or next(iter(latency.values()), None)
+    return None if entry is None else entry.get("p50")
+
+
+def worst_group_gap(record: Mapping[str, Any]) -> tuple[str, float] | None:
+    """The largest between-group difference over tasks and attributes (group-gap metric)."""
+    gaps = record.get("fairness", {}).get("group-gap", {})
+    worst: tuple[str, float] | None = None
+    for task, attributes in gaps.items():
+        for attribute, figures in attributes.items():
+            difference = figures.get("difference")
+            if difference is not None and (worst is None or difference > worst[1]):
+                worst = (f"{task}/{attribute} {figures.get('metric')}", difference)
+    return worst
