@@ -42,41 +42,86 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help="do not load the plugin NAME (repeatable; also MTREC_BLOCK_PLUGINS=a,b)",
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log plugin loading and show tracebacks")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="log plugin loading and show tracebacks"
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    run = commands.add_parser("run", help="train and evaluate every combination of a suite",
-                              description="Train and evaluate every combination of a suite; "
-                              "write results.json, predictions/ and report.md to the run folder.")
-    run.add_argument("suite", nargs="?", default=None, metavar="SUITE",
-                     help="built-in suite name (smoke, quick) or a YAML file; default: quick")
-    run.add_argument("--out", type=Path, default=None, metavar="DIR",
-                     help="run folder (default: runs/SUITE-TIMESTAMP)")
-    run.add_argument("--device", default="auto", metavar="auto|cpu|cuda",
-                     help="where to train; auto takes CUDA when present (default: auto)")
-    run.add_argument("--seed", type=int, action="append", default=None, metavar="N",
-                     help="run with this seed instead of the suite's seeds (repeatable)")
-    run.add_argument("--backbones", type=_names, default=None, metavar="A,B",
-                     help="only these backbones (names, comma separated)")
-    run.add_argument("--head-sets", type=_names, default=None, metavar="A,B",
-                     help="only these head sets")
-    run.add_argument("--domains", type=_names, default=None, metavar="A,B",
-                     help="only these domains")
+    run = commands.add_parser(
+        "run",
+        help="train and evaluate every combination of a suite",
+        description="Train and evaluate every combination of a suite; "
+        "write results.json, predictions/ and report.md to the run folder.",
+    )
+    run.add_argument(
+        "suite",
+        nargs="?",
+        default=None,
+        metavar="SUITE",
+        help="built-in suite name (smoke, quick) or a YAML file; default: quick",
+    )
+    run.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="run folder (default: runs/SUITE-TIMESTAMP)",
+    )
+    run.add_argument(
+        "--device",
+        default="auto",
+        metavar="auto|cpu|cuda",
+        help="where to train; auto takes CUDA when present (default: auto)",
+    )
+    run.add_argument(
+        "--seed",
+        type=int,
+        action="append",
+        default=None,
+        metavar="N",
+        help="run with this seed instead of the suite's seeds (repeatable)",
+    )
+    run.add_argument(
+        "--backbones",
+        type=_names,
+        default=None,
+        metavar="A,B",
+        help="only these backbones (names, comma separated)",
+    )
+    run.add_argument(
+        "--head-sets", type=_names, default=None, metavar="A,B", help="only these head sets"
+    )
+    run.add_argument(
+        "--domains", type=_names, default=None, metavar="A,B", help="only these domains"
+    )
     run.add_argument("--quiet", action="store_true", help="no progress bars or table")
 
-    plugins = commands.add_parser("plugins", help="list every registered plugin item per kind",
-                                  description="List every registered backbone, head set, domain "
-                                  "and fairness metric with the plugin and version providing it.")
+    plugins = commands.add_parser(
+        "plugins",
+        help="list every registered plugin item per kind",
+        description="List every registered backbone, head set, domain "
+        "and fairness metric with the plugin and version providing it.",
+    )
     plugins.add_argument("--json", action="store_true", help="machine-readable output")
 
-    commands.add_parser("suites", help="list the built-in suites",
-                        description="List the built-in suites and what they run.")
+    commands.add_parser(
+        "suites",
+        help="list the built-in suites",
+        description="List the built-in suites and what they run.",
+    )
 
-    report = commands.add_parser("report", help="render the report of a finished run",
-                                 description="Render the report of a run folder to stdout.")
+    report = commands.add_parser(
+        "report",
+        help="render the report of a finished run",
+        description="Render the report of a run folder to stdout.",
+    )
     report.add_argument("run_dir", type=Path, metavar="RUN_DIR")
-    report.add_argument("--format", choices=("md", "json"), default="md",
-                        help="md: the Markdown summary; json: results.json (default: md)")
+    report.add_argument(
+        "--format",
+        choices=("md", "json"),
+        default="md",
+        help="md: the Markdown summary; json: results.json (default: md)",
+    )
     return parser
 
 
@@ -91,8 +136,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing is fetched at run time
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="mtrec: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="mtrec: %(message)s"
+    )
     if args.command is None:
         parser.print_help()
         return 2
@@ -142,7 +188,8 @@ def _run(args: argparse.Namespace) -> int:
         console.print(
             f"[red]failed[/red] {record['backbone']} x {record['head_set']} x "
             f"{record['domain']} (seed {record['seed']}): {record['error']}",
-            markup=True, highlight=False,
+            markup=True,
+            highlight=False,
         )
     print(f"report: {report_path}")
     return 1 if result.failed else 0
@@ -212,26 +259,48 @@ def plugin_listing(host: Any) -> dict[str, Any]:
 
     return {
         "plugins": [
-            {"name": p.name, "distribution": p.distribution, "version": p.version,
-             "module": p.module}
+            {
+                "name": p.name,
+                "distribution": p.distribution,
+                "version": p.version,
+                "module": p.module,
+            }
             for p in host.loaded
         ],
         "blocked": host.blocked,
         "backbones": [
-            provided(e, family=e.spec.family.value, pooling=e.spec.pooling.value,
-                     pretrained=e.spec.pretrained, unavailable=e.spec.available())
+            provided(
+                e,
+                family=e.spec.family.value,
+                pooling=e.spec.pooling.value,
+                pretrained=e.spec.pretrained,
+                unavailable=e.spec.available(),
+            )
             for e in registries.backbones
         ],
         "head_sets": [
-            provided(e, architecture=e.spec.architecture,
-                     heads=[{"task": h.task, "type": h.task_type.value,
-                             "label_field": h.label_field, "loss": h.loss}
-                            for h in e.spec.heads])
+            provided(
+                e,
+                architecture=e.spec.architecture,
+                heads=[
+                    {
+                        "task": h.task,
+                        "type": h.task_type.value,
+                        "label_field": h.label_field,
+                        "loss": h.loss,
+                    }
+                    for h in e.spec.heads
+                ],
+            )
             for e in registries.head_sets
         ],
         "domains": [
-            provided(e, domain_kind=e.spec.domain_kind, label_fields=list(e.spec.label_fields),
-                     sensitive_attributes=list(e.spec.sensitive_attributes))
+            provided(
+                e,
+                domain_kind=e.spec.domain_kind,
+                label_fields=list(e.spec.label_fields),
+                sensitive_attributes=list(e.spec.sensitive_attributes),
+            )
             for e in registries.domains
         ],
         "fairness_metrics": [provided(e, scope=e.spec.scope) for e in registries.fairness_metrics],

@@ -7,7 +7,6 @@ Everything a combination needs from earlier work (domain data, tokenized splits)
 
 from __future__ import annotations
 
-import gc
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -55,8 +54,11 @@ class SweepCache:
 
 def domain_cache_key(combination: Combination) -> str:
     return json.dumps(
-        {"name": combination.domain.name, "options": combination.domain.options,
-         "seed": combination.seed},
+        {
+            "name": combination.domain.name,
+            "options": combination.domain.options,
+            "seed": combination.seed,
+        },
         sort_keys=True,
     )
 
@@ -129,7 +131,12 @@ def run_combination(
         return validation_score(score_tasks(run.tasks), val_reference, run.tasks)
 
     trained: TrainResult = train(
-        model, train_enc, validate, config, device=device, seed=combination.seed,
+        model,
+        train_enc,
+        validate,
+        config,
+        device=device,
+        seed=combination.seed,
         on_epoch=on_epoch,
     )
 
@@ -148,11 +155,10 @@ def run_combination(
         }
     )
 
-    efficiency = _measure(model, test_enc, combination, device, trained, test_run.samples,
-                          test_run.seconds)
-    fairness = _fairness(
-        host, fairness_metrics, combination, test_run.tasks, data, metrics
+    efficiency = _measure(
+        model, test_enc, combination, device, trained, test_run.samples, test_run.seconds
     )
+    fairness = _fairness(host, fairness_metrics, combination, test_run.tasks, data, metrics)
     record = {
         "tasks": {
             head.task: {
@@ -185,11 +191,11 @@ def run_combination(
         },
         "efficiency": efficiency,
         "fairness": fairness,
-        "predictions": {head.task: f"{predictions_dir.name}/{name}" for head, name in
-                        zip(heads, files, strict=True)},
+        "predictions": {
+            head.task: f"{predictions_dir.name}/{name}"
+            for head, name in zip(heads, files, strict=True)
+        },
     }
-    del model, loaded
-    gc.collect()
     return record
 
 
@@ -208,8 +214,9 @@ def _head(split: Any, n: int) -> Any:
     )
 
 
-def _call_plugin(host: PluginHost, kind: str, name: str, function: Callable[..., Any],
-                 **kwargs: Any) -> Any:
+def _call_plugin(
+    host: PluginHost, kind: str, name: str, function: Callable[..., Any], **kwargs: Any
+) -> Any:
     """Call into a plugin; name the plugin in any error it raises."""
     try:
         return function(**kwargs)
@@ -217,8 +224,11 @@ def _call_plugin(host: PluginHost, kind: str, name: str, function: Callable[...,
         raise
     except Exception as exc:
         provider = host.provider_of(kind, name)
-        singular = {"backbones": "backbone", "domains": "domain",
-                    "fairness_metrics": "fairness metric"}[kind]
+        singular = {
+            "backbones": "backbone",
+            "domains": "domain",
+            "fairness_metrics": "fairness metric",
+        }[kind]
         raise CombinationError(
             f"{singular} '{name}' ({provider.describe()}) raised {type(exc).__name__}: {exc}"
         ) from exc
@@ -229,7 +239,11 @@ def _load_domain(combination: Combination, host: PluginHost, cache: SweepCache) 
     if key not in cache.domains:
         spec = host.registries.domains.get(combination.domain.name)
         cache.domains[key] = _call_plugin(
-            host, "domains", spec.name, spec.load, seed=combination.seed,
+            host,
+            "domains",
+            spec.name,
+            spec.load,
+            seed=combination.seed,
             **combination.domain.options,
         )
     return cache.domains[key]
@@ -270,8 +284,9 @@ def _encoder(
     def encode(split_name: str, split: Any) -> EncodedSplit:
         key = (combination.backbone.name, domain_key, max_length, f"{split_name}:{len(split)}")
         if key not in cache.encoded:
-            cache.encoded[key] = encode_split(split, loaded.tokenizer, max_length,
-                                              segments=segments)
+            cache.encoded[key] = encode_split(
+                split, loaded.tokenizer, max_length, segments=segments
+            )
             cache.encode_calls += 1
         return cache.encoded[key]
 
@@ -328,6 +343,5 @@ def _fairness(
     results: dict[str, Any] = {}
     for name in names:
         spec = registry.get(name)
-        results[name] = _call_plugin(host, "fairness_metrics", name, spec.compute,
-                                     context=context)
+        results[name] = _call_plugin(host, "fairness_metrics", name, spec.compute, context=context)
     return results

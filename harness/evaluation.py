@@ -67,15 +67,23 @@ def predict(
         kind = head.spec.task_type
         y_true = encoded.labels[head.spec.label_field]
         y_pred = torch.cat(preds[task]).cpu().numpy()[inverse] if preds[task] else np.zeros(0)
-        score = (
+        score_array = (
             torch.cat(scores[task]).double().cpu().numpy()[inverse] if scores[task] else None
         )
         result[task] = TaskPredictions(
             task=task,
             task_type=kind,
-            y_true=(y_true.astype(np.float64) if kind is TaskType.REGRESSION else y_true.astype(np.int64)),
-            y_pred=(y_pred.astype(np.float64) if kind is TaskType.REGRESSION else y_pred.astype(np.int64)),
-            score=score,
+            y_true=(
+                y_true.astype(np.float64)
+                if kind is TaskType.REGRESSION
+                else y_true.astype(np.int64)
+            ),
+            y_pred=(
+                y_pred.astype(np.float64)
+                if kind is TaskType.REGRESSION
+                else y_pred.astype(np.int64)
+            ),
+            score=score_array,
             primary_metric=primary_metric(kind),
         )
     if device.type == "cuda":

@@ -55,7 +55,9 @@ class Combination:
 
     @property
     def label(self) -> str:
-        return f"{self.backbone.name} x {self.head_set.name} x {self.domain.name} (seed {self.seed})"
+        return (
+            f"{self.backbone.name} x {self.head_set.name} x {self.domain.name} (seed {self.seed})"
+        )
 
 
 def expand(suite: Suite) -> list[Combination]:

@@ -26,8 +26,12 @@ def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: Pooling) -
 class TaskHead(nn.Module):
     """Dropout + (optional hidden layer) + output layer for one task."""
 
-    def __init__(self, spec: HeadSpec, in_features: int, out_features: int, *, hidden: int,
-                 dropout: float) -> None:
+    target_mean: torch.Tensor
+    target_std: torch.Tensor
+
+    def __init__(
+        self, spec: HeadSpec, in_features: int, out_features: int, *, hidden: int, dropout: float
+    ) -> None:
         super().__init__()
         self.spec = spec
         layers: list[nn.Module] = [nn.Dropout(dropout)]
@@ -64,9 +68,11 @@ class MultiTaskModel(nn.Module):
         self.pooling = pooling
         self.heads = nn.ModuleDict()
         for spec in head_set.heads:
-            width = len(label_fields[spec.label_field].classes) if (
-                spec.task_type is TaskType.MULTICLASS
-            ) else 1
+            width = (
+                len(label_fields[spec.label_field].classes)
+                if (spec.task_type is TaskType.MULTICLASS)
+                else 1
+            )
             self.heads[spec.task] = TaskHead(
                 spec, hidden_size, width, hidden=head_set.hidden_size, dropout=dropout
             )
@@ -105,7 +111,9 @@ def task_loss(head: TaskHead, output: torch.Tensor, target: torch.Tensor) -> tor
     raise ValueError(f"head '{head.spec.task}' asks for unknown loss '{loss}'")
 
 
-def decode_outputs(head: TaskHead, output: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+def decode_outputs(
+    head: TaskHead, output: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Head output -> (prediction, score): class, value, or (0/1 decision, probability)."""
     kind = head.spec.task_type
     if kind is TaskType.MULTICLASS:

@@ -59,7 +59,8 @@ class RichReporter:
     def epoch_finished(self, epoch: int, train_loss: float, score: float) -> None:
         if self._epochs is not None:
             self.progress.update(
-                self._epochs, completed=epoch,
+                self._epochs,
+                completed=epoch,
                 status=f"loss {train_loss:.3f}  val score {score:+.1f}",
             )
 

@@ -6,7 +6,8 @@ the sweep starts, a failing combination is recorded with its reason and the swee
 
 from __future__ import annotations
 
-import os
+import gc
+import tempfile
 import time
 import traceback
 from dataclasses import dataclass
@@ -86,8 +87,15 @@ def check_output_folder(out: Path) -> None:
     parent = out
     while not parent.exists():
         parent = parent.parent
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise UsageError(f"--out {out}: folder {parent} is not writable")
+    if not parent.is_dir():
+        raise UsageError(f"--out {out}: {parent} is not a folder")
+    # Probe with a real (anonymous, self-deleting) file: permission bits alone say little
+    # to root or on read-only mounts.
+    try:
+        with tempfile.TemporaryFile(dir=parent):
+            pass
+    except OSError as exc:
+        raise UsageError(f"--out {out}: folder {parent} is not writable ({exc.strerror})") from None
 
 
 def default_run_dir(suite: Suite, root: Path = Path("runs")) -> Path:
@@ -95,9 +103,9 @@ def default_run_dir(suite: Suite, root: Path = Path("runs")) -> Path:
     return root / f"{suite.name}-{stamp}"
 
 
-def prepare_sweep(suite: Suite, host: PluginHost, out: Path, device: str) -> tuple[
-    list[Combination], torch.device
-]:
+def prepare_sweep(
+    suite: Suite, host: PluginHost, out: Path, device: str
+) -> tuple[list[Combination], torch.device]:
     """Every check that can fail on bad input, before anything is written."""
     combinations = check_suite(suite, host.registries)
     resolved = resolve_device(device)
@@ -204,6 +212,7 @@ def _run_one(
         _fail(record, reason, host, key, config, exc)
     record["finished"] = now()
     record["duration_s"] = time.perf_counter() - started
+    gc.collect()  # the combination's model is garbage now; free it before the next one
     return record
 
 

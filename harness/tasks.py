@@ -91,7 +91,9 @@ def primary_metric(task_type: TaskType) -> str:
 
 def compute_metrics(predictions: TaskPredictions) -> dict[str, float]:
     """Every metric of the task's type, in the declared order."""
-    return {name: METRICS[name].compute(predictions) for name in TASK_METRICS[predictions.task_type]}
+    return {
+        name: METRICS[name].compute(predictions) for name in TASK_METRICS[predictions.task_type]
+    }
 
 
 def trivial_predictions(

@@ -119,9 +119,7 @@ def train(
         score = validate()
         if not np.isfinite(train_loss):
             raise FloatingPointError(f"training loss is {train_loss} at epoch {epoch}")
-        result.history.append(
-            {"epoch": epoch, "train_loss": train_loss, "validation_score": score}
-        )
+        result.history.append({"epoch": epoch, "train_loss": train_loss, "validation_score": score})
         if on_epoch is not None:
             on_epoch(epoch, train_loss, score)
         if score > result.best_validation_score:
@@ -137,4 +135,3 @@ def train(
     if best_state is not None:
         model.load_state_dict(best_state)
     return result
-

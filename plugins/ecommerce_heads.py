@@ -15,12 +15,16 @@ def mtrec_register_head_sets() -> list[HeadSetSpec]:
         HeadSetSpec(
             name="ecommerce-seed",
             heads=(
-                HeadSpec(task="category", task_type=TaskType.MULTICLASS, label_field="category",
-                         loss="cross_entropy"),
-                HeadSpec(task="rating", task_type=TaskType.REGRESSION, label_field="rating",
-                         loss="mse"),
-                HeadSpec(task="click", task_type=TaskType.BINARY, label_field="click",
-                         loss="bce"),
+                HeadSpec(
+                    task="category",
+                    task_type=TaskType.MULTICLASS,
+                    label_field="category",
+                    loss="cross_entropy",
+                ),
+                HeadSpec(
+                    task="rating", task_type=TaskType.REGRESSION, label_field="rating", loss="mse"
+                ),
+                HeadSpec(task="click", task_type=TaskType.BINARY, label_field="click", loss="bce"),
             ),
             architecture="shared-bottom",
             description="category (CE) + rating (MSE) + click (BCE), hard parameter sharing",

@@ -26,8 +26,14 @@ def _metric_function(predictions: TaskPredictions) -> Callable[..., float]:
         y_pred = np.asarray(y_pred)
         # Binary metrics rank scores: MetricFrame passes the score column as y_pred.
         return metric.compute(
-            TaskPredictions(task=name, task_type=kind, y_true=y_true, y_pred=y_pred,
-                            score=y_pred, primary_metric=metric.name)
+            TaskPredictions(
+                task=name,
+                task_type=kind,
+                y_true=y_true,
+                y_pred=y_pred,
+                score=y_pred,
+                primary_metric=metric.name,
+            )
         )
 
     return compute
@@ -49,8 +55,9 @@ def group_gap(context: FairnessContext) -> dict[str, Any]:
                 sensitive_features=np.asarray(groups, dtype=object),
             )
             by_group = {str(g): _finite(v) for g, v in frame.by_group.items()}
-            sizes = {str(g): int(n) for g, n in zip(*np.unique(groups, return_counts=True),
-                                                    strict=True)}
+            sizes = {
+                str(g): int(n) for g, n in zip(*np.unique(groups, return_counts=True), strict=True)
+            }
             values = [v for v in by_group.values() if v is not None]
             worst = None
             if values:

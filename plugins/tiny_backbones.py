@@ -97,7 +97,9 @@ def _unavailable() -> str | None:
     return None
 
 
-def _loader(name: str, make_config: Callable[[int], Any], pooling: Pooling) -> Callable[[], LoadedBackbone]:
+def _loader(
+    name: str, make_config: Callable[[int], Any], pooling: Pooling
+) -> Callable[[], LoadedBackbone]:
     def load() -> LoadedBackbone:
         return load_pretrained(build_tiny(name, make_config), pooling=pooling)
 
@@ -121,7 +123,7 @@ def mtrec_register_backbones() -> list[BackboneSpec]:
             family=Family.DECODER,
             pooling=Pooling.LAST,
             load=_loader("tiny-gpt2", _gpt2_config, Pooling.LAST),
-            description="random-init GPT-2, 2 layers x 64 wide, last-token pooling, for tests and CI",
+            description="random-init GPT-2, 2 layers x 64 wide, last-token pooling, for CI",
             pretrained=False,
             available=_unavailable,
         ),

@@ -35,13 +35,21 @@ def render_markdown(document: Mapping[str, Any]) -> str:
         lines += _table(
             header,
             [
-                [r["backbone"], r["head_set"], r["domain"], str(r["seed"]),
-                 *(metric_cell(r, c) for c in columns)]
+                [
+                    r["backbone"],
+                    r["head_set"],
+                    r["domain"],
+                    str(r["seed"]),
+                    *(metric_cell(r, c) for c in columns),
+                ]
                 for r in ok
             ],
         )
-        lines += ["", "Trivial predictor on the same test split (majority class, train mean, "
-                  "base rate):", ""]
+        lines += [
+            "",
+            "Trivial predictor on the same test split (majority class, train mean, base rate):",
+            "",
+        ]
         seen: set[str] = set()
         trivial_rows = []
         for r in ok:
@@ -53,19 +61,35 @@ def render_markdown(document: Mapping[str, Any]) -> str:
         lines += _table(["domain", *(c.title for c in columns)], trivial_rows)
         lines += ["", "## Efficiency", ""]
         lines += _table(
-            ["backbone", "head set", "domain", "seed", "latency p50 ms (bs 1)",
-             "train samples/s", "infer samples/s", "params", "trainable", "FLOPs/sample",
-             "peak RSS MB", "epochs (best)"],
             [
-                [r["backbone"], r["head_set"], r["domain"], str(r["seed"]),
-                 number(latency_p50(r), 3),
-                 number(r["efficiency"].get("train_samples_per_s"), 1),
-                 number(r["efficiency"].get("inference_samples_per_s"), 1),
-                 compact(r["efficiency"].get("params")),
-                 compact(r["efficiency"].get("trainable_params")),
-                 compact(r["efficiency"].get("flops_per_sample")),
-                 number(r["efficiency"].get("peak_memory_mb"), 0),
-                 f"{r['training']['epochs_run']} ({r['training']['best_epoch']})"]
+                "backbone",
+                "head set",
+                "domain",
+                "seed",
+                "latency p50 ms (bs 1)",
+                "train samples/s",
+                "infer samples/s",
+                "params",
+                "trainable",
+                "FLOPs/sample",
+                "peak RSS MB",
+                "epochs (best)",
+            ],
+            [
+                [
+                    r["backbone"],
+                    r["head_set"],
+                    r["domain"],
+                    str(r["seed"]),
+                    number(latency_p50(r), 3),
+                    number(r["efficiency"].get("train_samples_per_s"), 1),
+                    number(r["efficiency"].get("inference_samples_per_s"), 1),
+                    compact(r["efficiency"].get("params")),
+                    compact(r["efficiency"].get("trainable_params")),
+                    compact(r["efficiency"].get("flops_per_sample")),
+                    number(r["efficiency"].get("peak_memory_mb"), 0),
+                    f"{r['training']['epochs_run']} ({r['training']['best_epoch']})",
+                ]
                 for r in ok
             ],
         )
@@ -73,8 +97,13 @@ def render_markdown(document: Mapping[str, Any]) -> str:
         lines += _table(
             ["backbone", "head set", "domain", "seed", "where", "gap"],
             [
-                [r["backbone"], r["head_set"], r["domain"], str(r["seed"]),
-                 *(_gap_cells(worst_group_gap(r)))]
+                [
+                    r["backbone"],
+                    r["head_set"],
+                    r["domain"],
+                    str(r["seed"]),
+                    *(_gap_cells(worst_group_gap(r))),
+                ]
                 for r in ok
             ],
         )
@@ -82,11 +111,17 @@ def render_markdown(document: Mapping[str, Any]) -> str:
         lines += ["", "## Failed combinations", ""]
         lines += _table(
             ["backbone", "head set", "domain", "seed", "reason"],
-            [[r["backbone"], r["head_set"], r["domain"], str(r["seed"]), r.get("error") or "?"]
-             for r in failed],
+            [
+                [r["backbone"], r["head_set"], r["domain"], str(r["seed"]), r.get("error") or "?"]
+                for r in failed
+            ],
         )
-    lines += ["", "Metrics are recomputable from `predictions/KEY/TASK.csv`; "
-              "full figures are in `results.json`.", ""]
+    lines += [
+        "",
+        "Metrics are recomputable from `predictions/KEY/TASK.csv`; "
+        "full figures are in `results.json`.",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -95,7 +130,9 @@ def _gap_cells(gap: tuple[str, float] | None) -> list[str]:
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    lines = ["| " + " | ".join(_escape(h) for h in header) + " |",
-             "|" + "|".join("---" for _ in header) + "|"]
+    lines = [
+        "| " + " | ".join(_escape(h) for h in header) + " |",
+        "|" + "|".join("---" for _ in header) + "|",
+    ]
     lines += ["| " + " | ".join(_escape(cell) for cell in row) + " |" for row in rows]
     return lines

@@ -38,7 +38,9 @@ def number(value: Any, digits: int = 4) -> str:
         return "-"
     if isinstance(value, int):
         return f"{value:,}"
-    return f"{value:.{digits}g}" if abs(value) >= 1e4 or abs(value) < 1e-3 else f"{value:.{digits}f}"
+    if abs(value) >= 1e4 or (value != 0 and abs(value) < 1e-3):
+        return f"{value:.{digits}g}"
+    return f"{value:.{digits}f}"
 
 
 def compact(value: float | None) -> str:

@@ -1,0 +1,169 @@
+"""The ``mtrec`` command as users run it: exit codes, one-line errors, nothing half-written."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.results import validate_results
+
+MTREC = [sys.executable, "-m", "harness.cli"]
+
+
+def mtrec(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*MTREC, *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+        env={**os.environ, "COLUMNS": "100"},
+    )
+
+
+SUITE = """
+name: tiny
+backbones: [tiny-bert]
+head_sets: [ecommerce-seed]
+domains: [{name: synthetic-ecommerce, options: {n_interactions: 200}}]
+training: {epochs: 1}
+"""
+
+
+@pytest.mark.parametrize(
+    ("suite_text", "expected"),
+    [
+        ("name: [broken", "invalid YAML"),
+        (SUITE + "colour: blue\n", "colour: unknown key"),
+        (SUITE.replace("epochs: 1", "epochs: many"), "training.epochs"),
+        (SUITE.replace("tiny-bert", "tiny-bret"), "did you mean 'tiny-bert'"),
+        (SUITE.replace("ecommerce-seed", "ecomerce-seed"), "unknown head set 'ecomerce-seed'"),
+        (SUITE.replace("name: synthetic", "name: synthetc"), "unknown domain"),
+        (SUITE + "exclude: [{backbone: tiny-bert}]\n", "matrix is empty"),
+        (SUITE.replace("n_interactions", "n_interaction"), "options"),
+    ],
+    ids=[
+        "yaml",
+        "unknown-key",
+        "wrong-type",
+        "backbone-name",
+        "head-set-name",
+        "domain-name",
+        "empty-matrix",
+        "domain-option",
+    ],
+)
+def test_bad_suite_exit_2_one_line_nothing_written(
+    tmp_path: Path, suite_text: str, expected: str
+) -> None:
+    suite = tmp_path / "suite.yaml"
+    suite.write_text(suite_text)
+    out = tmp_path / "run"
+    result = mtrec("run", str(suite), "--out", str(out))
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert expected in lines[0]
+    assert "Traceback" not in result.stderr
+    assert not out.exists()
+
+
+def test_unknown_builtin_suite(tmp_path: Path) -> None:
+    result = mtrec("run", "smok", "--out", str(tmp_path / "run"))
+    assert result.returncode == 2
+    assert "did you mean 'smoke'" in result.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_unwritable_output_folder(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    result = mtrec("run", "smoke", "--out", str(blocker / "run"))
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "is not a folder" in result.stderr
+
+
+def test_read_only_output_location() -> None:
+    # /proc refuses new files even to root: a real unwritable place.
+    result = mtrec("run", "smoke", "--out", "/proc/mtrec-run")
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "not writable" in result.stderr
+
+
+def test_output_folder_with_a_run_is_refused(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "results.json").write_text("{}")
+    result = mtrec("run", "smoke", "--out", str(out))
+    assert result.returncode == 2
+    assert "already holds a run" in result.stderr
+    assert (out / "results.json").read_text() == "{}"
+
+
+def test_cuda_requested_without_cuda(tmp_path: Path) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    result = mtrec("run", "smoke", "--device", "cuda", "--out", str(tmp_path / "run"))
+    assert result.returncode == 2
+    assert "CUDA is not available" in result.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_bad_flag_is_one_line() -> None:
+    result = mtrec("run", "--frobnicate")
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_run_writes_results_report_and_table(tmp_path: Path) -> None:
+    suite = tmp_path / "suite.yaml"
+    suite.write_text(SUITE)
+    out = tmp_path / "run"
+    result = mtrec("run", str(suite), "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == f"report: {out / 'report.md'}"
+    assert "tiny-bert" in result.stdout  # the summary table
+    document = json.loads((out / "results.json").read_text())
+    validate_results(document)
+    report = (out / "report.md").read_text()
+    assert "| tiny-bert |" in report
+    rendered = mtrec("report", str(out))
+    assert rendered.returncode == 0
+    assert rendered.stdout.strip() == report.strip()
+
+
+def test_failed_combination_exits_1_and_sweep_goes_on(tmp_path: Path) -> None:
+    suite = tmp_path / "suite.yaml"
+    # n_items below the domain's minimum: the loader raises for that combination only.
+    suite.write_text(
+        SUITE.replace(
+            "domains: [{name: synthetic-ecommerce, options: {n_interactions: 200}}]",
+            "domains: [{name: synthetic-ecommerce, options: {n_interactions: 200}},\n"
+            "          {name: synthetic-ecommerce, options: {n_interactions: 200, n_items: 1}}]",
+        )
+    )
+    out = tmp_path / "run"
+    result = mtrec("run", str(suite), "--out", str(out))
+    assert result.returncode == 1
+    records = json.loads((out / "results.json").read_text())["records"]
+    assert [r["status"] for r in records] == ["ok", "failed"]
+    assert "domain 'synthetic-ecommerce'" in records[1]["error"]
+    assert "n_items" in records[1]["error"]
+
+
+def test_suites_and_report_errors(tmp_path: Path) -> None:
+    listing = mtrec("suites")
+    assert listing.returncode == 0
+    assert "smoke" in listing.stdout and "quick" in listing.stdout
+    missing = mtrec("report", str(tmp_path))
+    assert missing.returncode == 2
+    assert "no results.json" in missing.stderr
