@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 CONSTRAINTS := constraints.txt
 
-.PHONY: demo test lint typecheck unit install dev clean
+.PHONY: demo test lint typecheck unit bench install dev clean
 
 # The demo venv: the package and its runtime dependencies.
 $(BIN)/.installed: pyproject.toml $(CONSTRAINTS)
@@ -36,6 +36,10 @@ unit: dev
 	$(BIN)/python -m pytest
 
 test: lint typecheck unit
+
+# Ratios against plain torch measured in the same run; printed and saved to .benchmarks/.
+bench: dev
+	$(BIN)/python -m pytest benchmarks --benchmark-autosave
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

@@ -10,7 +10,8 @@ built-ins included::
 Registration hooks (``mtrec_register_*``) are called once per plugin when the registries are
 built; the core calls each implementation separately so that every registered item is
 attributed to the plugin that returned it. Lifecycle hooks are called for every combination of
-a sweep, in registration order, and their return values are ignored.
+a sweep, in registration order (``tryfirst``/``trylast`` respected), and their return values
+are ignored. Hook wrappers are not supported.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ import traceback
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import pluggy
 
@@ -81,33 +81,56 @@ class PluginHost:
     # -- loading -------------------------------------------------------------------------
 
     def _load_entry_points(self) -> None:
-        seen: set[str] = set()
+        # Collect first, so a name clash is reported before any plugin is imported. The same
+        # distribution can be visible twice (an editable install beside its source checkout);
+        # one plugin name from two distributions is a real clash.
+        found: dict[str, tuple[importlib.metadata.EntryPoint, Provider]] = {}
         for dist in importlib.metadata.distributions():
+            dist_name = dist.metadata["Name"] or ""
             for ep in dist.entry_points:
-                if ep.group != ENTRY_POINT_GROUP or ep.name in seen:
+                if ep.group != ENTRY_POINT_GROUP:
                     continue
-                seen.add(ep.name)
-                dist_name = dist.metadata["Name"] or ""
                 provider = Provider(plugin=ep.name, distribution=dist_name, version=dist.version)
-                if self.pm.is_blocked(ep.name):
-                    log.info("plugin %s blocked", ep.name)
-                    continue
-                try:
-                    plugin = ep.load()
-                except Exception as exc:
-                    detail = traceback.format_exception_only(type(exc), exc)[-1].strip()
+                if ep.name in found:
+                    first = found[ep.name][1].distribution
+                    if first == dist_name:
+                        continue
                     raise PluginError(
-                        f"{provider.describe()} failed to import {ep.value!r}: {detail}"
-                    ) from exc
-                self._register(plugin, provider, ep.value)
+                        f"plugin name '{ep.name}' is declared by two distributions: "
+                        f"{first} and {dist_name}; uninstall one of them"
+                    )
+                found[ep.name] = (ep, provider)
+        for name, (ep, provider) in found.items():
+            if self.pm.is_blocked(name):
+                log.info("plugin %s blocked", name)
+                continue
+            try:
+                plugin = ep.load()
+            except Exception as exc:
+                detail = traceback.format_exception_only(type(exc), exc)[-1].strip()
+                raise PluginError(
+                    f"{provider.describe()} failed to import {ep.value!r}: {detail}"
+                ) from exc
+            self._register(plugin, provider, ep.value)
 
     def _register(self, plugin: object, provider: Provider, module: str) -> None:
         try:
-            self.pm.register(plugin, name=provider.plugin)
+            registered = self.pm.register(plugin, name=provider.plugin)
         except ValueError as exc:
             raise PluginError(f"{provider.describe()} could not be registered: {exc}") from exc
         except pluggy.PluginValidationError as exc:
             raise PluginError(f"{provider.describe()} has an invalid hook: {exc}") from exc
+        if registered is None:  # blocked by name
+            return
+        try:
+            # A misspelt hook name (mtrec_register_domain) must not pass silently.
+            self.pm.check_pending()
+        except pluggy.PluginValidationError as exc:
+            self.pm.unregister(name=provider.plugin)
+            raise PluginError(
+                f"{provider.describe()} implements an unknown hook: {exc}; see "
+                "harness/hookspecs.py for the hook names"
+            ) from exc
         self._providers[provider.plugin] = provider
         self.loaded.append(
             LoadedPlugin(
@@ -130,16 +153,16 @@ class PluginHost:
         for hook_name, registry, spec_type in kinds:
             caller = getattr(self.pm.hook, hook_name)
             # One implementation at a time, so each item is attributed to its plugin.
-            for impl in reversed(caller.get_hookimpls()):
+            for impl in _in_call_order(caller.get_hookimpls()):
                 provider = self._providers[impl.plugin_name]
                 try:
-                    items = impl.function()
+                    items = cast(Iterable[Any], impl.function() or ())
                 except Exception as exc:
                     detail = traceback.format_exception_only(type(exc), exc)[-1].strip()
                     raise PluginError(
                         f"{provider.describe()} raised in {hook_name}: {detail}"
                     ) from exc
-                for item in items or ():
+                for item in items:
                     if not isinstance(item, spec_type):
                         raise PluginError(
                             f"{provider.describe()} returned {type(item).__name__} from "
@@ -157,7 +180,7 @@ class PluginHost:
     # -- lifecycle -----------------------------------------------------------------------
 
     def before_combination(self, key: str, config: Mapping[str, Any]) -> None:
-        for impl in reversed(self.pm.hook.mtrec_before_combination.get_hookimpls()):
+        for impl in _in_call_order(self.pm.hook.mtrec_before_combination.get_hookimpls()):
             try:
                 impl.function(**_arguments(impl, key=key, config=config))
             except Exception as exc:
@@ -176,7 +199,7 @@ class PluginHost:
         self._notify("mtrec_on_combination_error", key=key, config=config, error=error)
 
     def _notify(self, hook_name: str, **kwargs: Any) -> None:
-        for impl in reversed(getattr(self.pm.hook, hook_name).get_hookimpls()):
+        for impl in _in_call_order(getattr(self.pm.hook, hook_name).get_hookimpls()):
             try:
                 impl.function(**_arguments(impl, **kwargs))
             except Exception as exc:
@@ -190,3 +213,18 @@ class PluginHost:
 def _arguments(impl: pluggy.HookImpl, **kwargs: Any) -> dict[str, Any]:
     """The subset of a hook's arguments an implementation asked for (pluggy semantics)."""
     return {name: kwargs[name] for name in impl.argnames}
+
+
+def _in_call_order(impls: list[pluggy.HookImpl]) -> list[pluggy.HookImpl]:
+    """tryfirst implementations, then the rest, then trylast; registration order within each.
+
+    Hook implementations are called one by one (so errors and items can be attributed to
+    their plugin), so the order is decided here rather than by pluggy's LIFO caller.
+    """
+    if any(impl.hookwrapper or impl.wrapper for impl in impls):
+        wrapping = next(impl for impl in impls if impl.hookwrapper or impl.wrapper)
+        raise PluginError(
+            f"plugin '{wrapping.plugin_name}': hook wrappers are not supported by mtrec hooks"
+        )
+    # pluggy keeps trylast first and tryfirst last, each group in registration order.
+    return sorted(impls, key=lambda impl: 0 if impl.tryfirst else 2 if impl.trylast else 1)

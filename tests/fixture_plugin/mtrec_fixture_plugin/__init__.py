@@ -1,0 +1,186 @@
+"""``mtrec-fixture-plugin``: one tiny item of each plugin kind, for mtrec's own tests.
+
+* backbone ``fixture-bert``: a random-init BERT (1 layer, 32 wide) saved into the mtrec cache
+  and loaded back through :func:`harness.hf.load_pretrained`;
+* head set ``fixture-heads``: ``click`` (binary, BCE) and ``rating`` (regression, MSE);
+* domain ``fixture-domain``: 60/20/20 deterministic rows, labels ``click`` and ``rating``,
+  sensitive attribute ``group`` (``a``/``b``); ``explode=True`` makes ``load`` raise;
+* fairness metric ``fixture-metric``: counts tasks and test rows.
+
+Setting ``MTREC_FIXTURE_FAIL_IMPORT=1`` makes importing this module fail, so tests can check
+how an import error is reported.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+import harness
+from harness import (
+    BackboneSpec,
+    DomainData,
+    DomainSpec,
+    DomainSplit,
+    FairnessContext,
+    FairnessMetricSpec,
+    Family,
+    HeadSetSpec,
+    HeadSpec,
+    LabelField,
+    LoadedBackbone,
+    Pooling,
+    TaskType,
+)
+
+FAIL_IMPORT_ENV = "MTREC_FIXTURE_FAIL_IMPORT"
+
+if os.environ.get(FAIL_IMPORT_ENV) == "1":
+    raise ImportError("fixture plugin import failure on purpose")
+
+BACKBONE = "fixture-bert"
+HEAD_SET = "fixture-heads"
+DOMAIN = "fixture-domain"
+METRIC = "fixture-metric"
+EXPLODE_MESSAGE = "fixture domain exploded on purpose"
+SPLIT_SIZES = {"train": 60, "validation": 20, "test": 20}
+GROUPS = ("a", "b")
+
+
+# -- backbone ----------------------------------------------------------------------------
+
+
+def _bert_config(vocab_size: int) -> Any:
+    from transformers import BertConfig
+
+    return BertConfig(
+        vocab_size=vocab_size,
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+    )
+
+
+def load_backbone() -> LoadedBackbone:
+    from harness.hf import load_pretrained
+    from plugins.tiny_backbones import build_tiny
+
+    # build_tiny hashes the config into the folder name under cache_dir()/backbones and
+    # builds atomically (temporary folder, then one rename).
+    folder = build_tiny(BACKBONE, _bert_config)
+    return load_pretrained(folder, pooling=Pooling.CLS)
+
+
+# -- domain ------------------------------------------------------------------------------
+
+
+def load_domain(*, seed: int = 0, explode: bool = False) -> DomainData:
+    """Deterministic tiny data: equal ``seed`` gives equal data; ``explode`` raises."""
+    if explode:
+        raise RuntimeError(EXPLODE_MESSAGE)
+    rng = np.random.default_rng(seed)
+    splits: dict[str, DomainSplit] = {}
+    start = 0
+    for split_name, size in SPLIT_SIZES.items():
+        ids = np.arange(start, start + size, dtype=np.int64)
+        start += size
+        # Half the rows of every split click, so every split has both classes.
+        click = rng.permutation(np.arange(size) % 2).astype(np.int64)
+        rating = np.clip(2.0 + 2.0 * click + rng.normal(0.0, 0.5, size), 1.0, 5.0)
+        user_ids = ids % 10
+        item_ids = rng.integers(0, 12, size=size).astype(np.int64)
+        group = np.array([GROUPS[int(u) % 2] for u in user_ids], dtype=object)
+        splits[split_name] = DomainSplit(
+            ids=ids,
+            user_ids=user_ids,
+            item_ids=item_ids,
+            user_text=[f"user {u} from group {g}" for u, g in zip(user_ids, group, strict=True)],
+            item_text=[
+                f"item {i} that is {'popular' if c else 'niche'}"
+                for i, c in zip(item_ids, click, strict=True)
+            ],
+            labels={"click": click, "rating": rating.astype(np.float64)},
+            sensitive={"group": group},
+        )
+    return DomainData(
+        train=splits["train"],
+        validation=splits["validation"],
+        test=splits["test"],
+        label_fields={
+            "click": LabelField(name="click", task_type=TaskType.BINARY),
+            "rating": LabelField(name="rating", task_type=TaskType.REGRESSION),
+        },
+        sensitive_attributes=("group",),
+    )
+
+
+# -- fairness metric ---------------------------------------------------------------------
+
+
+def fixture_metric(context: FairnessContext) -> Mapping[str, Any]:
+    rows = {len(predictions.y_true) for predictions in context.tasks.values()}
+    return {"n_tasks": len(context.tasks), "rows": max(rows, default=0)}
+
+
+# -- registration ------------------------------------------------------------------------
+
+
+@harness.hookimpl
+def mtrec_register_backbones() -> list[BackboneSpec]:
+    return [
+        BackboneSpec(
+            name=BACKBONE,
+            family=Family.ENCODER,
+            pooling=Pooling.CLS,
+            load=load_backbone,
+            description="fixture: random-init BERT, 1 layer x 32 wide",
+            pretrained=False,
+        )
+    ]
+
+
+@harness.hookimpl
+def mtrec_register_head_sets() -> list[HeadSetSpec]:
+    return [
+        HeadSetSpec(
+            name=HEAD_SET,
+            heads=(
+                HeadSpec(task="click", task_type=TaskType.BINARY, label_field="click", loss="bce"),
+                HeadSpec(
+                    task="rating", task_type=TaskType.REGRESSION, label_field="rating", loss="mse"
+                ),
+            ),
+            description="fixture: click (BCE) + rating (MSE)",
+        )
+    ]
+
+
+@harness.hookimpl
+def mtrec_register_domains() -> list[DomainSpec]:
+    return [
+        DomainSpec(
+            name=DOMAIN,
+            load=load_domain,
+            label_fields=("click", "rating"),
+            sensitive_attributes=("group",),
+            description="fixture: 60/20/20 deterministic rows, two groups",
+            domain_kind="test",
+        )
+    ]
+
+
+@harness.hookimpl
+def mtrec_register_fairness_metrics() -> list[FairnessMetricSpec]:
+    return [
+        FairnessMetricSpec(
+            name=METRIC,
+            scope="group",
+            compute=fixture_metric,
+            description="fixture: number of tasks and test rows",
+        )
+    ]

@@ -1,0 +1,111 @@
+from __future__ import annotations
+
+import pytest
+import torch
+
+from harness.batching import encode_split, iterate_batches
+from harness.config import TrainingConfig
+from harness.model import MultiTaskModel, pool
+from harness.plugin_host import PluginHost
+from harness.specs import Pooling
+from harness.training import train
+
+
+def test_pooling() -> None:
+    hidden = torch.arange(2 * 4 * 1, dtype=torch.float32).reshape(2, 4, 1)
+    mask = torch.tensor([[1, 1, 1, 0], [1, 1, 0, 0]])
+    assert pool(hidden, mask, Pooling.CLS).flatten().tolist() == [0.0, 4.0]
+    assert pool(hidden, mask, Pooling.LAST).flatten().tolist() == [2.0, 5.0]
+    assert pool(hidden, mask, Pooling.MEAN).flatten().tolist() == [1.0, 4.5]
+
+
+@pytest.fixture(scope="module")
+def setup():
+    host = PluginHost()
+    data = host.registries.domains.get("synthetic-ecommerce").load(seed=0, n_interactions=200)
+    head_set = host.registries.head_sets.get("ecommerce-seed")
+    backbone = host.registries.backbones.get("tiny-bert").load()
+    return data, head_set, backbone
+
+
+def test_heads_share_one_backbone_forward_per_batch(setup) -> None:
+    data, head_set, backbone = setup
+    model = MultiTaskModel(
+        backbone.model,
+        hidden_size=backbone.hidden_size,
+        pooling=Pooling.CLS,
+        head_set=head_set,
+        label_fields=data.label_fields,
+        dropout=0.0,
+    )
+    calls = []
+    handle = model.backbone.register_forward_hook(lambda *args: calls.append(1))
+    encoded = encode_split(data.train, backbone.tokenizer, 32, segments=True)
+    batches = list(iterate_batches(encoded, 32))
+    for batch in batches:
+        outputs = model(**batch.model_inputs())
+        assert set(outputs) == {"category", "rating", "click"}
+    handle.remove()
+    assert len(calls) == len(batches)
+
+
+def test_loss_falls_and_best_epoch_is_restored(setup) -> None:
+    data, head_set, _ = setup
+    host = PluginHost()
+    backbone = host.registries.backbones.get("tiny-bert").load()
+    model = MultiTaskModel(
+        backbone.model,
+        hidden_size=backbone.hidden_size,
+        pooling=Pooling.CLS,
+        head_set=head_set,
+        label_fields=data.label_fields,
+        dropout=0.0,
+    )
+    model.set_target_scaling(data.train.labels)
+    encoded = encode_split(data.train, backbone.tokenizer, 48, segments=True)
+    # A validation score that peaks at epoch 2: the weights of epoch 2 must come back.
+    scores = iter([1.0, 5.0, 2.0, 3.0])
+    snapshots = []
+
+    def validate() -> float:
+        snapshots.append({k: v.clone() for k, v in model.state_dict().items()})
+        return next(scores)
+
+    result = train(
+        model,
+        encoded,
+        validate,
+        TrainingConfig(epochs=4, lr=1e-3, batch_size=16, patience=0),
+        device=torch.device("cpu"),
+        seed=0,
+    )
+    losses = [epoch["train_loss"] for epoch in result.history]
+    assert losses[-1] < losses[0]
+    assert result.best_epoch == 2
+    restored = model.state_dict()
+    assert all(torch.equal(restored[k], snapshots[1][k]) for k in restored)
+
+
+def test_early_stopping_respects_patience(setup) -> None:
+    data, head_set, backbone = setup
+    model = MultiTaskModel(
+        backbone.model,
+        hidden_size=backbone.hidden_size,
+        pooling=Pooling.CLS,
+        head_set=head_set,
+        label_fields=data.label_fields,
+        dropout=0.0,
+    )
+    encoded = encode_split(data.train, backbone.tokenizer, 32, segments=True)
+    scores = iter([3.0, 2.0, 1.0, 0.5, 0.1])
+    result = train(
+        model,
+        encoded,
+        lambda: next(scores),
+        TrainingConfig(epochs=5, batch_size=64, patience=2),
+        device=torch.device("cpu"),
+        seed=0,
+    )
+    assert len(result.history) == 3
+    assert result.stopped_early
+    assert result.best_epoch == 1
