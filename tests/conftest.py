@@ -1,5 +1,8 @@
 """Shared fixtures.
 
+Tests never write to the user's cache: ``MTREC_CACHE`` points at a temporary folder for the
+session unless the caller set it (to reuse built tiny backbones between runs).
+
 ``fixture_plugin_path`` / ``with_fixture_plugin``: the third-party plugin package in
 ``tests/fixture_plugin`` really pip-installed (into a temporary folder), so the harness finds
 it through the ``mtrec`` entry-point group like any other distribution.
@@ -12,12 +15,27 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 FIXTURE_PLUGIN_SOURCE = Path(__file__).parent / "fixture_plugin"
+_OWN_CACHE: list[str] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Build tiny backbones into a throw-away cache unless MTREC_CACHE is set already."""
+    if not os.environ.get("MTREC_CACHE"):
+        _OWN_CACHE.append(tempfile.mkdtemp(prefix="mtrec-test-cache-"))
+        os.environ["MTREC_CACHE"] = _OWN_CACHE[0]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    for folder in _OWN_CACHE:
+        shutil.rmtree(folder, ignore_errors=True)
+        os.environ.pop("MTREC_CACHE", None)
 FIXTURE_PLUGIN_MODULE = "mtrec_fixture_plugin"
 
 
