@@ -36,6 +36,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     for folder in _OWN_CACHE:
         shutil.rmtree(folder, ignore_errors=True)
         os.environ.pop("MTREC_CACHE", None)
+
+
 FIXTURE_PLUGIN_MODULE = "mtrec_fixture_plugin"
 
 
