@@ -1,4 +1,4 @@
-"""Tokenize once, pad per batch, bucket by length.
+"""Tokenize once, pad per batch, bucket by length; or batch integer columns.
 
 A split is tokenized in one call of the fast tokenizer, without padding, and kept as a list of
 token-id arrays; each batch is padded only to its own longest row. Training batches come from
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -17,6 +17,56 @@ import torch
 from harness.specs import DomainSplit
 
 POOL_BATCHES = 50  # batches per length-sorted pool when shuffling
+
+
+@dataclass(frozen=True, kw_only=True)
+class Batch:
+    """One batch on the host (or, after :meth:`to`, on the device)."""
+
+    rows: np.ndarray  # row indices into the split, in batch order
+    inputs: Mapping[str, torch.Tensor]  # keyword arguments of the encoder
+    labels: Mapping[str, torch.Tensor]  # label field -> [B] or [B, K]
+
+    def to(self, device: torch.device) -> Batch:
+        non_blocking = device.type == "cuda"
+
+        def move(tensor: torch.Tensor) -> torch.Tensor:
+            if non_blocking:
+                tensor = tensor.pin_memory()
+            return tensor.to(device, non_blocking=non_blocking)
+
+        return Batch(
+            rows=self.rows,
+            inputs={name: move(values) for name, values in self.inputs.items()},
+            labels={name: move(values) for name, values in self.labels.items()},
+        )
+
+    def model_inputs(self) -> dict[str, torch.Tensor]:
+        return dict(self.inputs)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+class Batchable(Protocol):
+    """A split the training loop can batch: tokens (:class:`EncodedSplit`) or ids/rows."""
+
+    @property
+    def labels(self) -> Mapping[str, np.ndarray]: ...
+
+    def __len__(self) -> int: ...
+
+    def sort_keys(self) -> np.ndarray:
+        """Per-row cost to bucket by (token counts), or all equal."""
+        ...
+
+    def collate(self, rows: np.ndarray, label_fields: tuple[str, ...] = ()) -> Batch: ...
+
+
+def _labels(
+    labels: Mapping[str, np.ndarray], rows: np.ndarray, fields: tuple[str, ...]
+) -> dict[str, torch.Tensor]:
+    return {name: torch.from_numpy(np.ascontiguousarray(labels[name][rows])) for name in fields}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -31,6 +81,47 @@ class EncodedSplit:
 
     def __len__(self) -> int:
         return len(self.input_ids)
+
+    def sort_keys(self) -> np.ndarray:
+        return self.lengths
+
+    def collate(self, rows: np.ndarray, label_fields: tuple[str, ...] = ()) -> Batch:
+        """Pad the given rows to their longest row."""
+        width = int(self.lengths[rows].max())
+        input_ids = np.full((len(rows), width), self.pad_id, dtype=np.int64)
+        mask = np.zeros((len(rows), width), dtype=np.int64)
+        types = np.zeros((len(rows), width), dtype=np.int64) if self.token_type_ids else None
+        for slot, row in enumerate(rows):
+            length = self.lengths[row]
+            input_ids[slot, :length] = self.input_ids[row]
+            mask[slot, :length] = 1
+            if types is not None and self.token_type_ids is not None:
+                types[slot, :length] = self.token_type_ids[row]
+        inputs = {
+            "input_ids": torch.from_numpy(input_ids),
+            "attention_mask": torch.from_numpy(mask),
+        }
+        if types is not None:
+            inputs["token_type_ids"] = torch.from_numpy(types)
+        return Batch(rows=rows, inputs=inputs, labels=_labels(self.labels, rows, label_fields))
+
+
+@dataclass(frozen=True, kw_only=True)
+class IndexedSplit:
+    """A split whose inputs are integer columns (user/item ids, rows of a feature table)."""
+
+    columns: Mapping[str, np.ndarray]  # encoder keyword -> int64 [n]
+    labels: Mapping[str, np.ndarray]  # label field -> values, row-aligned
+
+    def __len__(self) -> int:
+        return len(next(iter(self.columns.values())))
+
+    def sort_keys(self) -> np.ndarray:
+        return np.zeros(len(self), dtype=np.int64)
+
+    def collate(self, rows: np.ndarray, label_fields: tuple[str, ...] = ()) -> Batch:
+        inputs = {name: torch.from_numpy(values[rows]) for name, values in self.columns.items()}
+        return Batch(rows=rows, inputs=inputs, labels=_labels(self.labels, rows, label_fields))
 
 
 def encode_split(
@@ -61,64 +152,6 @@ def encode_split(
     )
 
 
-@dataclass(frozen=True, kw_only=True)
-class Batch:
-    """One padded batch on the host (or, after :meth:`to`, on the device)."""
-
-    rows: np.ndarray  # row indices into the split, in batch order
-    input_ids: torch.Tensor  # [B, L] padded to the batch's longest row
-    attention_mask: torch.Tensor  # [B, L] 1 for tokens, 0 for padding
-    token_type_ids: torch.Tensor | None  # [B, L] or None
-    labels: Mapping[str, torch.Tensor]  # label field -> [B]
-
-    def to(self, device: torch.device) -> Batch:
-        non_blocking = device.type == "cuda"
-
-        def move(tensor: torch.Tensor) -> torch.Tensor:
-            if non_blocking:
-                tensor = tensor.pin_memory()
-            return tensor.to(device, non_blocking=non_blocking)
-
-        return Batch(
-            rows=self.rows,
-            input_ids=move(self.input_ids),
-            attention_mask=move(self.attention_mask),
-            token_type_ids=None if self.token_type_ids is None else move(self.token_type_ids),
-            labels={name: move(values) for name, values in self.labels.items()},
-        )
-
-    def model_inputs(self) -> dict[str, torch.Tensor]:
-        inputs = {"input_ids": self.input_ids, "attention_mask": self.attention_mask}
-        if self.token_type_ids is not None:
-            inputs["token_type_ids"] = self.token_type_ids
-        return inputs
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-
-def collate(split: EncodedSplit, rows: np.ndarray, label_fields: tuple[str, ...] = ()) -> Batch:
-    """Pad the given rows of a split to their longest row."""
-    width = int(split.lengths[rows].max())
-    input_ids = np.full((len(rows), width), split.pad_id, dtype=np.int64)
-    mask = np.zeros((len(rows), width), dtype=np.int64)
-    types = np.zeros((len(rows), width), dtype=np.int64) if split.token_type_ids else None
-    for slot, row in enumerate(rows):
-        length = split.lengths[row]
-        input_ids[slot, :length] = split.input_ids[row]
-        mask[slot, :length] = 1
-        if types is not None and split.token_type_ids is not None:
-            types[slot, :length] = split.token_type_ids[row]
-    labels = {name: torch.from_numpy(split.labels[name][rows]) for name in label_fields}
-    return Batch(
-        rows=rows,
-        input_ids=torch.from_numpy(input_ids),
-        attention_mask=torch.from_numpy(mask),
-        token_type_ids=None if types is None else torch.from_numpy(types),
-        labels=labels,
-    )
-
-
 def batch_rows(
     lengths: np.ndarray, batch_size: int, *, shuffle: bool, rng: np.random.Generator | None = None
 ) -> list[np.ndarray]:
@@ -144,12 +177,12 @@ def batch_rows(
 
 
 def iterate_batches(
-    split: EncodedSplit,
+    split: Batchable,
     batch_size: int,
     *,
     label_fields: tuple[str, ...] = (),
     shuffle: bool = False,
     rng: np.random.Generator | None = None,
 ) -> Iterator[Batch]:
-    for rows in batch_rows(split.lengths, batch_size, shuffle=shuffle, rng=rng):
-        yield collate(split, rows, label_fields)
+    for rows in batch_rows(split.sort_keys(), batch_size, shuffle=shuffle, rng=rng):
+        yield split.collate(rows, label_fields)

@@ -9,20 +9,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from harness.batching import EncodedSplit, encode_split
+from harness.batching import Batchable, EncodedSplit
 from harness.efficiency import (
-    cuda_peak_mb,
     flops_per_sample,
     measure_latency,
+    model_flops_utilisation,
     parameter_counts,
-    peak_rss_mb,
+    track_memory,
 )
 from harness.errors import CombinationError
 from harness.evaluation import predict, save_predictions, score_tasks, validation_score
@@ -31,12 +31,14 @@ from harness.model import MultiTaskModel
 from harness.plugin_host import PluginHost
 from harness.specs import (
     DomainData,
+    DomainSplit,
     FairnessContext,
     Family,
     HeadSetSpec,
     LoadedBackbone,
     TaskType,
 )
+from harness.strategies import FeatureCache, accepts_segments, encoded_split_factory, prepare
 from harness.tasks import LOSSES, METRICS, TASK_METRICS, primary_metric, trivial_predictions
 from harness.training import TrainResult, train
 
@@ -50,6 +52,7 @@ class SweepCache:
     domains: dict[str, DomainData] = field(default_factory=dict)
     encoded: dict[tuple[str, str, int, str], EncodedSplit] = field(default_factory=dict)
     encode_calls: int = 0  # how many splits were tokenized (tests check reuse)
+    features: FeatureCache = field(default_factory=FeatureCache)  # frozen-backbone features
 
 
 def domain_cache_key(combination: Combination) -> str:
@@ -89,29 +92,66 @@ def run_combination(
     config = combination.training
     torch.manual_seed(combination.seed)
     np.random.seed(combination.seed % 2**32)
-    loaded = _call_plugin(host, "backbones", backbone_spec.name, backbone_spec.load)
-    pooling = combination.backbone.pooling or loaded.pooling
-    model = MultiTaskModel(
-        loaded.model,
-        hidden_size=loaded.hidden_size,
-        pooling=pooling,
-        head_set=head_set,
-        label_fields=data.label_fields,
-        dropout=config.dropout,
-    )
+    family = backbone_spec.family
+    loaded: LoadedBackbone | None = None
+    if family is not Family.TRIVIAL:
+        loaded = _call_plugin(
+            host,
+            "backbones",
+            backbone_spec.name,
+            backbone_spec.load,
+            **combination.backbone.options,
+        )
     train_split = data.train
     if config.max_train_samples is not None and config.max_train_samples < len(train_split):
         train_split = _head(train_split, config.max_train_samples)
+    splits = {"train": train_split, "validation": data.validation, "test": data.test}
+
+    def build_model(encoder: torch.nn.Module, width: int) -> MultiTaskModel:
+        return MultiTaskModel(
+            encoder,
+            out_features=width,
+            head_set=head_set,
+            label_fields=data.label_fields,
+            dropout=config.dropout,
+        )
+
+    def count_tokenization() -> None:
+        cache.encode_calls += 1
+
+    encoded_splits = (
+        encoded_split_factory(
+            cache.encoded,
+            loaded,
+            backbone_spec.name,
+            domain_cache_key(combination),
+            config.max_length,
+            segments=family is Family.ENCODER and accepts_segments(loaded.model),
+            on_encode=count_tokenization,
+        )
+        if loaded is not None and loaded.tokenizer is not None
+        else _no_text
+    )
+    prepared = prepare(
+        family=family,
+        backbone_name=backbone_spec.name,
+        loaded=loaded,
+        pooling=combination.backbone.pooling,
+        splits=splits,
+        build_model=build_model,
+        strategy=config.strategy,
+        top_k=config.top_k,
+        max_length=config.max_length,
+        encoded_splits=encoded_splits,
+        features=cache.features,
+        device=device,
+    )
+    model = prepared.model
     model.set_target_scaling(train_split.labels)
     model.to(device)
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-
-    segments = backbone_spec.family is Family.ENCODER
-    encode = _encoder(cache, combination, loaded, segments)
-    train_enc = encode("train", train_split)
-    val_enc = encode("validation", data.validation)
-    test_enc = encode("test", data.test)
+    train_enc = prepared.splits["train"]
+    val_enc = prepared.splits["validation"]
+    test_enc = prepared.splits["test"]
 
     heads = model.head_specs()
     val_reference = score_tasks(
@@ -130,17 +170,23 @@ def run_combination(
         run = predict(model, val_enc, batch_size=config.eval_batch_size, device=device)
         return validation_score(score_tasks(run.tasks), val_reference, run.tasks)
 
-    trained: TrainResult = train(
-        model,
-        train_enc,
-        validate,
-        config,
-        device=device,
-        seed=combination.seed,
-        on_epoch=on_epoch,
-    )
+    with track_memory(device) as train_memory:
+        trained = (
+            train(
+                model,
+                train_enc,
+                validate,
+                config,
+                device=device,
+                seed=combination.seed,
+                on_epoch=on_epoch,
+            )
+            if prepared.trains
+            else TrainResult()
+        )
 
-    test_run = predict(model, test_enc, batch_size=config.eval_batch_size, device=device)
+    with track_memory(device) as inference_memory:
+        test_run = predict(model, test_enc, batch_size=config.eval_batch_size, device=device)
     metrics = score_tasks(test_run.tasks)
     files = save_predictions(predictions_dir, data.test, test_run.tasks)
     trivial = score_tasks(
@@ -158,6 +204,18 @@ def run_combination(
     efficiency = _measure(
         model, test_enc, combination, device, trained, test_run.samples, test_run.seconds
     )
+    efficiency["memory"] = {
+        "train": asdict(train_memory),
+        "inference": asdict(inference_memory),
+    }
+    efficiency["peak_memory_mb"] = max(train_memory.peak_rss_mb, inference_memory.peak_rss_mb)
+    cuda_peaks = [
+        m.cuda_peak_allocated_mb
+        for m in (train_memory, inference_memory)
+        if m.cuda_peak_allocated_mb is not None
+    ]
+    efficiency["cuda_peak_memory_mb"] = max(cuda_peaks) if cuda_peaks else None
+    efficiency["params"] += int(prepared.details.get("frozen_backbone_params", 0))
     fairness = _fairness(host, fairness_metrics, combination, test_run.tasks, data, metrics)
     record = {
         "tasks": {
@@ -186,8 +244,8 @@ def run_combination(
             "n_train": len(train_enc),
             "n_validation": len(val_enc),
             "history": trained.history,
-            "pooling": pooling.value,
             "architecture": head_set.architecture,
+            **prepared.details,
         },
         "efficiency": efficiency,
         "fairness": fairness,
@@ -275,27 +333,13 @@ def _check_head_set(head_set: HeadSetSpec, data: DomainData, domain: str) -> Non
             )
 
 
-def _encoder(
-    cache: SweepCache, combination: Combination, loaded: LoadedBackbone, segments: bool
-) -> Callable[[str, Any], EncodedSplit]:
-    domain_key = domain_cache_key(combination)
-    max_length = combination.training.max_length
-
-    def encode(split_name: str, split: Any) -> EncodedSplit:
-        key = (combination.backbone.name, domain_key, max_length, f"{split_name}:{len(split)}")
-        if key not in cache.encoded:
-            cache.encoded[key] = encode_split(
-                split, loaded.tokenizer, max_length, segments=segments
-            )
-            cache.encode_calls += 1
-        return cache.encoded[key]
-
-    return encode
+def _no_text(split_name: str, split: DomainSplit) -> EncodedSplit:
+    raise CombinationError("this backbone has no tokenizer: it cannot read text")
 
 
 def _measure(
     model: MultiTaskModel,
-    test_enc: EncodedSplit,
+    test_enc: Batchable,
     combination: Combination,
     device: torch.device,
     trained: TrainResult,
@@ -308,18 +352,19 @@ def _measure(
         str(size): measure_latency(model, test_enc, size, measure, device)
         for size in measure.latency_batch_sizes
     }
+    flops = flops_per_sample(model, test_enc, device) if measure.flops else None
+    inference_rate = inference_samples / inference_seconds if inference_seconds else 0.0
     return {
         "latency_ms": latency,
-        "seq_len_median": float(np.median(test_enc.lengths)),
-        "train_samples_per_s": trained.train_samples_per_second,
-        "inference_samples_per_s": (
-            inference_samples / inference_seconds if inference_seconds else 0.0
+        "seq_len_median": (
+            float(np.median(test_enc.lengths)) if isinstance(test_enc, EncodedSplit) else None
         ),
-        "peak_memory_mb": peak_rss_mb(),
-        "cuda_peak_memory_mb": cuda_peak_mb(device),
+        "train_samples_per_s": trained.train_samples_per_second,
+        "inference_samples_per_s": inference_rate,
         "params": total,
         "trainable_params": trainable,
-        "flops_per_sample": flops_per_sample(model, test_enc, device) if measure.flops else None,
+        "flops_per_sample": flops,
+        "mfu": model_flops_utilisation(flops, inference_rate, device),
         "device": str(device),
     }
 

@@ -33,6 +33,11 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# full: every weight trains; top_k: only the top k transformer layers (and the heads);
+# frozen: the backbone encodes each unique text once and only the heads train on the cache.
+Strategy = Literal["full", "top_k", "frozen"]
+
+
 class TrainingConfig(_Strict):
     """How one combination is trained (the seed recipe's defaults)."""
 
@@ -47,6 +52,8 @@ class TrainingConfig(_Strict):
     max_length: Annotated[int, Field(ge=8, le=4096)] = 64
     grad_clip: Annotated[float, Field(gt=0)] | None = 1.0
     max_train_samples: Annotated[int, Field(ge=1)] | None = None
+    strategy: Strategy = "full"  # how much of a language backbone trains
+    top_k: Annotated[int, Field(ge=1)] = 2  # trainable top layers under strategy top_k
 
 
 class TrainingOverrides(_Strict):
@@ -63,6 +70,8 @@ class TrainingOverrides(_Strict):
     max_length: Annotated[int, Field(ge=8, le=4096)] | None = None
     grad_clip: Annotated[float, Field(gt=0)] | None = None
     max_train_samples: Annotated[int, Field(ge=1)] | None = None
+    strategy: Strategy | None = None
+    top_k: Annotated[int, Field(ge=1)] | None = None
 
 
 class MeasureConfig(_Strict):
@@ -83,6 +92,7 @@ class BackboneEntry(_Strict):
 
     name: Annotated[str, Field(min_length=1)]
     pooling: Pooling | None = None  # None: the backbone's default
+    options: dict[str, Any] = {}  # passed to the backbone's loader
     training: TrainingOverrides = TrainingOverrides()
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from harness.batching import EncodedSplit, iterate_batches
+from harness.batching import Batchable, iterate_batches
 from harness.model import MultiTaskModel, decode_outputs
 from harness.specs import DomainSplit, TaskPredictions, TaskType
 from harness.tasks import METRICS, compute_metrics, primary_metric, relative_gain
@@ -35,7 +35,7 @@ class PredictionRun:
 @torch.inference_mode()
 def predict(
     model: MultiTaskModel,
-    encoded: EncodedSplit,
+    encoded: Batchable,
     *,
     batch_size: int,
     device: torch.device,
@@ -121,7 +121,8 @@ def save_predictions(
     """Write one CSV per task; return the file names.
 
     Columns: id, user_id, item_id, one column per sensitive attribute, y_true, y_pred, and
-    ``score`` for binary tasks. Floats use ``repr`` so they read back bit-identical.
+    ``score`` for binary and multilabel tasks (multilabel cells hold one space-separated value
+    per class). Floats use ``repr`` so they read back bit-identical.
     """
     folder.mkdir(parents=True, exist_ok=True)
     attributes = sorted(split.sensitive)
@@ -150,6 +151,8 @@ def save_predictions(
 
 def _cells(column: np.ndarray | list[str]) -> list[str]:
     array = np.asarray(column)
+    if array.ndim == 2:  # multilabel: one space-separated value per class
+        return [" ".join(_cells(row)) for row in array]
     if array.dtype.kind == "f":
         return [repr(float(value)) for value in array]
     if array.dtype.kind in "iub":
@@ -162,13 +165,15 @@ def load_predictions(path: Path, task_type: TaskType, task: str = "") -> TaskPre
     with open(path, newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     kind = np.float64 if task_type is TaskType.REGRESSION else np.int64
-    y_true = np.array([float(row["y_true"]) for row in rows]).astype(kind)
-    y_pred = np.array([float(row["y_pred"]) for row in rows]).astype(kind)
-    score = (
-        np.array([float(row["score"]) for row in rows], dtype=np.float64)
-        if rows and "score" in rows[0]
-        else None
-    )
+
+    def column(name: str) -> np.ndarray:
+        values = [[float(v) for v in row[name].split()] for row in rows]
+        array = np.array(values, dtype=np.float64)
+        return array if task_type is TaskType.MULTILABEL else array[:, 0]
+
+    y_true = column("y_true").astype(kind)
+    y_pred = column("y_pred").astype(kind)
+    score = column("score") if rows and "score" in rows[0] else None
     return TaskPredictions(
         task=task or path.stem,
         task_type=task_type,

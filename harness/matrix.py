@@ -106,16 +106,29 @@ def check_suite(suite: Suite, registries: Registries) -> list[Combination]:
 
     for index, backbone in enumerate(suite.backbones):
         check(registries.backbones, backbone.name, f"backbones[{index}]")
+        _check_options(
+            registries.backbones.get(backbone.name).load,
+            backbone.options,
+            f"{origin}: backbones[{index}].options",
+        )
     for index, head_set in enumerate(suite.head_sets):
         check(registries.head_sets, head_set.name, f"head_sets[{index}]")
     for index, domain in enumerate(suite.domains):
         check(registries.domains, domain.name, f"domains[{index}]")
-        _check_domain_options(registries, domain, origin, f"domains[{index}]")
+        _check_options(
+            registries.domains.get(domain.name).load,
+            {"seed": 0, **domain.options},
+            f"{origin}: domains[{index}].options",
+        )
     for index, entry in enumerate(suite.include):
         check(registries.backbones, entry.backbone.name, f"include[{index}].backbone")
         check(registries.head_sets, entry.head_set.name, f"include[{index}].head_set")
         check(registries.domains, entry.domain.name, f"include[{index}].domain")
-        _check_domain_options(registries, entry.domain, origin, f"include[{index}].domain")
+        _check_options(
+            registries.domains.get(entry.domain.name).load,
+            {"seed": 0, **entry.domain.options},
+            f"{origin}: include[{index}].domain.options",
+        )
     for index, metric in enumerate(suite.fairness_metrics or []):
         check(registries.fairness_metrics, metric, f"fairness_metrics[{index}]")
     combinations = expand(suite)
@@ -127,13 +140,11 @@ def check_suite(suite: Suite, registries: Registries) -> list[Combination]:
     return combinations
 
 
-def _check_domain_options(
-    registries: Registries, domain: DomainEntry, origin: str, field: str
-) -> None:
-    load = registries.domains.get(domain.name).load
+def _check_options(load: Any, options: dict[str, Any], where: str) -> None:
+    """Bind loader options to the loader's signature now, not mid-sweep."""
     try:
-        inspect.signature(load).bind(seed=0, **domain.options)
+        inspect.signature(load).bind(**options)
     except TypeError as exc:
-        raise ConfigError(f"{origin}: {field}.options: {exc}") from None
+        raise ConfigError(f"{where}: {exc}") from None
     except ValueError:  # builtins without a signature: nothing to check up front
         return

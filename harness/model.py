@@ -1,4 +1,14 @@
-"""The multi-task model: one backbone forward per batch, pooled, fed to every head."""
+"""The multi-task model: one shared encoder forward per batch, fed to every task head.
+
+The encoder is what a backbone becomes under a fine-tuning strategy:
+
+* :class:`TextPairEncoder`: a Hugging Face model over the (user text, item text) pair, pooled
+  (full fine-tune, or top-k layers trainable);
+* :class:`CachedFeatureEncoder`: frozen text features of the user and of the item, looked up
+  from a table encoded once (frozen backbone + feature cache);
+* any module taking ``user_ids`` / ``item_ids`` (ID-embedding baselines);
+* :class:`ConstantEncoder`: no input at all (the trivial predictor).
+"""
 
 from __future__ import annotations
 
@@ -23,6 +33,47 @@ def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: Pooling) -
     return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
 
 
+class TextPairEncoder(nn.Module):
+    """A Hugging Face backbone over the tokenized pair, pooled to one vector."""
+
+    def __init__(self, backbone: nn.Module, pooling: Pooling) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.pooling = pooling
+
+    def forward(self, **inputs: torch.Tensor) -> torch.Tensor:
+        hidden = self.backbone(**inputs).last_hidden_state
+        return pool(hidden, inputs["attention_mask"], self.pooling)
+
+
+class CachedFeatureEncoder(nn.Module):
+    """Frozen features: [user; item; user * item] from tables encoded once per text."""
+
+    user_features: torch.Tensor
+    item_features: torch.Tensor
+
+    def __init__(self, user_features: torch.Tensor, item_features: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("user_features", user_features, persistent=False)
+        self.register_buffer("item_features", item_features, persistent=False)
+
+    @property
+    def out_features(self) -> int:
+        return 3 * int(self.user_features.shape[1])
+
+    def forward(self, user_rows: torch.Tensor, item_rows: torch.Tensor) -> torch.Tensor:
+        user = self.user_features[user_rows]
+        item = self.item_features[item_rows]
+        return torch.cat([user, item, user * item], dim=-1)
+
+
+class ConstantEncoder(nn.Module):
+    """No input: every row gets the same (zero) vector, so heads can only learn biases."""
+
+    def forward(self, user_ids: torch.Tensor, item_ids: torch.Tensor) -> torch.Tensor:
+        return torch.zeros(user_ids.shape[0], 1, device=user_ids.device)
+
+
 class TaskHead(nn.Module):
     """Dropout + (optional hidden layer) + output layer for one task."""
 
@@ -38,7 +89,8 @@ class TaskHead(nn.Module):
         if hidden:
             layers += [nn.Linear(in_features, hidden), nn.GELU(), nn.Dropout(dropout)]
             in_features = hidden
-        layers.append(nn.Linear(in_features, out_features))
+        self.output = nn.Linear(in_features, out_features)
+        layers.append(self.output)
         self.net = nn.Sequential(*layers)
         # Regression targets are standardised with train statistics so every loss starts
         # on a comparable scale; predictions are mapped back before they leave the model.
@@ -47,34 +99,35 @@ class TaskHead(nn.Module):
 
     def forward(self, pooled: torch.Tensor) -> torch.Tensor:
         out: torch.Tensor = self.net(pooled)
-        return out if self.spec.task_type is TaskType.MULTICLASS else out.squeeze(-1)
+        if self.spec.task_type in (TaskType.MULTICLASS, TaskType.MULTILABEL):
+            return out
+        return out.squeeze(-1)
 
 
 class MultiTaskModel(nn.Module):
-    """A shared backbone (hard parameter sharing) with one head per task."""
+    """A shared encoder (hard parameter sharing) with one head per task."""
 
     def __init__(
         self,
-        backbone: nn.Module,
+        encoder: nn.Module,
         *,
-        hidden_size: int,
-        pooling: Pooling,
+        out_features: int,
         head_set: HeadSetSpec,
         label_fields: Mapping[str, LabelField],
         dropout: float,
     ) -> None:
         super().__init__()
-        self.backbone = backbone
-        self.pooling = pooling
+        self.encoder = encoder
         self.heads = nn.ModuleDict()
         for spec in head_set.heads:
+            kind = spec.task_type
             width = (
                 len(label_fields[spec.label_field].classes)
-                if (spec.task_type is TaskType.MULTICLASS)
+                if kind in (TaskType.MULTICLASS, TaskType.MULTILABEL)
                 else 1
             )
             self.heads[spec.task] = TaskHead(
-                spec, hidden_size, width, hidden=head_set.hidden_size, dropout=dropout
+                spec, out_features, width, hidden=head_set.hidden_size, dropout=dropout
             )
 
     def head_specs(self) -> list[HeadSpec]:
@@ -90,11 +143,33 @@ class MultiTaskModel(nn.Module):
                 head.target_mean.fill_(float(values.mean()))
                 head.target_std.fill_(float(values.std()) or 1.0)
 
+    def fit_constant_outputs(self, train_labels: Mapping[str, np.ndarray]) -> None:
+        """Set each head to the best constant: majority class, mean, base rate, frequencies.
+
+        Used for the trivial predictor, whose encoder outputs zeros: the output layer's bias
+        is then the whole prediction.
+        """
+        with torch.no_grad():
+            for head in self.task_heads():
+                labels = train_labels[head.spec.label_field]
+                head.output.weight.zero_()
+                kind = head.spec.task_type
+                if kind is TaskType.MULTICLASS:
+                    counts = np.bincount(
+                        labels.astype(np.int64), minlength=head.output.out_features
+                    )
+                    head.output.bias.copy_(torch.from_numpy(np.log(counts + 1e-9)))
+                elif kind is TaskType.REGRESSION:
+                    head.output.bias.zero_()  # standardised mean
+                else:
+                    rate = np.clip(labels.astype(np.float64).mean(axis=0), 1e-6, 1 - 1e-6)
+                    head.output.bias.copy_(
+                        torch.from_numpy(np.atleast_1d(np.log(rate / (1 - rate))))
+                    )
+
     def forward(self, **inputs: Any) -> dict[str, torch.Tensor]:
-        """Raw head outputs (logits, standardised values) per task, from ONE backbone pass."""
-        attention_mask = inputs["attention_mask"]
-        hidden = self.backbone(**inputs).last_hidden_state
-        pooled = pool(hidden, attention_mask, self.pooling)
+        """Raw head outputs (logits, standardised values) per task, from ONE encoder pass."""
+        pooled = self.encoder(**inputs)
         return {head.spec.task: head(pooled) for head in self.task_heads()}
 
 
@@ -114,7 +189,7 @@ def task_loss(head: TaskHead, output: torch.Tensor, target: torch.Tensor) -> tor
 def decode_outputs(
     head: TaskHead, output: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Head output -> (prediction, score): class, value, or (0/1 decision, probability)."""
+    """Head output -> (prediction, score): class, value, or (0/1 decisions, probabilities)."""
     kind = head.spec.task_type
     if kind is TaskType.MULTICLASS:
         return output.argmax(dim=-1), None

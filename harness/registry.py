@@ -64,10 +64,22 @@ class Registry(Generic[SpecT]):
         return self.entry(name).spec
 
     def entry(self, name: str) -> Entry[SpecT]:
-        try:
+        if name in self._entries:
             return self._entries[name]
-        except KeyError:
-            raise UnknownNameError(self.unknown_message(name)) from None
+        family = self._family_of(name)
+        if family is not None:
+            specialise = getattr(family.spec, "specialise", None)
+            assert specialise is not None
+            return Entry(spec=specialise(name[len(family.spec.name) :]), provider=family.provider)
+        raise UnknownNameError(self.unknown_message(name))
+
+    def _family_of(self, name: str) -> Entry[SpecT] | None:
+        """The entry of a parametric family ("hf:") that ``name`` ("hf:gpt2") belongs to."""
+        prefix, colon, rest = name.partition(":")
+        family = self._entries.get(prefix + colon) if colon and rest else None
+        if family is None or getattr(family.spec, "specialise", None) is None:
+            return None
+        return family
 
     def unknown_message(self, name: str) -> str:
         known = sorted(self._entries)
@@ -80,7 +92,9 @@ class Registry(Generic[SpecT]):
         return sorted(self._entries)
 
     def __contains__(self, name: object) -> bool:
-        return name in self._entries
+        if name in self._entries:
+            return True
+        return isinstance(name, str) and self._family_of(name) is not None
 
     def __iter__(self) -> Iterator[Entry[SpecT]]:
         return iter(self._entries[name] for name in sorted(self._entries))

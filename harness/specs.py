@@ -20,14 +20,17 @@ class TaskType(str, enum.Enum):
 
     BINARY = "binary"
     MULTICLASS = "multiclass"
+    MULTILABEL = "multilabel"  # labels are [n, n_classes] 0/1 int64 arrays
     REGRESSION = "regression"
 
 
 class Family(str, enum.Enum):
-    """Backbone family; decides the default pooling."""
+    """Backbone family: what the backbone reads and how it is pooled."""
 
-    ENCODER = "encoder"
-    DECODER = "decoder"
+    ENCODER = "encoder"  # a language model over the text pair, pooled (CLS or mean)
+    DECODER = "decoder"  # a causal language model, pooled at the last real token
+    ID_EMBEDDING = "id-embedding"  # reads user_ids/item_ids, no text (a non-language baseline)
+    TRIVIAL = "trivial"  # reads nothing: the best constant per task
 
 
 class Pooling(str, enum.Enum):
@@ -47,8 +50,9 @@ class Pooling(str, enum.Enum):
 class LoadedBackbone:
     """A backbone ready to train: the HF model, its tokenizer and how to pool it."""
 
-    model: Any  # a transformers PreTrainedModel returning last_hidden_state
-    tokenizer: Any  # a transformers tokenizer with a pad token set
+    model: Any  # a transformers model returning last_hidden_state; for ID_EMBEDDING a
+    # torch module with forward(user_ids, item_ids) -> [B, hidden_size]
+    tokenizer: Any  # a transformers tokenizer with a pad token set; None without text
     hidden_size: int  # width of the pooled vector
     pooling: Pooling  # how token states are pooled
     source: str  # the from_pretrained path or id actually loaded
@@ -61,10 +65,12 @@ class BackboneSpec:
     name: str  # unique name used in suites, e.g. "tiny-bert"
     family: Family  # encoder or decoder
     pooling: Pooling  # default pooling for this backbone
-    load: Callable[[], LoadedBackbone]  # builds/loads model + tokenizer (may be slow)
+    load: Callable[..., LoadedBackbone]  # load(**options) -> model + tokenizer (may be slow)
     description: str = ""  # one line for `mtrec plugins`
     pretrained: bool = True  # False for random-init test models
     available: Callable[[], str | None] = lambda: None  # None if loadable, else the reason
+    # A name ending in ":" is a family: "hf:" + anything resolves through specialise(anything).
+    specialise: Callable[[str], BackboneSpec] | None = None
 
 
 # --------------------------------------------------------------------------------------
@@ -78,7 +84,7 @@ class LabelField:
 
     name: str  # column name, e.g. "category"
     task_type: TaskType  # the prediction type this label supports
-    classes: tuple[str, ...] = ()  # class names for multiclass (index = label value)
+    classes: tuple[str, ...] = ()  # class names for multiclass/multilabel (index = column)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -93,7 +99,9 @@ class DomainSplit:
     item_ids: np.ndarray  # int64
     user_text: Sequence[str]  # first text segment fed to the backbone
     item_text: Sequence[str]  # second text segment (pair input)
-    labels: Mapping[str, np.ndarray]  # label field -> values (int64 classes, float64 targets)
+    # label field -> values: int64 class index (multiclass), int64 0/1 (binary), float64
+    # (regression), or an int64 [n, n_classes] 0/1 matrix (multilabel)
+    labels: Mapping[str, np.ndarray]
     sensitive: Mapping[str, np.ndarray]  # sensitive attribute -> group names (str objects)
 
     def __len__(self) -> int:

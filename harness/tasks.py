@@ -53,6 +53,20 @@ def _log_loss(p: TaskPredictions) -> float:
     return float(skm.log_loss(p.y_true, _score(p), labels=[0, 1]))
 
 
+def _micro_f1(p: TaskPredictions) -> float:
+    return float(skm.f1_score(p.y_true, p.y_pred, average="micro", zero_division=0))
+
+
+def _mean_average_precision(p: TaskPredictions) -> float:
+    """Macro mAP over the labels that occur in y_true (others have no defined AP)."""
+    present = p.y_true.sum(axis=0) > 0
+    if not present.any():
+        return float("nan")
+    return float(
+        skm.average_precision_score(p.y_true[:, present], _score(p)[:, present], average="macro")
+    )
+
+
 def _score(p: TaskPredictions) -> np.ndarray:
     if p.score is None:
         raise ValueError(f"task '{p.task}' has no scores; binary tasks save a score column")
@@ -68,6 +82,8 @@ METRICS: Mapping[str, Metric] = {
         Metric(name="mae", direction=LOWER, compute=_mae),
         Metric(name="auc", direction=HIGHER, compute=_auc),
         Metric(name="log_loss", direction=LOWER, compute=_log_loss),
+        Metric(name="micro_f1", direction=HIGHER, compute=_micro_f1),
+        Metric(name="map", direction=HIGHER, compute=_mean_average_precision),
     )
 }
 
@@ -76,12 +92,14 @@ TASK_METRICS: Mapping[TaskType, tuple[str, ...]] = {
     TaskType.MULTICLASS: ("accuracy", "macro_f1"),
     TaskType.REGRESSION: ("rmse", "mae"),
     TaskType.BINARY: ("auc", "log_loss", "accuracy"),
+    TaskType.MULTILABEL: ("map", "micro_f1", "macro_f1"),
 }
 
 LOSSES: Mapping[TaskType, str] = {
     TaskType.MULTICLASS: "cross_entropy",
     TaskType.REGRESSION: "mse",
     TaskType.BINARY: "bce",
+    TaskType.MULTILABEL: "bce",
 }
 
 
@@ -99,9 +117,14 @@ def compute_metrics(predictions: TaskPredictions) -> dict[str, float]:
 def trivial_predictions(
     task: str, task_type: TaskType, train_labels: np.ndarray, y_true: np.ndarray
 ) -> TaskPredictions:
-    """What a model with no input would predict: majority class, mean rating, base rate."""
+    """What a model with no input would predict: majority class, mean rating, base rate,
+    label frequencies."""
     n = len(y_true)
-    if task_type is TaskType.MULTICLASS:
+    if task_type is TaskType.MULTILABEL:
+        frequency = train_labels.astype(np.float64).mean(axis=0)
+        score = np.tile(frequency, (n, 1))
+        y_pred = (score >= 0.5).astype(np.int64)
+    elif task_type is TaskType.MULTICLASS:
         majority = np.bincount(train_labels.astype(np.int64)).argmax()
         y_pred = np.full(n, majority, dtype=np.int64)
         score = None

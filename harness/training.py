@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from harness.batching import EncodedSplit, iterate_batches
+from harness.batching import Batchable, iterate_batches
 from harness.config import TrainingConfig
 from harness.model import MultiTaskModel, task_loss
 
@@ -70,7 +70,7 @@ def autocast_for(device: torch.device) -> AbstractContextManager[object]:
 
 def train(
     model: MultiTaskModel,
-    train_split: EncodedSplit,
+    train_split: Batchable,
     validate: Callable[[], float],
     config: TrainingConfig,
     *,

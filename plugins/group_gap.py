@@ -17,21 +17,23 @@ from harness import FairnessContext, FairnessMetricSpec, TaskPredictions, hookim
 from harness.tasks import METRICS
 
 
-def _metric_function(predictions: TaskPredictions) -> Callable[..., float]:
-    metric = METRICS[predictions.primary_metric]
-    kind, name = predictions.task_type, predictions.task
+def _metric_on_rows(predictions: TaskPredictions) -> Callable[..., float]:
+    """The task's primary metric on a subset of rows.
 
-    def compute(y_true: Any, y_pred: Any) -> float:
-        y_true = np.asarray(y_true)
-        y_pred = np.asarray(y_pred)
-        # Binary metrics rank scores: MetricFrame passes the score column as y_pred.
+    MetricFrame is handed row indices as y_true/y_pred, so every task shape (class labels,
+    scores, multilabel matrices) goes through the same metric code mtrec reports with.
+    """
+    metric = METRICS[predictions.primary_metric]
+
+    def compute(rows: Any, _: Any) -> float:
+        rows = np.asarray(rows, dtype=np.int64)
         return metric.compute(
             TaskPredictions(
-                task=name,
-                task_type=kind,
-                y_true=y_true,
-                y_pred=y_pred,
-                score=y_pred,
+                task=predictions.task,
+                task_type=predictions.task_type,
+                y_true=predictions.y_true[rows],
+                y_pred=predictions.y_pred[rows],
+                score=None if predictions.score is None else predictions.score[rows],
                 primary_metric=metric.name,
             )
         )
@@ -45,19 +47,18 @@ def group_gap(context: FairnessContext) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for task, predictions in context.tasks.items():
         metric = METRICS[predictions.primary_metric]
-        scored = predictions.score if predictions.score is not None else predictions.y_pred
+        rows = np.arange(len(predictions.y_true))
         per_attribute: dict[str, Any] = {}
         for attribute, groups in context.sensitive.items():
             frame = MetricFrame(
-                metrics=_metric_function(predictions),
-                y_true=predictions.y_true,
-                y_pred=scored,
+                metrics=_metric_on_rows(predictions),
+                y_true=rows,
+                y_pred=rows,
                 sensitive_features=np.asarray(groups, dtype=object),
             )
             by_group = {str(g): _finite(v) for g, v in frame.by_group.items()}
-            sizes = {
-                str(g): int(n) for g, n in zip(*np.unique(groups, return_counts=True), strict=True)
-            }
+            names, counts = np.unique(np.asarray(groups, dtype=str), return_counts=True)
+            sizes = {str(g): int(n) for g, n in zip(names, counts, strict=True)}
             values = [v for v in by_group.values() if v is not None]
             worst = None
             if values:

@@ -1,4 +1,5 @@
-"""Tiny random-init backbones for CI: ``tiny-bert`` (encoder) and ``tiny-gpt2`` (decoder).
+"""Tiny random-init backbones for CI: ``tiny-bert``, ``tiny-distilbert`` (encoders) and
+``tiny-gpt2`` (decoder).
 
 Each is built from a config, written with ``save_pretrained`` into the mtrec cache, and
 loaded back through the same ``from_pretrained`` path that real checkpoints take, so tests
@@ -49,6 +50,19 @@ def _gpt2_config(vocab_size: int) -> Any:
         n_head=WIDTH["heads"],
         n_inner=WIDTH["intermediate"],
         n_positions=WIDTH["positions"],
+    )
+
+
+def _distilbert_config(vocab_size: int) -> Any:
+    from transformers import DistilBertConfig
+
+    return DistilBertConfig(
+        vocab_size=vocab_size,
+        dim=WIDTH["hidden"],
+        n_layers=WIDTH["layers"],
+        n_heads=WIDTH["heads"],
+        hidden_dim=WIDTH["intermediate"],
+        max_position_embeddings=WIDTH["positions"],
     )
 
 
@@ -115,6 +129,15 @@ def mtrec_register_backbones() -> list[BackboneSpec]:
             pooling=Pooling.CLS,
             load=_loader("tiny-bert", _bert_config, Pooling.CLS),
             description="random-init BERT, 2 layers x 64 wide, for tests and CI",
+            pretrained=False,
+            available=_unavailable,
+        ),
+        BackboneSpec(
+            name="tiny-distilbert",
+            family=Family.ENCODER,
+            pooling=Pooling.CLS,
+            load=_loader("tiny-distilbert", _distilbert_config, Pooling.CLS),
+            description="random-init DistilBERT, 2 layers x 64 wide, no segment ids, for CI",
             pretrained=False,
             available=_unavailable,
         ),

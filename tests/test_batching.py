@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from harness.batching import batch_rows, collate, encode_split
+from harness.batching import batch_rows, encode_split
 from harness.plugin_host import PluginHost
 
 
@@ -29,10 +29,10 @@ def test_batch_padded_only_to_its_longest_row(split_and_tokenizer) -> None:
     split, tokenizer = split_and_tokenizer
     encoded = encode_split(split, tokenizer, 64, segments=True)
     rows = np.array([0, 5, 9])
-    batch = collate(encoded, rows, ("rating",))
-    assert batch.input_ids.shape == (3, int(encoded.lengths[rows].max()))
-    assert batch.attention_mask.sum(dim=1).tolist() == encoded.lengths[rows].tolist()
-    assert batch.token_type_ids is not None
+    batch = encoded.collate(rows, ("rating",))
+    assert batch.inputs["input_ids"].shape == (3, int(encoded.lengths[rows].max()))
+    assert batch.inputs["attention_mask"].sum(dim=1).tolist() == encoded.lengths[rows].tolist()
+    assert "token_type_ids" in batch.inputs
     assert torch.equal(batch.labels["rating"], torch.from_numpy(split.labels["rating"][rows]))
 
 

@@ -5,7 +5,7 @@ import torch
 
 from harness.batching import encode_split, iterate_batches
 from harness.config import TrainingConfig
-from harness.model import MultiTaskModel, pool
+from harness.model import MultiTaskModel, TextPairEncoder, pool
 from harness.plugin_host import PluginHost
 from harness.specs import Pooling
 from harness.training import train
@@ -31,15 +31,14 @@ def setup():
 def test_heads_share_one_backbone_forward_per_batch(setup) -> None:
     data, head_set, backbone = setup
     model = MultiTaskModel(
-        backbone.model,
-        hidden_size=backbone.hidden_size,
-        pooling=Pooling.CLS,
+        TextPairEncoder(backbone.model, Pooling.CLS),
+        out_features=backbone.hidden_size,
         head_set=head_set,
         label_fields=data.label_fields,
         dropout=0.0,
     )
     calls = []
-    handle = model.backbone.register_forward_hook(lambda *args: calls.append(1))
+    handle = model.encoder.register_forward_hook(lambda *args: calls.append(1))
     encoded = encode_split(data.train, backbone.tokenizer, 32, segments=True)
     batches = list(iterate_batches(encoded, 32))
     for batch in batches:
@@ -54,9 +53,8 @@ def test_loss_falls_and_best_epoch_is_restored(setup) -> None:
     host = PluginHost()
     backbone = host.registries.backbones.get("tiny-bert").load()
     model = MultiTaskModel(
-        backbone.model,
-        hidden_size=backbone.hidden_size,
-        pooling=Pooling.CLS,
+        TextPairEncoder(backbone.model, Pooling.CLS),
+        out_features=backbone.hidden_size,
         head_set=head_set,
         label_fields=data.label_fields,
         dropout=0.0,
@@ -89,9 +87,8 @@ def test_loss_falls_and_best_epoch_is_restored(setup) -> None:
 def test_early_stopping_respects_patience(setup) -> None:
     data, head_set, backbone = setup
     model = MultiTaskModel(
-        backbone.model,
-        hidden_size=backbone.hidden_size,
-        pooling=Pooling.CLS,
+        TextPairEncoder(backbone.model, Pooling.CLS),
+        out_features=backbone.hidden_size,
         head_set=head_set,
         label_fields=data.label_fields,
         dropout=0.0,

@@ -1,0 +1,264 @@
+"""What a backbone becomes under a fine-tuning strategy: the encoder and the batches it reads.
+
+* language backbones, ``full``: the whole model trains on the tokenized (user, item) pair;
+* ``top_k``: embeddings and lower layers frozen, the top k transformer layers train;
+* ``frozen``: the backbone encodes each unique user text and item text ONCE per sweep (a
+  feature cache shared by every head set, seed and epoch); the heads train on
+  [user; item; user * item] features;
+* ID-embedding backbones read user and item ids; the trivial backbone reads nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from harness.batching import Batchable, EncodedSplit, IndexedSplit, batch_rows, encode_split
+from harness.errors import CombinationError
+from harness.model import (
+    CachedFeatureEncoder,
+    ConstantEncoder,
+    MultiTaskModel,
+    TextPairEncoder,
+    pool,
+)
+from harness.specs import DomainSplit, Family, LoadedBackbone, Pooling
+
+SPLITS = ("train", "validation", "test")
+FEATURE_BATCH = 64
+
+
+@dataclass
+class FeatureCache:
+    """Pooled features of single texts, per (backbone, pooling, max length), for a sweep."""
+
+    tables: dict[tuple[str, str, int], dict[str, np.ndarray]] = field(default_factory=dict)
+    encodings: int = 0  # texts run through a backbone (tests check: once per unique text)
+    seconds: float = 0.0  # time spent encoding
+
+
+@dataclass(frozen=True, kw_only=True)
+class Prepared:
+    """A model ready to train and the splits it reads."""
+
+    model: MultiTaskModel
+    splits: Mapping[str, Batchable]  # "train", "validation", "test"
+    trains: bool  # False: nothing to fit by gradient (the trivial predictor)
+    details: Mapping[str, Any]  # strategy facts for the record
+
+
+def prepare(
+    *,
+    family: Family,
+    backbone_name: str,
+    loaded: LoadedBackbone | None,
+    pooling: Pooling | None,
+    splits: Mapping[str, DomainSplit],
+    build_model: Callable[[nn.Module, int], MultiTaskModel],
+    strategy: str,
+    top_k: int,
+    max_length: int,
+    encoded_splits: Callable[[str, DomainSplit], EncodedSplit],
+    features: FeatureCache,
+    device: torch.device,
+) -> Prepared:
+    """Build the encoder for ``family`` under ``strategy`` and wrap the splits to match."""
+    if family is Family.TRIVIAL:
+        model = build_model(ConstantEncoder(), 1)
+        model.fit_constant_outputs(splits["train"].labels)
+        return Prepared(
+            model=model, splits=_id_splits(splits), trains=False, details={"strategy": "none"}
+        )
+    assert loaded is not None
+    if family is Family.ID_EMBEDDING:
+        model = build_model(loaded.model, loaded.hidden_size)
+        return Prepared(
+            model=model, splits=_id_splits(splits), trains=True, details={"strategy": "full"}
+        )
+    pooling = pooling or loaded.pooling
+    if strategy == "frozen":
+        return _frozen(
+            backbone_name, loaded, pooling, splits, build_model, max_length, features, device
+        )
+    encoder = TextPairEncoder(loaded.model, pooling)
+    details: dict[str, Any] = {"strategy": strategy, "pooling": pooling.value}
+    if strategy == "top_k":
+        details["trainable_layers"] = freeze_below_top_layers(loaded.model, top_k)
+    model = build_model(encoder, loaded.hidden_size)
+    return Prepared(
+        model=model,
+        splits={name: encoded_splits(name, split) for name, split in splits.items()},
+        trains=True,
+        details=details,
+    )
+
+
+def accepts_segments(model: nn.Module) -> bool:
+    """Whether the model takes token_type_ids (BERT does, DistilBERT and GPT-2 do not)."""
+    import inspect
+
+    return "token_type_ids" in inspect.signature(model.forward).parameters
+
+
+def _id_splits(splits: Mapping[str, DomainSplit]) -> dict[str, Batchable]:
+    return {
+        name: IndexedSplit(
+            columns={"user_ids": split.user_ids, "item_ids": split.item_ids},
+            labels=dict(split.labels),
+        )
+        for name, split in splits.items()
+    }
+
+
+def transformer_layers(model: nn.Module) -> nn.ModuleList:
+    """The stack of transformer blocks of a Hugging Face model (BERT, GPT-2, DistilBERT...)."""
+    config = getattr(model, "config", None)
+    depth = getattr(config, "num_hidden_layers", None) or getattr(config, "n_layer", None)
+    candidates = [
+        module
+        for module in model.modules()
+        if isinstance(module, nn.ModuleList) and len(module) == depth
+    ]
+    if not candidates:
+        raise CombinationError(
+            f"strategy top_k: cannot find the {depth} transformer layers of {type(model).__name__}"
+        )
+    return candidates[0]
+
+
+def freeze_below_top_layers(model: nn.Module, k: int) -> int:
+    """Freeze everything but the top ``k`` blocks (and a final norm after them)."""
+    layers = transformer_layers(model)
+    k = min(k, len(layers))
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    for layer in list(layers)[-k:]:
+        for parameter in layer.parameters():
+            parameter.requires_grad_(True)
+    # Decoders normalise after the last block (GPT-2's ln_f); it belongs to the top.
+    for name, child in model.named_children():
+        if isinstance(child, nn.LayerNorm) and name.startswith(("ln_f", "final", "norm")):
+            for parameter in child.parameters():
+                parameter.requires_grad_(True)
+    return k
+
+
+def _frozen(
+    backbone_name: str,
+    loaded: LoadedBackbone,
+    pooling: Pooling,
+    splits: Mapping[str, DomainSplit],
+    build_model: Callable[[nn.Module, int], MultiTaskModel],
+    max_length: int,
+    features: FeatureCache,
+    device: torch.device,
+) -> Prepared:
+    table = features.tables.setdefault((backbone_name, pooling.value, max_length), {})
+    user_texts = _unique(text for split in splits.values() for text in split.user_text)
+    item_texts = _unique(text for split in splits.values() for text in split.item_text)
+    missing = [text for text in _unique([*user_texts, *item_texts]) if text not in table]
+    if missing:
+        started = time.perf_counter()
+        loaded.model.to(device)
+        vectors = encode_texts(loaded, pooling, missing, max_length, device)
+        table.update(zip(missing, vectors, strict=True))
+        features.encodings += len(missing)
+        features.seconds += time.perf_counter() - started
+        loaded.model.to("cpu")
+    user_rows = {text: row for row, text in enumerate(user_texts)}
+    item_rows = {text: row for row, text in enumerate(item_texts)}
+    encoder = CachedFeatureEncoder(
+        torch.from_numpy(np.stack([table[text] for text in user_texts])),
+        torch.from_numpy(np.stack([table[text] for text in item_texts])),
+    )
+    model = build_model(encoder, encoder.out_features)
+    wrapped: dict[str, Batchable] = {
+        name: IndexedSplit(
+            columns={
+                "user_rows": np.fromiter((user_rows[t] for t in split.user_text), np.int64),
+                "item_rows": np.fromiter((item_rows[t] for t in split.item_text), np.int64),
+            },
+            labels=dict(split.labels),
+        )
+        for name, split in splits.items()
+    }
+    return Prepared(
+        model=model,
+        splits=wrapped,
+        trains=True,
+        details={
+            "strategy": "frozen",
+            "pooling": pooling.value,
+            "unique_texts": len(_unique([*user_texts, *item_texts])),
+            # Serving needs the backbone to encode new texts: count its weights as cost.
+            "frozen_backbone_params": sum(p.numel() for p in loaded.model.parameters()),
+            "feature_encodings_total": features.encodings,
+            "feature_seconds_total": features.seconds,
+        },
+    )
+
+
+def _unique(texts: Any) -> list[str]:
+    return list(dict.fromkeys(texts))
+
+
+@torch.inference_mode()
+def encode_texts(
+    loaded: LoadedBackbone,
+    pooling: Pooling,
+    texts: Sequence[str],
+    max_length: int,
+    device: torch.device,
+) -> list[np.ndarray]:
+    """Pooled float32 vectors of single texts, in the order given (length-bucketed)."""
+    loaded.model.eval()
+    encoded = loaded.tokenizer(
+        list(texts),
+        truncation=True,
+        max_length=max_length,
+        padding=False,
+        return_attention_mask=False,
+        return_token_type_ids=False,
+    )
+    split = EncodedSplit(
+        input_ids=[np.asarray(ids, dtype=np.int64) for ids in encoded["input_ids"]],
+        token_type_ids=None,
+        lengths=np.array([len(ids) for ids in encoded["input_ids"]], dtype=np.int64),
+        labels={},
+        pad_id=int(loaded.tokenizer.pad_token_id),
+    )
+    out: list[np.ndarray | None] = [None] * len(texts)
+    for rows in batch_rows(split.lengths, FEATURE_BATCH, shuffle=False):
+        batch = split.collate(rows).to(device)
+        hidden = loaded.model(**batch.model_inputs()).last_hidden_state
+        pooled = pool(hidden, batch.inputs["attention_mask"], pooling).float().cpu().numpy()
+        for row, vector in zip(rows, pooled, strict=True):
+            out[row] = vector
+    return [vector for vector in out if vector is not None]
+
+
+def encoded_split_factory(
+    tokenized: dict[tuple[str, str, int, str], EncodedSplit],
+    loaded: LoadedBackbone,
+    backbone_name: str,
+    domain_key: str,
+    max_length: int,
+    segments: bool,
+    on_encode: Callable[[], None],
+) -> Callable[[str, DomainSplit], EncodedSplit]:
+    """Tokenize each split once per (backbone tokenizer, domain, max length)."""
+
+    def encode(split_name: str, split: DomainSplit) -> EncodedSplit:
+        key = (backbone_name, domain_key, max_length, f"{split_name}:{len(split)}")
+        if key not in tokenized:
+            tokenized[key] = encode_split(split, loaded.tokenizer, max_length, segments=segments)
+            on_encode()
+        return tokenized[key]
+
+    return encode

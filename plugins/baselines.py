@@ -1,0 +1,73 @@
+"""Non-language baselines, so every report shows what the language model adds.
+
+* ``id-embedding``: matrix-factorisation style. Hashed user and item ids get learned
+  embeddings; [user; item; user * item] goes through a small MLP into the task heads.
+  It never sees text: it learns from who interacted with what.
+* ``trivial``: reads nothing. Each head outputs the best constant from the training labels
+  (majority class, mean rating, base rate, label frequencies); nothing is trained.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from harness import BackboneSpec, Family, LoadedBackbone, Pooling, hookimpl
+
+
+class IdEmbeddings(nn.Module):
+    """Hashed user/item embeddings with an interaction MLP."""
+
+    def __init__(self, *, buckets: int, dim: int, hidden: int) -> None:
+        super().__init__()
+        self.buckets = buckets
+        self.users = nn.Embedding(buckets, dim)
+        self.items = nn.Embedding(buckets, dim)
+        nn.init.normal_(self.users.weight, std=0.1)
+        nn.init.normal_(self.items.weight, std=0.1)
+        self.mlp = nn.Sequential(nn.Linear(3 * dim, hidden), nn.ReLU())
+
+    def forward(self, user_ids: torch.Tensor, item_ids: torch.Tensor) -> torch.Tensor:
+        user = self.users(user_ids % self.buckets)
+        item = self.items(item_ids % self.buckets)
+        out: torch.Tensor = self.mlp(torch.cat([user, item, user * item], dim=-1))
+        return out
+
+
+def load_id_embeddings(buckets: int = 8192, dim: int = 32, hidden: int = 64) -> LoadedBackbone:
+    """Options (suite ``backbones[].options``): hash buckets, embedding width, MLP width."""
+    if buckets < 1 or dim < 1 or hidden < 1:
+        raise ValueError(f"buckets, dim and hidden must be >= 1, got {buckets}, {dim}, {hidden}")
+    return LoadedBackbone(
+        model=IdEmbeddings(buckets=buckets, dim=dim, hidden=hidden),
+        tokenizer=None,
+        hidden_size=hidden,
+        pooling=Pooling.CLS,
+        source="id-embedding",
+    )
+
+
+def _no_loading() -> LoadedBackbone:
+    raise RuntimeError("the trivial predictor has no model to load")
+
+
+@hookimpl
+def mtrec_register_backbones() -> list[BackboneSpec]:
+    return [
+        BackboneSpec(
+            name="id-embedding",
+            family=Family.ID_EMBEDDING,
+            pooling=Pooling.CLS,
+            load=load_id_embeddings,
+            description="hashed user/item ID embeddings + MLP (matrix factorisation), no text",
+            pretrained=False,
+        ),
+        BackboneSpec(
+            name="trivial",
+            family=Family.TRIVIAL,
+            pooling=Pooling.CLS,
+            load=_no_loading,
+            description="best constant per task: majority class, mean, base rate; no training",
+            pretrained=False,
+        ),
+    ]

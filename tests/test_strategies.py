@@ -1,0 +1,104 @@
+"""Fine-tuning strategies and the non-language baselines, through real sweeps."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from harness.config import parse_suite
+from harness.hookspecs import hookimpl
+from harness.plugin_host import PluginHost
+from harness.runner import SweepResult, run_sweep
+from harness.specs import HeadSetSpec, HeadSpec, TaskType
+
+SUITE = """
+name: strategies
+backbones:
+  - {name: tiny-bert, training: {lr: 0.001, epochs: 2}}
+  - {name: tiny-bert, training: {lr: 0.001, strategy: top_k, top_k: 1}}
+  - {name: tiny-bert, training: {strategy: frozen, head_lr: 0.003, epochs: 1}}
+  - {name: tiny-bert, training: {strategy: frozen, head_lr: 0.003, epochs: 3}}
+  - {name: id-embedding, training: {lr: 0.01}}
+  - trivial
+head_sets: [ecommerce-seed, click-only]
+domains: [{name: synthetic-ecommerce, options: {n_interactions: 600}}]
+training: {epochs: 2, batch_size: 32}
+measure: {latency_min_repeats: 2, latency_min_seconds: 0.0, latency_batch_sizes: [4]}
+"""
+
+CLICK_ONLY = SimpleNamespace(
+    mtrec_register_head_sets=hookimpl(
+        lambda: [
+            HeadSetSpec(
+                name="click-only",
+                heads=(
+                    HeadSpec(
+                        task="click", task_type=TaskType.BINARY, label_field="click", loss="bce"
+                    ),
+                ),
+            )
+        ]
+    )
+)
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory: pytest.TempPathFactory) -> SweepResult:
+    host = PluginHost(extra_plugins=[("click-only", CLICK_ONLY)])
+    suite = parse_suite(SUITE, origin="strategies.yaml", source="file")
+    out: Path = tmp_path_factory.mktemp("strategies") / "run"
+    return run_sweep(suite, host, out, device="cpu")
+
+
+def records(sweep: SweepResult, backbone: str, strategy: str, head_set: str = "ecommerce-seed"):
+    return [
+        r
+        for r in sweep.document["records"]
+        if r["backbone"] == backbone
+        and r["head_set"] == head_set
+        and r["training"].get("strategy") == strategy
+    ]
+
+
+def test_every_combination_ok(sweep: SweepResult) -> None:
+    assert [r["error"] for r in sweep.failed] == []
+    assert len(sweep.document["records"]) == 12
+
+
+def test_frozen_cache_encodes_each_unique_text_once(sweep: SweepResult) -> None:
+    data = next(iter(sweep.cache.domains.values()))
+    texts = set()
+    for split in (data.train, data.validation, data.test):
+        texts.update(split.user_text)
+        texts.update(split.item_text)
+    # Two frozen entries (1 and 3 epochs) x two head sets: still one encoding per text.
+    assert len(records(sweep, "tiny-bert", "frozen")) == 2
+    assert sweep.cache.features.encodings == len(texts)
+
+
+def test_trainable_parameters_by_strategy(sweep: SweepResult) -> None:
+    full = records(sweep, "tiny-bert", "full")[0]["efficiency"]
+    top_k = records(sweep, "tiny-bert", "top_k")[0]["efficiency"]
+    frozen = records(sweep, "tiny-bert", "frozen")[0]["efficiency"]
+    assert full["trainable_params"] == full["params"]
+    assert top_k["trainable_params"] < 0.5 * full["trainable_params"]
+    assert frozen["trainable_params"] < 0.05 * full["trainable_params"]
+    # The frozen backbone still counts toward the deployed model's size.
+    assert frozen["params"] > full["params"] * 0.9
+
+
+def test_trivial_backbone_is_the_trivial_reference(sweep: SweepResult) -> None:
+    for record in records(sweep, "trivial", "none"):
+        for task, metrics in record["metrics"].items():
+            # Same constants, computed in float32 by the model: equal to rounding.
+            assert metrics == pytest.approx(record["reference"]["trivial"][task], rel=1e-6)
+        assert record["training"]["epochs_run"] == 0
+
+
+def test_id_embedding_beats_trivial_on_rating_and_click(sweep: SweepResult) -> None:
+    record = records(sweep, "id-embedding", "full")[0]
+    trivial = record["reference"]["trivial"]
+    assert record["metrics"]["rating"]["rmse"] < trivial["rating"]["rmse"]
+    assert record["metrics"]["click"]["auc"] > trivial["click"]["auc"]
