@@ -12,9 +12,9 @@ import time
 import numpy as np
 import torch
 
-from harness.batching import batch_rows, collate, encode_split
+from harness.batching import batch_rows, encode_split
 from harness.config import TrainingConfig
-from harness.model import MultiTaskModel, task_loss
+from harness.model import MultiTaskModel, TextPairEncoder, task_loss
 from harness.plugin_host import PluginHost
 from harness.specs import Pooling
 from harness.training import build_optimizer, train
@@ -28,9 +28,8 @@ def _setup():
     head_set = host.registries.head_sets.get("ecommerce-seed")
     backbone = host.registries.backbones.get("tiny-bert").load()
     model = MultiTaskModel(
-        backbone.model,
-        hidden_size=backbone.hidden_size,
-        pooling=Pooling.CLS,
+        TextPairEncoder(backbone.model, Pooling.CLS),
+        out_features=backbone.hidden_size,
         head_set=head_set,
         label_fields=data.label_fields,
         dropout=0.1,
@@ -48,7 +47,7 @@ def test_epoch_vs_plain_torch_loop(benchmark, record_ratio) -> None:
     rows = batch_rows(
         encoded.lengths, config.batch_size, shuffle=True, rng=np.random.default_rng(0)
     )
-    batches = [collate(encoded, r, fields) for r in rows]
+    batches = [encoded.collate(r, fields) for r in rows]
     heads = {head.spec.task: head for head in model.task_heads()}
 
     def plain_epoch() -> None:

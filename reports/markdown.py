@@ -5,7 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from reports.summary import compact, latency_p50, metric_cell, number, task_columns, worst_group_gap
+from reports.summary import (
+    compact,
+    metric_cell,
+    number,
+    strategy,
+    task_columns,
+    worst_group_gap,
+)
 
 
 def _escape(text: Any) -> str:
@@ -31,12 +38,13 @@ def render_markdown(document: Mapping[str, Any]) -> str:
     columns = task_columns(ok)
     if ok:
         lines += ["## Accuracy (test split)", ""]
-        header = ["backbone", "head set", "domain", "seed", *(c.title for c in columns)]
+        header = ["backbone", "strategy", "head set", "domain", "seed", *(c.title for c in columns)]
         lines += _table(
             header,
             [
                 [
                     r["backbone"],
+                    strategy(r),
                     r["head_set"],
                     r["domain"],
                     str(r["seed"]),
@@ -60,34 +68,43 @@ def render_markdown(document: Mapping[str, Any]) -> str:
             trivial_rows.append([r["domain"], *(metric_cell(trivial, c) for c in columns)])
         lines += _table(["domain", *(c.title for c in columns)], trivial_rows)
         lines += ["", "## Efficiency", ""]
+        sizes = sorted(
+            {size for r in ok for size in r["efficiency"].get("latency_ms", {})}, key=int
+        )
         lines += _table(
             [
                 "backbone",
+                "strategy",
                 "head set",
                 "domain",
                 "seed",
-                "latency p50 ms (bs 1)",
+                *(f"latency p50 / p95 ms (bs {size})" for size in sizes),
                 "train samples/s",
                 "infer samples/s",
                 "params",
                 "trainable",
                 "FLOPs/sample",
                 "peak RSS MB",
+                "CUDA peak MB",
+                "MFU",
                 "epochs (best)",
             ],
             [
                 [
                     r["backbone"],
+                    strategy(r),
                     r["head_set"],
                     r["domain"],
                     str(r["seed"]),
-                    number(latency_p50(r), 3),
+                    *(_latency_cell(r, size) for size in sizes),
                     number(r["efficiency"].get("train_samples_per_s"), 1),
                     number(r["efficiency"].get("inference_samples_per_s"), 1),
                     compact(r["efficiency"].get("params")),
                     compact(r["efficiency"].get("trainable_params")),
                     compact(r["efficiency"].get("flops_per_sample")),
                     number(r["efficiency"].get("peak_memory_mb"), 0),
+                    number(r["efficiency"].get("cuda_peak_memory_mb"), 0),
+                    number(r["efficiency"].get("mfu"), 3),
                     f"{r['training']['epochs_run']} ({r['training']['best_epoch']})",
                 ]
                 for r in ok
@@ -123,6 +140,13 @@ def render_markdown(document: Mapping[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _latency_cell(record: Mapping[str, Any], size: str) -> str:
+    entry = record["efficiency"].get("latency_ms", {}).get(size)
+    if entry is None:
+        return "-"
+    return f"{number(entry['p50'], 3)} / {number(entry['p95'], 3)}"
 
 
 def _gap_cells(gap: tuple[str, float] | None) -> list[str]:

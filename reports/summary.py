@@ -74,3 +74,15 @@ def worst_group_gap(record: Mapping[str, Any]) -> tuple[str, float] | None:
             if difference is not None and (worst is None or difference > worst[1]):
                 worst = (f"{task}/{attribute} {figures.get('metric')}", difference)
     return worst
+
+
+def strategy(record: Mapping[str, Any]) -> str:
+    """How the backbone was trained: full, top_k (k), frozen, none."""
+    training = record.get("training", {})
+    name = str(
+        training.get("strategy")
+        or record.get("config", {}).get("training", {}).get("strategy", "?")
+    )
+    if name == "top_k":
+        return f"top_{training.get('trainable_layers', '?')}"
+    return name

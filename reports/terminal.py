@@ -1,19 +1,19 @@
-"""The rich summary table printed at the end of ``mtrec run``.
+"""The rich summary printed at the end of ``mtrec run``: an accuracy table and a cost table.
 
-It stays narrow enough for an 80-column CI log: one column per task (its primary metric),
-identity columns only where the run varies them, and a few efficiency figures.
+Both stay narrow enough for an 80-column CI log: identity columns only where the run varies
+them, one column per task (its primary metric), a few efficiency figures.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from reports.summary import compact, latency_p50, number, worst_group_gap
+from reports.summary import compact, latency_p50, number, strategy, worst_group_gap
 
 IDENTITY = (
     ("backbone", "backbone"),
@@ -25,42 +25,51 @@ IDENTITY = (
 
 def print_summary(document: Mapping[str, Any], console: Console) -> None:
     records = document.get("records", [])
+    suite = escape(str(document.get("suite", {}).get("name", "")))
+    identity = [
+        (key, title)
+        for key, title in IDENTITY
+        if key == "backbone" or len({str(r[key]) for r in records}) > 1
+    ]
+    with_strategy = len({strategy(r) for r in records}) > 1
+
+    def names(record: Mapping[str, Any]) -> list[str]:
+        cells = [escape(str(record[key])) for key, _ in identity]
+        if with_strategy:
+            cells[0] += f" [dim]{escape(strategy(record))}[/dim]"
+        return cells
+
+    console.print(_accuracy_table(f"mtrec {suite}: test metrics", records, identity, names))
+    console.print(_cost_table(f"mtrec {suite}: cost", records, identity, names))
+
+
+def _accuracy_table(
+    title: str, records: Sequence[Mapping[str, Any]], identity: list[tuple[str, str]], names: Any
+) -> Table:
     ok = [r for r in records if r["status"] == "ok"]
     primaries: dict[str, tuple[str, str]] = {}
     for record in ok:
         for task, info in record.get("tasks", {}).items():
             metric = info["primary_metric"]
             primaries.setdefault(task, (metric, info["directions"][metric]))
-    # Show an identity column only when the run varies it (backbone always).
-    identity = [
-        (key, title)
-        for key, title in IDENTITY
-        if key == "backbone" or len({str(r[key]) for r in records}) > 1
-    ]
-    suite = escape(str(document.get("suite", {}).get("name", "")))
-    table = Table(title=f"mtrec {suite}: test metrics and cost", title_justify="left")
-    for _, title in identity:
-        table.add_column(title, no_wrap=True)
+    table = Table(title=title, title_justify="left")
+    for _, heading in identity:
+        table.add_column(heading, no_wrap=True)
     for task, (metric, direction) in primaries.items():
         arrow = "\u2191" if direction == "higher" else "\u2193"
         table.add_column(f"{task}\n{metric} {arrow}", justify="right")
-    for title in ("p50 ms\nbs 1", "params", "group\ngap"):
-        table.add_column(title, justify="right")
+    table.add_column("group\ngap", justify="right")
     for record in records:
-        names = [escape(str(record[key])) for key, _ in identity]
         if record["status"] != "ok":
-            table.add_row(*names, "[red]failed[/red]", *([""] * (len(primaries) + 2)))
+            table.add_row(*names(record), "[red]failed[/red]", *([""] * len(primaries)))
             continue
         gap = worst_group_gap(record)
-        efficiency = record.get("efficiency", {})
         table.add_row(
-            *names,
+            *names(record),
             *(
                 number(record["metrics"].get(task, {}).get(metric))
                 for task, (metric, _) in primaries.items()
             ),
-            number(latency_p50(record), 2),
-            compact(efficiency.get("params")),
             "-" if gap is None else number(gap[1], 3),
         )
     shown: set[str] = set()
@@ -69,17 +78,46 @@ def print_summary(document: Mapping[str, Any], console: Console) -> None:
             continue
         shown.add(record["domain"])
         trivial = record.get("reference", {}).get("trivial", {})
-        names = ["[dim](trivial)[/dim]"] + [
+        cells = ["[dim](trivial)[/dim]"] + [
             escape(str(record[key])) if key == "domain" else "" for key, _ in identity[1:]
         ]
         table.add_row(
-            *names,
+            *cells,
             *(
                 f"[dim]{number(trivial.get(task, {}).get(metric))}[/dim]"
                 for task, (metric, _) in primaries.items()
             ),
             "",
-            "",
-            "",
         )
-    console.print(table)
+    return table
+
+
+def _cost_table(
+    title: str, records: Sequence[Mapping[str, Any]], identity: list[tuple[str, str]], names: Any
+) -> Table:
+    table = Table(title=title, title_justify="left")
+    for _, heading in identity:
+        table.add_column(heading, no_wrap=True)
+    for heading in (
+        "p50 ms\nbs 1",
+        "train\nrows/s",
+        "infer\nrows/s",
+        "peak\nRSS MB",
+        "params",
+        "FLOPs\n/sample",
+    ):
+        table.add_column(heading, justify="right")
+    for record in records:
+        if record["status"] != "ok":
+            continue
+        efficiency = record.get("efficiency", {})
+        table.add_row(
+            *names(record),
+            number(latency_p50(record), 2),
+            compact(efficiency.get("train_samples_per_s")),
+            compact(efficiency.get("inference_samples_per_s")),
+            number(efficiency.get("peak_memory_mb"), 0),
+            compact(efficiency.get("params")),
+            compact(efficiency.get("flops_per_sample")),
+        )
+    return table
