@@ -155,6 +155,44 @@ def test_label_noise_changes_only_some_labels() -> None:
     assert 0.2 < changed.mean() < 0.6
 
 
+def _all_rows(data: DomainData, label: str) -> np.ndarray:
+    return np.concatenate([s.labels[label] for s in _splits(data)])
+
+
+def test_task_conflict_zero_is_the_default_and_changes_only_clicks() -> None:
+    plain = load_synthetic_ecommerce(seed=5)
+    _assert_same(plain, load_synthetic_ecommerce(seed=5, task_conflict=0.0))
+    conflicted = load_synthetic_ecommerce(seed=5, task_conflict=0.7)
+    assert list(plain.train.item_text) == list(conflicted.train.item_text)
+    for label in ("category", "rating"):
+        np.testing.assert_array_equal(_all_rows(plain, label), _all_rows(conflicted, label))
+    assert not np.array_equal(_all_rows(plain, "click"), _all_rows(conflicted, "click"))
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_task_conflict_turns_clicks_against_ratings(seed: int) -> None:
+    pytest.importorskip("sklearn")
+    from sklearn.feature_extraction.text import CountVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+
+    corr = {}
+    for conflict in (0.0, 1.0):
+        data = load_synthetic_ecommerce(seed=seed, n_interactions=3000, task_conflict=conflict)
+        click = _all_rows(data, "click")
+        corr[conflict] = float(np.corrcoef(click, _all_rows(data, "rating"))[0, 1])
+        assert 0.3 <= click.mean() <= 0.55
+    assert corr[0.0] > 0.15
+    assert corr[1.0] < -0.1
+    # still learnable: the conflict reverses the click signal, it does not remove it
+    vec = CountVectorizer()
+    clf = LogisticRegression(max_iter=1000).fit(
+        vec.fit_transform(_texts(data.train)), data.train.labels["click"]
+    )
+    score = clf.predict_proba(vec.transform(_texts(data.test)))[:, 1]
+    assert roc_auc_score(data.test.labels["click"], score) > 0.6
+
+
 @pytest.mark.parametrize(
     ("options", "name"),
     [
@@ -166,6 +204,9 @@ def test_label_noise_changes_only_some_labels() -> None:
         ({"label_noise": 1.5}, "label_noise"),
         ({"group_disparity": -0.1}, "group_disparity"),
         ({"group_disparity": float("nan")}, "group_disparity"),
+        ({"task_conflict": 1.5}, "task_conflict"),
+        ({"task_conflict": -0.1}, "task_conflict"),
+        ({"task_conflict": float("nan")}, "task_conflict"),
         ({"validation_fraction": 0.0}, "validation_fraction"),
         ({"test_fraction": 1.0}, "test_fraction"),
         ({"validation_fraction": 0.5, "test_fraction": 0.5}, "validation_fraction"),

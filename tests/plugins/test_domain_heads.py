@@ -1,0 +1,71 @@
+"""Tests for the video, social, travel and news seed head sets."""
+
+from __future__ import annotations
+
+import pluggy
+import pytest
+
+from harness import hookspecs
+from harness.specs import HeadSetSpec, TaskType
+from harness.tasks import LOSSES
+from plugins import domain_heads, synthetic_domains
+
+# head set -> the domain whose label fields it trains on
+MATCHING = {
+    "video-seed": "synthetic-video",
+    "social-seed": "synthetic-social",
+    "travel-seed": "synthetic-travel",
+    "news-seed": "synthetic-news",
+}
+
+
+def _expected_loss(task_type: TaskType) -> str:
+    if task_type is TaskType.MULTICLASS:
+        return "cross_entropy"
+    if task_type is TaskType.REGRESSION:
+        return "mse"
+    return "bce"  # binary, and multilabel (one sigmoid per class)
+
+
+def _registered() -> list[HeadSetSpec]:
+    pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+    pm.add_hookspecs(hookspecs)
+    pm.register(domain_heads)
+    return [s for batch in pm.hook.mtrec_register_head_sets() for s in batch]
+
+
+SPECS = _registered()
+
+
+def test_registered_through_pluggy() -> None:
+    assert [s.name for s in SPECS] == list(MATCHING)
+
+
+def test_loss_table_agrees_with_the_core() -> None:
+    for task_type in TaskType:
+        expected = _expected_loss(task_type)
+        assert LOSSES.get(task_type, expected) == expected
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=[s.name for s in SPECS])
+def test_heads_match_their_domain(spec: HeadSetSpec) -> None:
+    assert spec.architecture == "shared-bottom"
+    assert spec.description and "\n" not in spec.description
+    assert len(spec.heads) == 3
+    tasks = [head.task for head in spec.heads]
+    assert len(set(tasks)) == len(tasks)
+    domain = next(t for t in synthetic_domains.THEMES if t.name == MATCHING[spec.name])
+    data = synthetic_domains.LOADERS[domain.name](seed=0, n_interactions=60)
+    assert tasks == list(data.label_fields)
+    for head in spec.heads:
+        assert head.task == head.label_field
+        field = data.label_fields[head.label_field]
+        assert head.task_type is field.task_type
+        assert head.loss == _expected_loss(head.task_type)
+        assert head.loss_weight > 0
+
+
+def test_video_genres_head_is_multilabel_bce() -> None:
+    video = next(s for s in SPECS if s.name == "video-seed")
+    genres = next(head for head in video.heads if head.task == "genres")
+    assert genres.task_type is TaskType.MULTILABEL and genres.loss == "bce"
