@@ -122,6 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
         default="md",
         help="md: the Markdown summary; json: results.json (default: md)",
     )
+    from harness.datasets_cli import add_datasets_commands
+
+    add_datasets_commands(commands)
     return parser
 
 
@@ -143,7 +146,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        handler = {"run": _run, "plugins": _plugins, "suites": _suites, "report": _report}
+        from harness.datasets_cli import datasets_main
+
+        handler = {
+            "run": _run,
+            "plugins": _plugins,
+            "suites": _suites,
+            "report": _report,
+            "datasets": datasets_main,
+        }
         return handler[args.command](args)
     except MtrecError as exc:
         if args.verbose:

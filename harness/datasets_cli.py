@@ -1,0 +1,198 @@
+"""``mtrec datasets list | info NAME | fetch NAME | verify NAME``.
+
+Argument parsing only imports argparse; the dataset machinery (and the plugin host, for the
+generated domains ``list`` shows) is imported when a command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from harness.datasets import Manifest
+
+
+def add_datasets_commands(subparsers: Any) -> None:
+    """Add the ``datasets`` command and its actions to the top-level subparsers."""
+    datasets = subparsers.add_parser(
+        "datasets",
+        help="list, inspect, fetch and verify real datasets",
+        description="Real datasets described by manifests: list them, show one, download one "
+        "into the cache (checksums verified), or re-verify the cached files. Nothing is "
+        "downloaded by `mtrec run`.",
+    )
+    actions = datasets.add_subparsers(
+        dest="datasets_command", metavar="ACTION", parser_class=type(datasets)
+    )
+    actions.add_parser(
+        "list",
+        help="every dataset manifest and generated domain, and what is cached",
+        description="List every dataset manifest (with its cache status) and the registered "
+        "synthetic domains, which are generated and need no download.",
+    )
+    info = actions.add_parser(
+        "info",
+        help="license, homepage, tasks, sensitive attributes and counts of one dataset",
+        description="Show a dataset's manifest, whether it is cached, and (when cached) its "
+        "numbers of interactions, users and items counted from the files.",
+    )
+    info.add_argument("name", metavar="NAME")
+    fetch = actions.add_parser(
+        "fetch",
+        help="download a dataset into the cache and verify its sha256 checksums",
+        description="Download one source of a dataset into $MTREC_CACHE/datasets/NAME/, "
+        "verify every checksum, and move the files into place only when all verified.",
+    )
+    fetch.add_argument("name", metavar="NAME")
+    fetch.add_argument(
+        "--source", metavar="ID", default=None, help="fetch this source (default: the first "
+        "source whose checksums are verified)"
+    )  # fmt: skip
+    fetch.add_argument("--force", action="store_true", help="download again even if cached")
+    verify = actions.add_parser(
+        "verify",
+        help="re-hash the cached files of a dataset",
+        description="Re-hash every cached file of a dataset against the manifest's sha256 "
+        "(or, for archive members the manifest does not pin, the sha256 recorded at fetch).",
+    )
+    verify.add_argument("name", metavar="NAME")
+    datasets.set_defaults(datasets_parser=datasets)
+
+
+def datasets_main(args: argparse.Namespace) -> int:
+    """Run one ``mtrec datasets`` action; errors propagate as MtrecError (exit codes 1/2)."""
+    action = getattr(args, "datasets_command", None)
+    if action is None:
+        args.datasets_parser.print_help(sys.stderr)
+        return 2
+    handlers = {"list": _list, "info": _info, "fetch": _fetch, "verify": _verify}
+    return handlers[action](args)
+
+
+def _generated_domains(args: argparse.Namespace) -> list[Any]:
+    from harness.plugin_host import PluginHost
+
+    host = PluginHost(blocked=getattr(args, "block_plugin", []))
+    return [e for e in host.registries.domains if e.spec.name.startswith("synthetic-")]
+
+
+def _status(manifest: Manifest) -> str:
+    from harness.datasets import cached_sources
+
+    cached = cached_sources(manifest)
+    if cached:
+        return f"cached ({cached[0].source.id})"
+    if all(source.pending for source in manifest.sources):
+        return "checksums pending"
+    return "not cached"
+
+
+def _list(args: argparse.Namespace) -> int:
+    from harness.datasets import get_manifest, manifest_names
+
+    rows: list[tuple[str, str, str, str]] = []
+    for name in manifest_names():
+        manifest = get_manifest(name)
+        rows.append((name, manifest.domain, _status(manifest), manifest.title))
+    for entry in _generated_domains(args):
+        spec = entry.spec
+        rows.append((spec.name, spec.domain_kind or "-", "generated", spec.description))
+    widths = [max(len(row[k]) for row in rows) for k in range(3)] if rows else [0, 0, 0]
+    print(f"{'name':<{widths[0]}}  {'domain':<{widths[1]}}  {'status':<{widths[2]}}  title")
+    for name, domain, status, title in rows:
+        print(f"{name:<{widths[0]}}  {domain:<{widths[1]}}  {status:<{widths[2]}}  {title}")
+    print("fetch one with `mtrec datasets fetch NAME`; generated domains need no download")
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    from harness.datasets import cached_sources, dataset_stats, get_manifest, manifest_names
+
+    if args.name not in manifest_names():
+        for entry in _generated_domains(args):
+            if entry.spec.name == args.name:
+                spec = entry.spec
+                print(f"{spec.name}: generated by {entry.provider.describe()}; nothing to fetch")
+                print(f"  domain:     {spec.domain_kind}")
+                print(f"  tasks:      {', '.join(spec.label_fields)}")
+                print(f"  sensitive:  {', '.join(spec.sensitive_attributes) or '-'}")
+                print(f"  about:      {spec.description}")
+                return 0
+    manifest = get_manifest(args.name)
+    random_split = "/".join(f"{round(f * 100)}" for f in manifest.fractions)
+    default = {manifest.default_split: " (default)"}
+    sources = [
+        f"{s.id} ({s.kind}: {s.requirement or ', '.join(f.url for f in s.files)}"
+        + (f"; sha256 pending for {', '.join(s.pending)}" if s.pending else "")
+        + ")"
+        for s in manifest.sources
+    ]
+    print(f"{manifest.name}: {manifest.title}")
+    print(f"  domain:     {manifest.domain}")
+    print(f"  license:    {manifest.license}")
+    print(f"  homepage:   {manifest.homepage}")
+    print(f"  about:      {manifest.description}")
+    print(f"  sources:    {'; '.join(sources)}")
+    for k, task in enumerate(manifest.tasks):
+        label = "tasks:" if k == 0 else ""
+        print(f"  {label:<10}  {task.name} ({task.type.value}): {task.rule}")
+    sensitive = ", ".join(
+        f"{a.name} ({', '.join(a.groups)})" if a.groups else a.name
+        for a in manifest.sensitive_attributes
+    )
+    print(f"  sensitive:  {sensitive or '-'}")
+    print(
+        f"  splits:     random {random_split} seeded{default.get('random', '')}, "
+        f"temporal per-user leave-last-out{default.get('temporal', '')}"
+    )
+    cached = cached_sources(manifest)
+    expected = manifest.stats
+    if not cached:
+        print(f"  cached:     no; run `mtrec datasets fetch {manifest.name}`")
+        if expected:
+            print(f"  expected:   {_counts(expected)} (from the manifest)")
+        return 0
+    print(f"  cached:     yes, {cached[0].source.id} in {cached[0].folder}")
+    counted = dataset_stats(manifest, cached[0].folder, cached[0].source.format)
+    print(f"  data:       {_counts(counted)}")
+    if expected and any(counted.get(k) != v for k, v in expected.items()):
+        print(f"  expected:   {_counts(expected)} (from the manifest) - differs!")
+    return 0
+
+
+def _counts(stats: Mapping[str, int]) -> str:
+    words = {"rows": "interactions", "users": "users", "items": "items"}
+    return ", ".join(f"{stats[k]:,} {w}" for k, w in words.items() if k in stats)
+
+
+def _fetch(args: argparse.Namespace) -> int:
+    from harness.datasets import fetch_dataset, get_manifest
+
+    manifest = get_manifest(args.name)
+    report = fetch_dataset(
+        manifest,
+        source_id=args.source,
+        force=args.force,
+        log=lambda message: print(f"{manifest.name}: {message}", file=sys.stderr),
+    )
+    for file in report.files:
+        print(f"  {file.name}  sha256 {file.sha256}  ok ({file.pinned_by})")
+    state = "already cached, verified" if report.already_cached else "fetched and verified"
+    print(f"{manifest.name}: {state}: {len(report.files)} files in {report.folder}")
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from harness.datasets import get_manifest, verify_dataset
+
+    manifest = get_manifest(args.name)
+    for cached, files in verify_dataset(manifest):
+        for file in files:
+            print(f"  {file.name}  sha256 {file.sha256}  ok ({file.pinned_by})")
+        print(
+            f"{manifest.name}: {cached.source.id}: {len(files)} files verified in {cached.folder}"
+        )
+    return 0
