@@ -130,6 +130,7 @@ def test_frozen_cache_vs_full_fine_tune(benchmark, record_ratio) -> None:
             build_model=build,
             strategy=strategy,
             top_k=1,
+            lora_r=4,
             max_length=64,
             encoded_splits=lambda name, split: encode_split(
                 split, loaded.tokenizer, 64, segments=True

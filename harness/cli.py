@@ -241,7 +241,14 @@ def _plugins(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     console = Console()
-    for kind in ("backbones", "head_sets", "domains", "fairness_metrics"):
+    for kind in (
+        "backbones",
+        "head_sets",
+        "domains",
+        "fairness_metrics",
+        "architectures",
+        "loss_weightings",
+    ):
         table = Table(title=kind.replace("_", " "), title_justify="left")
         for title in ("name", "plugin", "version", "description"):
             table.add_column(title)
@@ -315,6 +322,8 @@ def plugin_listing(host: Any) -> dict[str, Any]:
             for e in registries.domains
         ],
         "fairness_metrics": [provided(e, scope=e.spec.scope) for e in registries.fairness_metrics],
+        "architectures": [provided(e) for e in registries.architectures],
+        "loss_weightings": [provided(e) for e in registries.loss_weightings],
     }
 
 

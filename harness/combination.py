@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from harness.architectures import expert_gates
 from harness.batching import Batchable, EncodedSplit
 from harness.efficiency import (
     flops_per_sample,
@@ -28,6 +29,7 @@ from harness.errors import CombinationError
 from harness.evaluation import predict, save_predictions, score_tasks, validation_score
 from harness.matrix import Combination
 from harness.model import MultiTaskModel
+from harness.paths import cache_dir
 from harness.plugin_host import PluginHost
 from harness.specs import (
     DomainData,
@@ -38,9 +40,10 @@ from harness.specs import (
     LoadedBackbone,
     TaskType,
 )
-from harness.strategies import FeatureCache, accepts_segments, encoded_split_factory, prepare
+from harness.strategies import FeatureCache, accepts_segments, prepare
 from harness.tasks import LOSSES, METRICS, TASK_METRICS, primary_metric, trivial_predictions
-from harness.training import TrainResult, train
+from harness.token_cache import TokenCache
+from harness.training import TrainResult, effective_precision, train
 
 EpochCallback = Callable[[int, float, float], None]
 
@@ -50,8 +53,7 @@ class SweepCache:
     """Work shared between the combinations of one sweep (in this process)."""
 
     domains: dict[str, DomainData] = field(default_factory=dict)
-    encoded: dict[tuple[str, str, int, str], EncodedSplit] = field(default_factory=dict)
-    encode_calls: int = 0  # how many splits were tokenized (tests check reuse)
+    tokens: TokenCache = field(default_factory=lambda: TokenCache(cache_dir() / "tokens"))
     features: FeatureCache = field(default_factory=FeatureCache)  # frozen-backbone features
 
 
@@ -107,6 +109,8 @@ def run_combination(
         train_split = _head(train_split, config.max_train_samples)
     splits = {"train": train_split, "validation": data.validation, "test": data.test}
 
+    architecture = registries.architectures.get(config.architecture or head_set.architecture)
+
     def build_model(encoder: torch.nn.Module, width: int) -> MultiTaskModel:
         return MultiTaskModel(
             encoder,
@@ -114,24 +118,18 @@ def run_combination(
             head_set=head_set,
             label_fields=data.label_fields,
             dropout=config.dropout,
+            architecture=architecture,
+            architecture_options=config.architecture_options,
         )
 
-    def count_tokenization() -> None:
-        cache.encode_calls += 1
+    encoded_splits = _no_text
+    if loaded is not None and loaded.tokenizer is not None:
+        tokenizer = loaded.tokenizer
+        segments = family is Family.ENCODER and accepts_segments(loaded.model)
 
-    encoded_splits = (
-        encoded_split_factory(
-            cache.encoded,
-            loaded,
-            backbone_spec.name,
-            domain_cache_key(combination),
-            config.max_length,
-            segments=family is Family.ENCODER and accepts_segments(loaded.model),
-            on_encode=count_tokenization,
-        )
-        if loaded is not None and loaded.tokenizer is not None
-        else _no_text
-    )
+        def encoded_splits(split_name: str, split: DomainSplit) -> EncodedSplit:
+            return cache.tokens.get(split, tokenizer, config.max_length, segments=segments)
+
     prepared = prepare(
         family=family,
         backbone_name=backbone_spec.name,
@@ -141,6 +139,7 @@ def run_combination(
         build_model=build_model,
         strategy=config.strategy,
         top_k=config.top_k,
+        lora_r=config.lora_r,
         max_length=config.max_length,
         encoded_splits=encoded_splits,
         features=cache.features,
@@ -152,6 +151,11 @@ def run_combination(
     train_enc = prepared.splits["train"]
     val_enc = prepared.splits["validation"]
     test_enc = prepared.splits["test"]
+    # Counted before any compilation: the count depends on the architecture and the test
+    # batch, not on the weights.
+    flops = flops_per_sample(model, test_enc, device) if combination.measure.flops else None
+    if config.compile:
+        model.encoder = torch.compile(model.encoder)  # type: ignore[assignment]
 
     heads = model.head_specs()
     val_reference = score_tasks(
@@ -180,6 +184,9 @@ def run_combination(
                 device=device,
                 seed=combination.seed,
                 on_epoch=on_epoch,
+                weighting=registries.loss_weightings.get(config.loss_weighting).build(
+                    tasks=tuple(head.task for head in heads), **config.loss_weighting_options
+                ),
             )
             if prepared.trains
             else TrainResult()
@@ -202,7 +209,7 @@ def run_combination(
     )
 
     efficiency = _measure(
-        model, test_enc, combination, device, trained, test_run.samples, test_run.seconds
+        model, test_enc, combination, device, trained, test_run.samples, test_run.seconds, flops
     )
     efficiency["memory"] = {
         "train": asdict(train_memory),
@@ -244,7 +251,13 @@ def run_combination(
             "n_train": len(train_enc),
             "n_validation": len(val_enc),
             "history": trained.history,
-            "architecture": head_set.architecture,
+            "architecture": architecture.name,
+            "loss_weighting": config.loss_weighting,
+            "precision": effective_precision(device, config.precision),
+            "gate_weights": {
+                task: [float(w) for w in weights]
+                for task, weights in (expert_gates(model.tower) or {}).items()
+            },
             **prepared.details,
         },
         "efficiency": efficiency,
@@ -345,6 +358,7 @@ def _measure(
     trained: TrainResult,
     inference_samples: int,
     inference_seconds: float,
+    flops: float | None,
 ) -> dict[str, Any]:
     total, trainable = parameter_counts(model)
     measure = combination.measure
@@ -352,7 +366,6 @@ def _measure(
         str(size): measure_latency(model, test_enc, size, measure, device)
         for size in measure.latency_batch_sizes
     }
-    flops = flops_per_sample(model, test_enc, device) if measure.flops else None
     inference_rate = inference_samples / inference_seconds if inference_seconds else 0.0
     return {
         "latency_ms": latency,

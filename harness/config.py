@@ -34,8 +34,9 @@ class _Strict(BaseModel):
 
 
 # full: every weight trains; top_k: only the top k transformer layers (and the heads);
+# lora: low-rank adapters on the attention projections (needs the `lora` extra);
 # frozen: the backbone encodes each unique text once and only the heads train on the cache.
-Strategy = Literal["full", "top_k", "frozen"]
+Strategy = Literal["full", "top_k", "lora", "frozen"]
 
 
 class TrainingConfig(_Strict):
@@ -54,6 +55,15 @@ class TrainingConfig(_Strict):
     max_train_samples: Annotated[int, Field(ge=1)] | None = None
     strategy: Strategy = "full"  # how much of a language backbone trains
     top_k: Annotated[int, Field(ge=1)] = 2  # trainable top layers under strategy top_k
+    lora_r: Annotated[int, Field(ge=1)] = 8  # adapter rank under strategy lora
+    architecture: str | None = None  # multi-task tower; None: the head set's own
+    architecture_options: dict[str, Any] = {}  # e.g. {n_experts: 4} for mmoe
+    grad_accumulation: Annotated[int, Field(ge=1)] = 1  # batches per optimiser step
+    warmup_ratio: Annotated[float, Field(ge=0, le=1)] = 0.0  # linear warm-up, then decay
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"  # autocast on CUDA
+    loss_weighting: str = "equal"  # how task losses combine
+    loss_weighting_options: dict[str, Any] = {}  # e.g. {temperature: 2.0} for dwa
+    compile: bool = False  # torch.compile the encoder (first steps pay the compilation)
 
 
 class TrainingOverrides(_Strict):
@@ -72,6 +82,15 @@ class TrainingOverrides(_Strict):
     max_train_samples: Annotated[int, Field(ge=1)] | None = None
     strategy: Strategy | None = None
     top_k: Annotated[int, Field(ge=1)] | None = None
+    lora_r: Annotated[int, Field(ge=1)] | None = None
+    architecture: str | None = None
+    architecture_options: dict[str, Any] | None = None
+    grad_accumulation: Annotated[int, Field(ge=1)] | None = None
+    warmup_ratio: Annotated[float, Field(ge=0, le=1)] | None = None
+    precision: Literal["auto", "fp32", "bf16", "fp16"] | None = None
+    loss_weighting: str | None = None
+    loss_weighting_options: dict[str, Any] | None = None
+    compile: bool | None = None
 
 
 class MeasureConfig(_Strict):

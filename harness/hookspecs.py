@@ -17,11 +17,15 @@ are ignored. Hook wrappers are not supported.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 from harness.specs import BackboneSpec, DomainSpec, FairnessMetricSpec, HeadSetSpec
+
+if TYPE_CHECKING:
+    from harness.architectures import ArchitectureSpec
+    from harness.weighting import WeightingSpec
 
 PROJECT_NAME = "mtrec"
 
@@ -69,6 +73,25 @@ def mtrec_register_fairness_metrics() -> Iterable[FairnessMetricSpec]:
     Called once per plugin while the registry is built; names must be unique across
     all plugins. Every registered metric runs on every successful combination unless
     the suite lists the metrics to run.
+    """
+
+
+@hookspec
+def mtrec_register_architectures() -> Iterable[ArchitectureSpec]:
+    """Return the multi-task architectures this plugin provides (what sits between the
+    shared encoder and the task heads: shared-bottom, MMoE, PLE, ...).
+
+    Called once per plugin while the registry is built; names must be unique across
+    all plugins. Suites pick one with ``training.architecture``.
+    """
+
+
+@hookspec
+def mtrec_register_loss_weightings() -> Iterable[WeightingSpec]:
+    """Return the loss-weighting methods this plugin provides (equal, uncertainty, ...).
+
+    Called once per plugin while the registry is built; names must be unique across
+    all plugins. Suites pick one with ``training.loss_weighting``.
     """
 
 

@@ -129,6 +129,24 @@ def check_suite(suite: Suite, registries: Registries) -> list[Combination]:
             {"seed": 0, **entry.domain.options},
             f"{origin}: include[{index}].domain.options",
         )
+    trainings = [("training", suite.training)] + [
+        (f"backbones[{index}].training", merge_training(suite.training, backbone))
+        for index, backbone in enumerate(suite.backbones)
+    ]
+    for field, training in trainings:
+        if training.architecture is not None:
+            check(registries.architectures, training.architecture, f"{field}.architecture")
+            _check_options(
+                registries.architectures.get(training.architecture).build,
+                {"in_features": 8, "tasks": ("a",), **training.architecture_options},
+                f"{origin}: {field}.architecture_options",
+            )
+        check(registries.loss_weightings, training.loss_weighting, f"{field}.loss_weighting")
+        _check_options(
+            registries.loss_weightings.get(training.loss_weighting).build,
+            {"tasks": ("a",), **training.loss_weighting_options},
+            f"{origin}: {field}.loss_weighting_options",
+        )
     for index, metric in enumerate(suite.fairness_metrics or []):
         check(registries.fairness_metrics, metric, f"fairness_metrics[{index}]")
     combinations = expand(suite)

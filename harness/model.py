@@ -1,4 +1,5 @@
-"""The multi-task model: one shared encoder forward per batch, fed to every task head.
+"""The multi-task model: one shared encoder forward per batch, a multi-task tower
+(shared-bottom, MMoE, PLE, ...) giving each task its representation, and one head per task.
 
 The encoder is what a backbone becomes under a fine-tuning strategy:
 
@@ -19,6 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from harness.architectures import ARCHITECTURES, ArchitectureSpec, TaskTower
 from harness.specs import HeadSetSpec, HeadSpec, LabelField, Pooling, TaskType
 
 
@@ -115,9 +117,17 @@ class MultiTaskModel(nn.Module):
         head_set: HeadSetSpec,
         label_fields: Mapping[str, LabelField],
         dropout: float,
+        architecture: ArchitectureSpec | None = None,
+        architecture_options: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.encoder = encoder
+        tasks = tuple(spec.task for spec in head_set.heads)
+        tower_spec = architecture or ARCHITECTURES["shared-bottom"]
+        self.tower: TaskTower = tower_spec.build(
+            in_features=out_features, tasks=tasks, **dict(architecture_options or {})
+        )
+        out_features = self.tower.out_features
         self.heads = nn.ModuleDict()
         for spec in head_set.heads:
             kind = spec.task_type
@@ -169,8 +179,8 @@ class MultiTaskModel(nn.Module):
 
     def forward(self, **inputs: Any) -> dict[str, torch.Tensor]:
         """Raw head outputs (logits, standardised values) per task, from ONE encoder pass."""
-        pooled = self.encoder(**inputs)
-        return {head.spec.task: head(pooled) for head in self.task_heads()}
+        per_task = self.tower(self.encoder(**inputs))
+        return {head.spec.task: head(per_task[head.spec.task]) for head in self.task_heads()}
 
 
 def task_loss(head: TaskHead, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -14,9 +14,11 @@ from typing import Any, cast
 import pluggy
 
 from harness import hookspecs
+from harness.architectures import ArchitectureSpec
 from harness.errors import PluginError
 from harness.registry import Provider, Registry
 from harness.specs import BackboneSpec, DomainSpec, FairnessMetricSpec, HeadSetSpec
+from harness.weighting import WeightingSpec
 
 ENTRY_POINT_GROUP = "mtrec"
 BLOCK_ENV = "MTREC_BLOCK_PLUGINS"
@@ -43,6 +45,12 @@ class Registries:
     domains: Registry[DomainSpec] = field(default_factory=lambda: Registry("domain"))
     fairness_metrics: Registry[FairnessMetricSpec] = field(
         default_factory=lambda: Registry("fairness metric")
+    )
+    architectures: Registry[ArchitectureSpec] = field(
+        default_factory=lambda: Registry("architecture")
+    )
+    loss_weightings: Registry[WeightingSpec] = field(
+        default_factory=lambda: Registry("loss weighting")
     )
 
 
@@ -149,6 +157,8 @@ class PluginHost:
             ("mtrec_register_head_sets", registries.head_sets, HeadSetSpec),
             ("mtrec_register_domains", registries.domains, DomainSpec),
             ("mtrec_register_fairness_metrics", registries.fairness_metrics, FairnessMetricSpec),
+            ("mtrec_register_architectures", registries.architectures, ArchitectureSpec),
+            ("mtrec_register_loss_weightings", registries.loss_weightings, WeightingSpec),
         ]
         for hook_name, registry, spec_type in kinds:
             caller = getattr(self.pm.hook, hook_name)

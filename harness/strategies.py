@@ -2,6 +2,7 @@
 
 * language backbones, ``full``: the whole model trains on the tokenized (user, item) pair;
 * ``top_k``: embeddings and lower layers frozen, the top k transformer layers train;
+* ``lora``: low-rank adapters (peft) on the attention projections train, the rest is frozen;
 * ``frozen``: the backbone encodes each unique user text and item text ONCE per sweep (a
   feature cache shared by every head set, seed and epoch); the heads train on
   [user; item; user * item] features;
@@ -19,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from harness.batching import Batchable, EncodedSplit, IndexedSplit, batch_rows, encode_split
+from harness.batching import Batchable, EncodedSplit, IndexedSplit, batch_rows
 from harness.errors import CombinationError
 from harness.model import (
     CachedFeatureEncoder,
@@ -63,6 +64,7 @@ def prepare(
     build_model: Callable[[nn.Module, int], MultiTaskModel],
     strategy: str,
     top_k: int,
+    lora_r: int,
     max_length: int,
     encoded_splits: Callable[[str, DomainSplit], EncodedSplit],
     features: FeatureCache,
@@ -86,10 +88,14 @@ def prepare(
         return _frozen(
             backbone_name, loaded, pooling, splits, build_model, max_length, features, device
         )
-    encoder = TextPairEncoder(loaded.model, pooling)
     details: dict[str, Any] = {"strategy": strategy, "pooling": pooling.value}
+    backbone = loaded.model
     if strategy == "top_k":
-        details["trainable_layers"] = freeze_below_top_layers(loaded.model, top_k)
+        details["trainable_layers"] = freeze_below_top_layers(backbone, top_k)
+    elif strategy == "lora":
+        backbone, details["lora_targets"] = with_lora(backbone, lora_r)
+        details["lora_r"] = lora_r
+    encoder = TextPairEncoder(backbone, pooling)
     model = build_model(encoder, loaded.hidden_size)
     return Prepared(
         model=model,
@@ -104,6 +110,28 @@ def accepts_segments(model: nn.Module) -> bool:
     import inspect
 
     return "token_type_ids" in inspect.signature(model.forward).parameters
+
+
+# Attention projections LoRA adapts, by architecture naming (first match wins).
+LORA_TARGETS = (("query", "value"), ("q_lin", "v_lin"), ("c_attn",), ("q_proj", "v_proj"))
+
+
+def with_lora(model: nn.Module, r: int) -> tuple[nn.Module, list[str]]:
+    """Wrap a backbone with LoRA adapters (peft) on its attention projections."""
+    try:
+        from peft import LoraConfig, get_peft_model
+    except ImportError as exc:
+        raise CombinationError(
+            "strategy lora needs peft: pip install 'mtrec-harness[lora]'"
+        ) from exc
+    names = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
+    targets = next((list(t) for t in LORA_TARGETS if set(t) <= names), None)
+    if targets is None:
+        raise CombinationError(
+            f"strategy lora: no known attention projections in {type(model).__name__}"
+        )
+    config = LoraConfig(r=r, lora_alpha=2 * r, lora_dropout=0.0, target_modules=targets)
+    return get_peft_model(model, config), targets
 
 
 def _id_splits(splits: Mapping[str, DomainSplit]) -> dict[str, Batchable]:
@@ -241,24 +269,3 @@ def encode_texts(
         for row, vector in zip(rows, pooled, strict=True):
             out[row] = vector
     return [vector for vector in out if vector is not None]
-
-
-def encoded_split_factory(
-    tokenized: dict[tuple[str, str, int, str], EncodedSplit],
-    loaded: LoadedBackbone,
-    backbone_name: str,
-    domain_key: str,
-    max_length: int,
-    segments: bool,
-    on_encode: Callable[[], None],
-) -> Callable[[str, DomainSplit], EncodedSplit]:
-    """Tokenize each split once per (backbone tokenizer, domain, max length)."""
-
-    def encode(split_name: str, split: DomainSplit) -> EncodedSplit:
-        key = (backbone_name, domain_key, max_length, f"{split_name}:{len(split)}")
-        if key not in tokenized:
-            tokenized[key] = encode_split(split, loaded.tokenizer, max_length, segments=segments)
-            on_encode()
-        return tokenized[key]
-
-    return encode

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -18,6 +19,7 @@ import torch
 from harness.batching import Batchable, iterate_batches
 from harness.config import TrainingConfig
 from harness.model import MultiTaskModel, task_loss
+from harness.weighting import WEIGHTINGS, LossWeighting, TaskLossMeter
 
 EpochCallback = Callable[[int, float, float], None]  # (epoch, train loss, validation score)
 
@@ -26,7 +28,7 @@ EpochCallback = Callable[[int, float, float], None]  # (epoch, train loss, valid
 class TrainResult:
     """What training did, for the record."""
 
-    history: list[dict[str, float]] = field(default_factory=list)  # per epoch
+    history: list[dict[str, Any]] = field(default_factory=list)  # per epoch
     best_epoch: int = 0  # 1-based epoch whose weights were restored
     best_validation_score: float = float("-inf")  # higher is better
     stopped_early: bool = False  # patience ran out before the last epoch
@@ -61,11 +63,39 @@ def build_optimizer(model: MultiTaskModel, config: TrainingConfig) -> torch.opti
     )
 
 
-def autocast_for(device: torch.device) -> AbstractContextManager[object]:
-    """bf16 autocast on CUDA where supported; full precision elsewhere."""
-    if device.type == "cuda" and torch.cuda.is_bf16_supported():
-        return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
-    return nullcontext()
+def autocast_for(device: torch.device, precision: str = "auto") -> AbstractContextManager[object]:
+    """Mixed precision on CUDA: bf16 where supported (``auto``), or as asked; fp32 elsewhere."""
+    if device.type != "cuda" or precision == "fp32":
+        return nullcontext()
+    if precision == "fp16" or not torch.cuda.is_bf16_supported():
+        return torch.autocast(device_type="cuda", dtype=torch.float16)
+    return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+
+
+def effective_precision(device: torch.device, precision: str) -> str:
+    """What ``autocast_for`` will actually run, for the record."""
+    if device.type != "cuda" or precision == "fp32":
+        return "fp32"
+    if precision == "fp16" or not torch.cuda.is_bf16_supported():
+        return "fp16"
+    return "bf16"
+
+
+def warmup_then_linear_decay(
+    optimizer: torch.optim.Optimizer, total_steps: int, warmup_ratio: float
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """Linear warm-up over the first ``warmup_ratio`` of the steps, then linear decay to 0.
+    With ``warmup_ratio`` 0 the learning rate stays constant (the seed recipe)."""
+    warmup = round(total_steps * warmup_ratio)
+
+    def factor(step: int) -> float:
+        if warmup == 0:
+            return 1.0
+        if step < warmup:
+            return (step + 1) / warmup
+        return max(0.0, (total_steps - step) / max(1, total_steps - warmup))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
 def train(
@@ -77,49 +107,70 @@ def train(
     device: torch.device,
     seed: int,
     on_epoch: EpochCallback | None = None,
+    weighting: LossWeighting | None = None,
 ) -> TrainResult:
     """Train in place; ``validate`` returns a higher-is-better score over all tasks."""
     heads = {head.spec.task: head for head in model.task_heads()}
     label_fields = tuple(sorted({head.spec.label_field for head in heads.values()}))
-    weights = {task: head.spec.loss_weight for task, head in heads.items()}
+    static = {task: head.spec.loss_weight for task, head in heads.items()}
+    weighting = (weighting or WEIGHTINGS["equal"].build(tasks=tuple(heads))).to(device)
     optimizer = build_optimizer(model, config)
+    for group in weighting.param_groups():
+        optimizer.add_param_group(group)
+    shared = [p for p in model.encoder.parameters() if p.requires_grad]
+    accumulation = config.grad_accumulation
+    batches_per_epoch = -(-len(train_split) // config.batch_size)
+    total_steps = config.epochs * -(-batches_per_epoch // accumulation)
+    scheduler = warmup_then_linear_decay(optimizer, total_steps, config.warmup_ratio)
+    precision = effective_precision(device, config.precision)
+    scaler = torch.amp.GradScaler("cuda", enabled=precision == "fp16")
     rng = np.random.default_rng(seed)
     result = TrainResult()
     best_state: dict[str, torch.Tensor] | None = None
     epochs_without_gain = 0
     for epoch in range(1, config.epochs + 1):
         model.train()
-        loss_sum = torch.zeros((), device=device)
-        batches = 0
+        meter = TaskLossMeter(weighting.tasks)
         started = time.perf_counter()
-        for batch in iterate_batches(
+        batches = iterate_batches(
             train_split, config.batch_size, label_fields=label_fields, shuffle=True, rng=rng
-        ):
+        )
+        optimizer.zero_grad(set_to_none=True)
+        for index, batch in enumerate(batches, start=1):
             batch = batch.to(device)
-            with autocast_for(device):
+            with autocast_for(device, config.precision):
                 outputs = model(**batch.model_inputs())
-            loss = sum(
-                weights[task] * task_loss(head, outputs[task], batch.labels[head.spec.label_field])
+            losses = {
+                task: static[task]
+                * task_loss(head, outputs[task], batch.labels[head.spec.label_field])
                 for task, head in heads.items()
-            )
-            assert isinstance(loss, torch.Tensor)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if config.grad_clip is not None:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-            optimizer.step()
-            loss_sum += loss.detach()
-            batches += 1
+            }
+            meter.add(losses)
+            scaled = {task: scaler.scale(loss / accumulation) for task, loss in losses.items()}
+            weighting.backward(scaled, shared)
             result.train_samples += len(batch)
+            if index % accumulation == 0 or index == batches_per_epoch:
+                _step(model, optimizer, scaler, config.grad_clip)
+                scheduler.step()
+                result.steps += 1
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         result.train_seconds += time.perf_counter() - started
-        result.steps += batches
-        train_loss = float(loss_sum) / max(batches, 1)  # one host sync per epoch
+        task_losses = meter.means()  # one host sync per epoch
+        weighting.end_epoch(task_losses)
+        train_loss = float(sum(task_losses.values()))
         score = validate()
         if not np.isfinite(train_loss):
             raise FloatingPointError(f"training loss is {train_loss} at epoch {epoch}")
-        result.history.append({"epoch": epoch, "train_loss": train_loss, "validation_score": score})
+        result.history.append(
+            {
+                "epoch": epoch,
+                "train_loss": train_loss,
+                "validation_score": score,
+                "task_losses": task_losses,
+                "task_weights": weighting.current_weights(),
+            }
+        )
         if on_epoch is not None:
             on_epoch(epoch, train_loss, score)
         if score > result.best_validation_score:
@@ -135,3 +186,17 @@ def train(
     if best_state is not None:
         model.load_state_dict(best_state)
     return result
+
+
+def _step(
+    model: MultiTaskModel,
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler,
+    grad_clip: float | None,
+) -> None:
+    if grad_clip is not None:
+        scaler.unscale_(optimizer)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    scaler.step(optimizer)
+    scaler.update()
+    optimizer.zero_grad(set_to_none=True)

@@ -612,12 +612,14 @@ HOOKSPECS = sorted(
 
 
 def test_hookspecs_are_found() -> None:
-    assert len(HOOKSPECS) == 7
+    assert len(HOOKSPECS) == 9
     assert {
         "mtrec_register_backbones",
         "mtrec_register_head_sets",
         "mtrec_register_domains",
         "mtrec_register_fairness_metrics",
+        "mtrec_register_architectures",
+        "mtrec_register_loss_weightings",
         "mtrec_before_combination",
         "mtrec_after_combination",
         "mtrec_on_combination_error",

@@ -102,3 +102,94 @@ def test_id_embedding_beats_trivial_on_rating_and_click(sweep: SweepResult) -> N
     trivial = record["reference"]["trivial"]
     assert record["metrics"]["rating"]["rmse"] < trivial["rating"]["rmse"]
     assert record["metrics"]["click"]["auc"] > trivial["click"]["auc"]
+
+
+def test_lora_trains_under_five_percent_of_minilm() -> None:
+    import torch
+
+    from harness.model import MultiTaskModel
+    from harness.strategies import FeatureCache, prepare
+
+    host = PluginHost()
+    spec = host.registries.backbones.get("minilm-l6")
+    if spec.available():
+        pytest.skip(spec.available() or "")
+    data = host.registries.domains.get("synthetic-ecommerce").load(seed=0, n_interactions=60)
+    head_set = host.registries.head_sets.get("ecommerce-seed")
+
+    def trainable(strategy: str) -> tuple[int, int]:
+        prepared = prepare(
+            family=spec.family,
+            backbone_name=spec.name,
+            loaded=spec.load(),
+            pooling=None,
+            splits={"train": data.train, "validation": data.validation, "test": data.test},
+            build_model=lambda encoder, width: MultiTaskModel(
+                encoder,
+                out_features=width,
+                head_set=head_set,
+                label_fields=data.label_fields,
+                dropout=0.0,
+            ),
+            strategy=strategy,
+            top_k=1,
+            lora_r=8,
+            max_length=32,
+            encoded_splits=lambda name, split: None,  # type: ignore[arg-type,return-value]
+            features=FeatureCache(),
+            device=torch.device("cpu"),
+        )
+        params = list(prepared.model.parameters())
+        return sum(p.numel() for p in params if p.requires_grad), sum(p.numel() for p in params)
+
+    lora_trainable, lora_total = trainable("lora")
+    full_trainable, _ = trainable("full")
+    assert lora_trainable < 0.05 * full_trainable
+    assert lora_total > full_trainable  # the adapters sit on top of the frozen weights
+
+
+def test_architecture_weighting_and_training_options_are_recorded(tmp_path: Path) -> None:
+    suite = parse_suite(
+        "name: mtl\nbackbones: [{name: tiny-bert, training: {lr: 0.001}}]\n"
+        "head_sets: [ecommerce-seed]\n"
+        "domains: [{name: synthetic-ecommerce, options: {n_interactions: 200}}]\n"
+        "training: {epochs: 2, architecture: mmoe, architecture_options: {n_experts: 3},\n"
+        "  loss_weighting: dwa, grad_accumulation: 2, warmup_ratio: 0.2}\n"
+        "measure: {latency_min_repeats: 1, latency_min_seconds: 0}\n",
+        origin="mtl.yaml",
+        source="file",
+    )
+    result = run_sweep(suite, PluginHost(), tmp_path / "run", device="cpu")
+    record = result.document["records"][0]
+    assert record["status"] == "ok", record["error"]
+    training = record["training"]
+    assert training["architecture"] == "mmoe"
+    assert training["loss_weighting"] == "dwa"
+    assert training["precision"] == "fp32"
+    assert set(training["gate_weights"]) == {"category", "rating", "click"}
+    assert all(len(w) == 3 for w in training["gate_weights"].values())
+    assert set(training["history"][0]["task_weights"]) == {"category", "rating", "click"}
+    # 160 training rows, batch 16, two batches per step: 5 steps per epoch.
+    assert training["steps"] == 10
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("architecture: mmeo", "did you mean 'mmoe'"),
+        ("loss_weighting: pcgard", "did you mean 'pcgrad'"),
+        ("architecture: mmoe, architecture_options: {n_expert: 2}", "architecture_options"),
+    ],
+)
+def test_unknown_architecture_or_weighting_is_bad_input(override: str, message: str) -> None:
+    from harness.errors import UsageError
+    from harness.matrix import check_suite
+
+    suite = parse_suite(
+        "name: bad\nbackbones: [tiny-bert]\nhead_sets: [ecommerce-seed]\n"
+        f"domains: [synthetic-ecommerce]\ntraining: {{{override}}}\n",
+        origin="bad.yaml",
+        source="file",
+    )
+    with pytest.raises(UsageError, match=message):
+        check_suite(suite, PluginHost().registries)

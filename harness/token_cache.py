@@ -1,0 +1,114 @@
+"""Tokenized splits, reused across head sets, seeds, epochs and runs.
+
+The key is a hash of everything that decides the token ids: the tokenizer (its full
+serialised definition), the maximum length, whether segment ids are made, and the texts
+themselves. A changed template, domain option or tokenizer therefore changes the key; the
+same inputs in a later run load from ``$MTREC_CACHE/tokens`` instead of re-tokenizing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness.batching import EncodedSplit, encode_split
+from harness.specs import DomainSplit
+
+
+class TokenCache:
+    """Encoded splits by content key: in memory for a sweep, on disk across runs."""
+
+    def __init__(self, folder: Path | None) -> None:
+        self.folder = folder  # None: memory only
+        self._memory: dict[str, EncodedSplit] = {}
+        self._fingerprints: dict[int, str] = {}
+        self.tokenized = 0  # splits run through a tokenizer
+        self.disk_hits = 0  # splits loaded from an earlier run
+
+    def get(
+        self, split: DomainSplit, tokenizer: Any, max_length: int, *, segments: bool
+    ) -> EncodedSplit:
+        key = self.key(split, tokenizer, max_length, segments)
+        if key in self._memory:
+            return self._memory[key]
+        encoded = self._load(key, split)
+        if encoded is None:
+            encoded = encode_split(split, tokenizer, max_length, segments=segments)
+            self.tokenized += 1
+            self._save(key, encoded)
+        else:
+            self.disk_hits += 1
+        self._memory[key] = encoded
+        return encoded
+
+    def key(self, split: DomainSplit, tokenizer: Any, max_length: int, segments: bool) -> str:
+        digest = hashlib.sha256()
+        digest.update(self._fingerprint(tokenizer).encode())
+        digest.update(f"|{max_length}|{segments}|{len(split)}|".encode())
+        for user, item in zip(split.user_text, split.item_text, strict=True):
+            digest.update(user.encode())
+            digest.update(b"\x1f")
+            digest.update(item.encode())
+            digest.update(b"\x1e")
+        return digest.hexdigest()[:32]
+
+    def _fingerprint(self, tokenizer: Any) -> str:
+        if id(tokenizer) not in self._fingerprints:
+            backend = getattr(tokenizer, "backend_tokenizer", None)
+            definition = (
+                backend.to_str()
+                if backend is not None
+                else f"{type(tokenizer).__name__}:{getattr(tokenizer, 'name_or_path', '')}:"
+                f"{len(tokenizer)}"
+            )
+            self._fingerprints[id(tokenizer)] = hashlib.sha256(definition.encode()).hexdigest()
+        return self._fingerprints[id(tokenizer)]
+
+    def _path(self, key: str) -> Path | None:
+        return None if self.folder is None else self.folder / f"{key}.npz"
+
+    def _load(self, key: str, split: DomainSplit) -> EncodedSplit | None:
+        path = self._path(key)
+        if path is None or not path.is_file():
+            return None
+        try:
+            with np.load(path) as stored:
+                ids, offsets = stored["ids"], stored["offsets"]
+                types = stored.get("types", None)
+                pad_id = int(stored["pad_id"])
+        except (OSError, ValueError, KeyError):
+            return None  # unreadable: tokenize again and overwrite
+        bounds = list(itertools.pairwise(offsets))
+        return EncodedSplit(
+            input_ids=[ids[start:end] for start, end in bounds],
+            token_type_ids=None if types is None else [types[s:e] for s, e in bounds],
+            lengths=np.diff(offsets),
+            labels=dict(split.labels),
+            pad_id=pad_id,
+        )
+
+    def _save(self, key: str, encoded: EncodedSplit) -> None:
+        path = self._path(key)
+        if path is None:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        arrays: dict[str, np.ndarray] = {
+            "ids": np.concatenate(encoded.input_ids) if encoded.input_ids else np.zeros(0),
+            "offsets": np.concatenate([[0], np.cumsum(encoded.lengths)]).astype(np.int64),
+            "pad_id": np.asarray(encoded.pad_id),
+        }
+        if encoded.token_type_ids is not None:
+            arrays["types"] = np.concatenate(encoded.token_type_ids)
+        handle, temporary = tempfile.mkstemp(prefix=f".{key}.", suffix=".npz", dir=path.parent)
+        try:
+            with os.fdopen(handle, "wb") as stream:
+                np.savez(stream, **arrays)  # type: ignore[arg-type]
+            os.replace(temporary, path)
+        except OSError:
+            Path(temporary).unlink(missing_ok=True)  # a cache that cannot be written is skipped
