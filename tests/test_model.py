@@ -28,15 +28,19 @@ def setup():
     return data, head_set, backbone
 
 
-def test_heads_share_one_backbone_forward_per_batch(setup) -> None:
-    data, head_set, backbone = setup
-    model = MultiTaskModel(
+def shared_bottom(data, head_set, backbone) -> MultiTaskModel:
+    return MultiTaskModel(
         TextPairEncoder(backbone.model, Pooling.CLS),
         out_features=backbone.hidden_size,
         head_set=head_set,
         label_fields=data.label_fields,
         dropout=0.0,
     )
+
+
+def test_heads_share_one_backbone_forward_per_batch(setup) -> None:
+    data, head_set, backbone = setup
+    model = shared_bottom(data, head_set, backbone)
     calls = []
     handle = model.encoder.register_forward_hook(lambda *args: calls.append(1))
     encoded = encode_split(data.train, backbone.tokenizer, 32, segments=True)
@@ -52,13 +56,7 @@ def test_loss_falls_and_best_epoch_is_restored(setup) -> None:
     data, head_set, _ = setup
     host = PluginHost()
     backbone = host.registries.backbones.get("tiny-bert").load()
-    model = MultiTaskModel(
-        TextPairEncoder(backbone.model, Pooling.CLS),
-        out_features=backbone.hidden_size,
-        head_set=head_set,
-        label_fields=data.label_fields,
-        dropout=0.0,
-    )
+    model = shared_bottom(data, head_set, backbone)
     model.set_target_scaling(data.train.labels)
     encoded = encode_split(data.train, backbone.tokenizer, 48, segments=True)
     # A validation score that peaks at epoch 2: the weights of epoch 2 must come back.
@@ -86,13 +84,7 @@ def test_loss_falls_and_best_epoch_is_restored(setup) -> None:
 
 def test_early_stopping_respects_patience(setup) -> None:
     data, head_set, backbone = setup
-    model = MultiTaskModel(
-        TextPairEncoder(backbone.model, Pooling.CLS),
-        out_features=backbone.hidden_size,
-        head_set=head_set,
-        label_fields=data.label_fields,
-        dropout=0.0,
-    )
+    model = shared_bottom(data, head_set, backbone)
     encoded = encode_split(data.train, backbone.tokenizer, 32, segments=True)
     scores = iter([3.0, 2.0, 1.0, 0.5, 0.1])
     result = train(
