@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -270,9 +270,8 @@ def run_combination(
     return record
 
 
-def _head(split: Any, n: int) -> Any:
-    from dataclasses import replace
-
+def _head(split: DomainSplit, n: int) -> DomainSplit:
+    """The first ``n`` rows of a split (``training.max_train_samples``)."""
     return replace(
         split,
         ids=split.ids[:n],

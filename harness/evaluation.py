@@ -158,27 +158,3 @@ def _cells(column: np.ndarray | list[str]) -> list[str]:
     if array.dtype.kind in "iub":
         return [str(int(value)) for value in array]
     return [str(value) for value in array]
-
-
-def load_predictions(path: Path, task_type: TaskType, task: str = "") -> TaskPredictions:
-    """Read one saved predictions file back (used by reports, compare and tests)."""
-    with open(path, newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
-    kind = np.float64 if task_type is TaskType.REGRESSION else np.int64
-
-    def column(name: str) -> np.ndarray:
-        values = [[float(v) for v in row[name].split()] for row in rows]
-        array = np.array(values, dtype=np.float64)
-        return array if task_type is TaskType.MULTILABEL else array[:, 0]
-
-    y_true = column("y_true").astype(kind)
-    y_pred = column("y_pred").astype(kind)
-    score = column("score") if rows and "score" in rows[0] else None
-    return TaskPredictions(
-        task=task or path.stem,
-        task_type=task_type,
-        y_true=y_true,
-        y_pred=y_pred,
-        score=score,
-        primary_metric=primary_metric(task_type),
-    )
