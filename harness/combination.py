@@ -396,6 +396,15 @@ def _fairness(
         tasks=tasks,
         sensitive=dict(data.test.sensitive),
         metrics=metrics,
+        user_ids=np.asarray(data.test.user_ids),
+        item_ids=np.asarray(data.test.item_ids),
+        train_item_ids=np.asarray(data.train.item_ids),
+        n_items=len(
+            set(np.asarray(data.train.item_ids).tolist())
+            | set(np.asarray(data.validation.item_ids).tolist())
+            | set(np.asarray(data.test.item_ids).tolist())
+        ),
+        seed=combination.seed,
     )
     results: dict[str, Any] = {}
     for name in names:

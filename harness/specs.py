@@ -183,6 +183,16 @@ class FairnessContext:
     tasks: Mapping[str, TaskPredictions]  # task name -> predictions on the test split
     sensitive: Mapping[str, np.ndarray]  # sensitive attribute -> group of each test row
     metrics: Mapping[str, Mapping[str, float]]  # task -> metric -> value, as reported
+    # Rows of the test split (item-side metrics): who saw what.
+    user_ids: np.ndarray | None = None
+    item_ids: np.ndarray | None = None
+    # Item ids of the training interactions (popularity) and the catalogue size (coverage).
+    train_item_ids: np.ndarray | None = None
+    n_items: int | None = None
+    # Single-task baselines on the same test rows (subtask metrics): task -> one run per seed.
+    baselines: Mapping[str, Sequence[TaskPredictions]] = field(default_factory=dict)
+    bootstrap_resamples: int = 1000  # resamples for confidence intervals (0: none)
+    seed: int = 0  # seeds the bootstrap, so a report is reproducible
 
 
 @dataclass(frozen=True, kw_only=True)

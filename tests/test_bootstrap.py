@@ -1,0 +1,49 @@
+"""The bootstrap helper: intervals cover what they should and are reproducible."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from harness.bootstrap import bootstrap, resample_indices
+
+
+def test_interval_of_a_mean_covers_the_truth_and_is_reproducible() -> None:
+    values = np.random.default_rng(0).normal(loc=3.0, scale=1.0, size=400)
+
+    def mean(rows: np.ndarray) -> float:
+        return float(values[rows].mean())
+
+    first = bootstrap(mean, len(values), resamples=500, seed=7)
+    second = bootstrap(mean, len(values), resamples=500, seed=7)
+    assert first == second
+    assert first.low is not None and first.high is not None and first.se is not None
+    assert first.low < 3.0 < first.high
+    assert first.low < first.estimate < first.high
+    # the standard error of a mean of 400 unit-variance draws is 0.05
+    assert 0.035 < first.se < 0.065
+
+
+def test_undefined_resamples_are_dropped_and_counted() -> None:
+    values = np.array([0.0] * 9 + [1.0])
+
+    def needs_both(rows: np.ndarray) -> float | None:
+        picked = values[rows]
+        return float(picked.mean()) if 0 < picked.sum() < len(picked) else None
+
+    interval = bootstrap(needs_both, len(values), resamples=200, seed=1)
+    assert 0 < interval.resamples < 200
+
+
+def test_stratified_resamples_keep_group_sizes() -> None:
+    groups = np.array(["a"] * 3 + ["b"] * 7)
+    rows = resample_indices(len(groups), 50, seed=3, strata=groups)
+    assert rows.shape == (50, 10)
+    for resample in rows:
+        picked = groups[resample]
+        assert (picked == "a").sum() == 3 and (picked == "b").sum() == 7
+
+
+def test_no_resamples_gives_the_estimate_alone() -> None:
+    interval = bootstrap(lambda rows: float(len(rows)), 5, resamples=0)
+    assert interval.estimate == 5.0 and interval.as_list() is None
+    assert not interval.excludes(0.0)
