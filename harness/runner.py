@@ -20,6 +20,7 @@ from harness.combination import SweepCache, run_combination
 from harness.config import Suite
 from harness.errors import CombinationError, UsageError
 from harness.matrix import Combination, check_suite
+from harness.pareto import annotate_tradeoffs
 from harness.plugin_host import PluginHost
 from harness.results import SCHEMA_VERSION, environment, now, write_json_atomic
 
@@ -153,6 +154,7 @@ def run_sweep(
         write_json_atomic(out / "results.json", document)
         host.after_combination(combination.key, record)
         reporter.combination_finished(record)
+    annotate_tradeoffs(document)
     document["finished"] = now()
     write_json_atomic(out / "results.json", document)
     return SweepResult(run_dir=out, document=document, cache=cache)
