@@ -2,8 +2,9 @@
 
 Every interval mtrec reports comes from here: resample the rows of the saved test predictions
 with replacement, recompute the statistic on each resample, take percentiles. Paired
-comparisons (two runs on the same rows) pass a statistic that scores both runs on the same
-indices, so row difficulty cancels out.
+comparisons (two runs on the same rows, :func:`paired_difference`) score both runs on the same
+indices, so row difficulty cancels out; independent samples (the latency timings of two runs,
+:func:`unpaired_difference`) are resampled each on its own.
 """
 
 from __future__ import annotations
@@ -85,6 +86,63 @@ def bootstrap(
         for rows in resample_indices(n, resamples, seed, strata=strata)
         if (value := _finite(statistic(rows))) is not None
     ]
+    return _percentile_interval(estimate, values, level)
+
+
+def paired_difference(
+    baseline: Callable[[np.ndarray], float | None],
+    candidate: Callable[[np.ndarray], float | None],
+    n: int,
+    *,
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+    level: float = DEFAULT_LEVEL,
+) -> Interval:
+    """Interval of ``candidate(rows) - baseline(rows)``, both scored on the same resampled rows.
+
+    ``baseline`` and ``candidate`` compute a metric of one run on the given row indices; the
+    rows of the two runs must be aligned (row ``i`` is the same test example in both).
+    """
+
+    def difference(rows: np.ndarray) -> float | None:
+        before, after = _finite(baseline(rows)), _finite(candidate(rows))
+        return None if before is None or after is None else after - before
+
+    return bootstrap(difference, n, resamples=resamples, seed=seed, level=level)
+
+
+def unpaired_difference(
+    baseline: np.ndarray,
+    candidate: np.ndarray,
+    statistic: Callable[[np.ndarray], float] = np.median,
+    *,
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+    level: float = DEFAULT_LEVEL,
+) -> Interval:
+    """Interval of ``statistic(candidate) - statistic(baseline)`` for two independent samples.
+
+    Each sample is resampled on its own (their lengths may differ), e.g. the raw latency
+    timings of two runs with ``statistic=np.median``.
+    """
+    before, after = np.asarray(baseline, dtype=np.float64), np.asarray(candidate, dtype=np.float64)
+    if len(before) == 0 or len(after) == 0:
+        return Interval(estimate=float("nan"), low=None, high=None, se=None, resamples=0)
+    estimate = float(statistic(after)) - float(statistic(before))
+    if resamples <= 0:
+        return Interval(estimate=estimate, low=None, high=None, se=None, resamples=0)
+    rng = np.random.default_rng(seed)
+    picks_before = rng.integers(0, len(before), size=(resamples, len(before)))
+    picks_after = rng.integers(0, len(after), size=(resamples, len(after)))
+    values = [
+        value
+        for a, b in zip(picks_before, picks_after, strict=True)
+        if (value := _finite(float(statistic(after[b])) - float(statistic(before[a])))) is not None
+    ]
+    return _percentile_interval(estimate, values, level)
+
+
+def _percentile_interval(estimate: float, values: list[float], level: float) -> Interval:
     if len(values) < 2:
         return Interval(estimate=estimate, low=None, high=None, se=None, resamples=len(values))
     array = np.asarray(values)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from harness.bootstrap import bootstrap, resample_indices
+from harness.bootstrap import bootstrap, paired_difference, resample_indices, unpaired_difference
 
 
 def test_interval_of_a_mean_covers_the_truth_and_is_reproducible() -> None:
@@ -47,3 +48,32 @@ def test_no_resamples_gives_the_estimate_alone() -> None:
     interval = bootstrap(lambda rows: float(len(rows)), 5, resamples=0)
     assert interval.estimate == 5.0 and interval.as_list() is None
     assert not interval.excludes(0.0)
+
+
+def test_paired_difference_sees_a_small_shift_that_row_noise_would_hide() -> None:
+    rng = np.random.default_rng(0)
+    difficulty = rng.normal(scale=5.0, size=300)  # per-row noise shared by both runs
+    before = difficulty + rng.normal(scale=0.1, size=300)
+    after = before + 0.05
+
+    interval = paired_difference(
+        lambda rows: float(before[rows].mean()), lambda rows: float(after[rows].mean()), 300
+    )
+    assert interval.estimate == pytest.approx(0.05)
+    assert interval.low is not None and interval.low > 0  # excludes zero: a real change
+    same = paired_difference(
+        lambda rows: float(before[rows].mean()), lambda rows: float(before[rows].mean()), 300
+    )
+    assert same.as_list() == [0.0, 0.0]
+
+
+def test_unpaired_difference_of_medians_separates_shifted_samples_only() -> None:
+    rng = np.random.default_rng(1)
+    fast = rng.lognormal(mean=0.0, sigma=0.2, size=40)
+    slow = rng.lognormal(mean=0.5, sigma=0.2, size=25)  # lengths may differ
+    shifted = unpaired_difference(fast, slow, resamples=500, seed=2)
+    assert shifted.estimate == pytest.approx(float(np.median(slow) - np.median(fast)))
+    assert shifted.low is not None and shifted.low > 0
+    assert shifted == unpaired_difference(fast, slow, resamples=500, seed=2)
+    noise = unpaired_difference(fast[:20], fast[20:], resamples=500, seed=2)
+    assert not noise.excludes(0.0)
