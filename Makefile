@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 CONSTRAINTS := constraints.txt
 
-.PHONY: demo test lint typecheck unit bench install dev clean
+.PHONY: demo test lint typecheck unit bench install dev clean browser
 
 # The demo venv: the package and its runtime dependencies.
 $(BIN)/.installed: pyproject.toml $(CONSTRAINTS)
@@ -32,7 +32,14 @@ lint: dev
 typecheck: dev
 	$(BIN)/mypy
 
-unit: dev
+# Headless Chromium and its driver for the report's browser test (Debian packages; as root).
+browser:
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			--no-install-recommends chromium chromium-driver; \
+	fi
+
+unit: dev browser
 	$(BIN)/python -m pytest
 
 test: lint typecheck unit
