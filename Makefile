@@ -16,7 +16,7 @@ $(BIN)/.installed: pyproject.toml $(CONSTRAINTS)
 
 # Plus the dev tools (pytest, ruff, mypy).
 $(BIN)/.dev-installed: $(BIN)/.installed
-	$(PIP) install --quiet -c $(CONSTRAINTS) -e ".[dev,lora]"
+	$(PIP) install --quiet -c $(CONSTRAINTS) -e ".[dev,lora,ray]"
 	touch $@
 
 install: $(BIN)/.installed

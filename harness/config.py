@@ -149,6 +149,13 @@ class MatrixPattern(_Strict):
         )
 
 
+class ResourcesConfig(_Strict):
+    """What one combination asks of a worker (the ray executor's task request)."""
+
+    cpus: Annotated[float, Field(gt=0)] = 1.0
+    gpus: Annotated[float, Field(ge=0)] = 0.0
+
+
 def _named(value: Any) -> Any:
     """Let suites write a bare name where an entry with options is also allowed."""
     return {"name": value} if isinstance(value, str) else value
@@ -184,6 +191,8 @@ class Suite(_Strict):
     fairness_metrics: list[str] | None = None  # None: every registered metric
     training: TrainingConfig = TrainingConfig()
     measure: MeasureConfig = MeasureConfig()
+    resources: ResourcesConfig = ResourcesConfig()  # per combination, for the ray executor
+    oom_retry: bool = False  # on CUDA out-of-memory, retry once at half the batch sizes
     source: Literal["builtin", "file"] = "file"
     path: str = ""  # where it was read from, for messages
 

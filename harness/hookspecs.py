@@ -25,6 +25,7 @@ from harness.specs import BackboneSpec, DomainSpec, FairnessMetricSpec, HeadSetS
 
 if TYPE_CHECKING:
     from harness.architectures import ArchitectureSpec
+    from harness.executors import ExecutorSpec
     from harness.weighting import WeightingSpec
 
 PROJECT_NAME = "mtrec"
@@ -92,6 +93,18 @@ def mtrec_register_loss_weightings() -> Iterable[WeightingSpec]:
 
     Called once per plugin while the registry is built; names must be unique across
     all plugins. Suites pick one with ``training.loss_weighting``.
+    """
+
+
+@hookspec
+def mtrec_register_executors() -> Iterable[ExecutorSpec]:
+    """Return the executors this plugin provides (where a sweep's combinations run:
+    local, process, ray, ...).
+
+    Called once per plugin while the registry is built; names must be unique across all
+    plugins. ``mtrec run --executor NAME`` picks one; :attr:`ExecutorSpec.available` says
+    whether it can run here (a missing optional extra is reported before anything runs).
+    An executor must report a record for every combination it is given, failed or not.
     """
 
 

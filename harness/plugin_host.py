@@ -16,6 +16,7 @@ import pluggy
 from harness import hookspecs
 from harness.architectures import ArchitectureSpec
 from harness.errors import PluginError
+from harness.executors import ExecutorSpec
 from harness.registry import Provider, Registry
 from harness.specs import BackboneSpec, DomainSpec, FairnessMetricSpec, HeadSetSpec
 from harness.weighting import WeightingSpec
@@ -52,6 +53,7 @@ class Registries:
     loss_weightings: Registry[WeightingSpec] = field(
         default_factory=lambda: Registry("loss weighting")
     )
+    executors: Registry[ExecutorSpec] = field(default_factory=lambda: Registry("executor"))
 
 
 def blocked_from_env() -> list[str]:
@@ -159,6 +161,7 @@ class PluginHost:
             ("mtrec_register_fairness_metrics", registries.fairness_metrics, FairnessMetricSpec),
             ("mtrec_register_architectures", registries.architectures, ArchitectureSpec),
             ("mtrec_register_loss_weightings", registries.loss_weightings, WeightingSpec),
+            ("mtrec_register_executors", registries.executors, ExecutorSpec),
         ]
         for hook_name, registry, spec_type in kinds:
             caller = getattr(self.pm.hook, hook_name)

@@ -1,28 +1,36 @@
-"""A sweep: every combination of a suite, one at a time, each recorded whatever happens.
+"""A sweep: every combination of a suite, each recorded whatever happens.
 
-Bad input is found before anything is written (names, options, output folder, device). Once
-the sweep starts, a failing combination is recorded with its reason and the sweep goes on.
+Bad input is found before anything is written (names, options, output folder, device,
+executor, store). Once the sweep starts, a failing combination is recorded with its reason and
+the sweep goes on. Each record goes to the store first, then to ``results.json``, the moment
+it is finished, so a sweep killed mid-way loses only the combinations that were running;
+``resume`` skips what is already done (in this folder or, by key, anywhere in the store).
 """
 
 from __future__ import annotations
 
-import gc
+import shutil
 import tempfile
 import time
-import traceback
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 import torch
 
-from harness.combination import SweepCache, run_combination
+from harness.combination import SweepCache
 from harness.config import Suite
-from harness.errors import CombinationError, UsageError
+from harness.errors import UsageError
+from harness.executors import SweepJob, executor_for
 from harness.matrix import Combination, check_suite
 from harness.pareto import annotate_tradeoffs
 from harness.plugin_host import PluginHost
 from harness.results import SCHEMA_VERSION, environment, now, write_json_atomic
+from harness.store import Store
+
+# Suite fields that say how to run, not what: they may change between a run and its resume.
+EXECUTION_FIELDS = frozenset({"resources", "oom_retry"})
 
 
 class SweepReporter(Protocol):
@@ -57,10 +65,44 @@ class SweepResult:
     run_dir: Path  # the run folder
     document: dict[str, Any]  # the results.json content
     cache: SweepCache  # shared work (tests inspect reuse counters)
+    ran: list[str] = field(default_factory=list)  # keys computed by this call
+    resumed: list[str] = field(default_factory=list)  # keys taken from earlier work
 
     @property
     def failed(self) -> list[dict[str, Any]]:
         return [r for r in self.document["records"] if r["status"] != "ok"]
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Shard ``index`` of ``count`` (1-based): every count-th combination in key order."""
+
+    index: int
+    count: int
+
+    @classmethod
+    def parse(cls, text: str) -> Shard:
+        """``"2/3"`` -> Shard(2, 3); anything else is an input error."""
+        first, slash, second = text.partition("/")
+        try:
+            shard = cls(int(first), int(second)) if slash else None
+        except ValueError:
+            shard = None
+        if shard is None or shard.count < 1 or not 1 <= shard.index <= shard.count:
+            raise UsageError(f"--shard {text}: expected I/N with 1 <= I <= N, e.g. 1/4")
+        return shard
+
+    def select(self, combinations: list[Combination]) -> list[Combination]:
+        """This shard's combinations, in matrix order. Keys are content hashes, so the split
+        is the same on every machine and does not depend on the suite's listing order."""
+        ordered = sorted(c.key for c in combinations)
+        mine = {
+            key for position, key in enumerate(ordered) if position % self.count == self.index - 1
+        }
+        return [c for c in combinations if c.key in mine]
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
 
 
 def resolve_device(requested: str) -> torch.device:
@@ -84,7 +126,10 @@ def check_output_folder(out: Path) -> None:
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out}: exists and is not a folder")
     if (out / "results.json").exists():
-        raise UsageError(f"--out {out}: already holds a run (results.json); choose a new folder")
+        raise UsageError(
+            f"--out {out}: already holds a run (results.json); choose a new folder, "
+            "or add --resume to continue it"
+        )
     parent = out
     while not parent.exists():
         parent = parent.parent
@@ -114,6 +159,26 @@ def prepare_sweep(
     return combinations, resolved
 
 
+def suite_block(suite: Suite) -> dict[str, Any]:
+    """The ``suite`` block of results.json."""
+    return {
+        "name": suite.name,
+        "description": suite.description,
+        "source": suite.path,
+        "config": suite.model_dump(mode="json", exclude={"source", "path"}),
+    }
+
+
+def same_suite(first: dict[str, Any], second: dict[str, Any]) -> bool:
+    """Whether two suite configs define the same matrix and recipe (execution settings and
+    the file they came from aside)."""
+
+    def what(config: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in config.items() if k not in EXECUTION_FIELDS}
+
+    return what(first) == what(second)
+
+
 def run_sweep(
     suite: Suite,
     host: PluginHost,
@@ -121,111 +186,219 @@ def run_sweep(
     *,
     device: str = "auto",
     reporter: SweepReporter | None = None,
+    store: Store | None = None,
+    resume: bool = False,
+    executor: str = "local",
+    shard: Shard | None = None,
 ) -> SweepResult:
-    """Run every combination of ``suite`` into the run folder ``out``."""
-    combinations, resolved = prepare_sweep(suite, host, out, device)
+    """Run every combination of ``suite`` (or of its ``shard``) into the run folder ``out``.
+
+    With a ``store``, each record is appended to it as it finishes. With ``resume``, an
+    ``out`` holding a run of the same suite is continued in place (its ok records kept, its
+    failed ones retried), and a combination whose key has an ok record in the store (with
+    its prediction files still on disk) is copied in instead of run again.
+    """
+    combinations = check_suite(suite, host.registries)
+    resolved = resolve_device(device)
+    continuing = resume and (out / "results.json").is_file()
+    block = suite_block(suite)
+    document = _continued(out, block, shard) if continuing else None
+    if document is None:
+        check_output_folder(out)
+    run_executor = executor_for(host, executor)
+    if store is not None:
+        store.runs()  # opens (creates) the store now: a bad store is bad input
+    if shard is not None:
+        combinations = shard.select(combinations)
     reporter = reporter or Silent()
     out.mkdir(parents=True, exist_ok=True)
     (out / "predictions").mkdir(exist_ok=True)
-    document: dict[str, Any] = {
-        "schema_version": SCHEMA_VERSION,
-        "suite": {
-            "name": suite.name,
-            "description": suite.description,
-            "source": suite.path,
-            "config": suite.model_dump(mode="json", exclude={"source", "path"}),
-        },
-        "started": now(),
-        "finished": None,
-        "environment": environment(str(resolved)),
-        "plugins": [
-            {"name": p.name, "distribution": p.distribution, "version": p.version}
-            for p in host.loaded
-        ],
-        "records": [],
-    }
+    if document is None:
+        document = {
+            "schema_version": SCHEMA_VERSION,
+            "run_id": uuid.uuid4().hex[:12],
+            "suite": block,
+            "started": now(),
+            "finished": None,
+            "environment": environment(str(resolved)),
+            "plugins": [
+                {"name": p.name, "distribution": p.distribution, "version": p.version}
+                for p in host.loaded
+            ],
+            "records": [],
+        }
+        if shard is not None:
+            document["shard"] = {"index": shard.index, "count": shard.count}
+    document.setdefault("run_id", uuid.uuid4().hex[:12])
+    document["finished"] = None
+    run_id: str = document["run_id"]
+    if store is not None:
+        store.add_run(
+            run_id=run_id,
+            path=out,
+            suite=block,
+            environment=document["environment"],
+            started=document["started"],
+            shard=str(shard) if shard else None,
+        )
     write_json_atomic(out / "results.json", document)
+
+    wanted = [c.key for c in combinations]
+    done = _settled(document, wanted, store, run_id)
+    resumed: list[str] = []
+    if resume and store is not None:
+        for combination in combinations:
+            if combination.key not in done and _copy_from_store(
+                combination.key, store, out, document, run_id
+            ):
+                done[combination.key] = True
+                resumed.append(combination.key)
+    write_json_atomic(out / "results.json", document)
+    pending = [c for c in combinations if c.key not in done]
+    for combination in pending:  # what a killed attempt left half-written
+        shutil.rmtree(out / "predictions" / combination.key, ignore_errors=True)
+
     cache = SweepCache()
-    reporter.sweep_started(len(combinations))
-    for combination in combinations:
-        reporter.combination_started(combination)
-        record = _run_one(combination, host, cache, resolved, out, suite, reporter)
-        document["records"].append(record)
-        write_json_atomic(out / "results.json", document)
-        host.after_combination(combination.key, record)
-        reporter.combination_finished(record)
+    events = _Events(document, out, host, reporter, store, run_id)
+    reporter.sweep_started(len(pending))
+    run_executor.run(
+        SweepJob(
+            combinations=pending,
+            host=host,
+            device=resolved,
+            requested_device=device,
+            run_dir=out,
+            fairness_metrics=suite.fairness_metrics,
+            resources=suite.resources,
+            oom_retry=suite.oom_retry,
+            cache=cache,
+        ),
+        events,
+    )
+    order = {key: position for position, key in enumerate(wanted)}
+    document["records"].sort(key=lambda r: order.get(r["key"], len(order)))
     annotate_tradeoffs(document)
     document["finished"] = now()
     write_json_atomic(out / "results.json", document)
-    return SweepResult(run_dir=out, document=document, cache=cache)
+    if store is not None:
+        store.finish_run(run_id, document["finished"])
+    return SweepResult(run_dir=out, document=document, cache=cache, ran=events.ran, resumed=resumed)
 
 
-def _run_one(
-    combination: Combination,
-    host: PluginHost,
-    cache: SweepCache,
-    device: torch.device,
-    out: Path,
-    suite: Suite,
-    reporter: SweepReporter,
-) -> dict[str, Any]:
-    key = combination.key
-    config = combination.config()
-    record: dict[str, Any] = {
-        "key": key,
-        "backbone": combination.backbone.name,
-        "head_set": combination.head_set.name,
-        "domain": combination.domain.name,
-        "seed": combination.seed,
-        "status": "ok",
-        "error": None,
-        "started": now(),
-        "finished": None,
-        "duration_s": None,
-        "metrics": {},
-        "efficiency": {},
-        "fairness": {},
-        "config": config,
-    }
-    started = time.perf_counter()
+class _Events:
+    """Where an executor's reports land: store first, then results.json, then plugins."""
+
+    def __init__(
+        self,
+        document: dict[str, Any],
+        out: Path,
+        host: PluginHost,
+        reporter: SweepReporter,
+        store: Store | None,
+        run_id: str,
+    ) -> None:
+        self.document = document
+        self.out = out
+        self.host = host
+        self.reporter = reporter
+        self.store = store
+        self.run_id = run_id
+        self.ran: list[str] = []
+
+    def started(self, combination: Combination) -> None:
+        self.reporter.combination_started(combination)
+
+    def epoch(self, epoch: int, train_loss: float, score: float) -> None:
+        self.reporter.epoch_finished(epoch, train_loss, score)
+
+    def finished(self, record: dict[str, Any]) -> None:
+        if self.store is not None:
+            self.store.add_record(self.run_id, record)
+        self.document["records"].append(record)
+        write_json_atomic(self.out / "results.json", self.document)
+        self.ran.append(record["key"])
+        self.host.after_combination(record["key"], record)
+        self.reporter.combination_finished(record)
+
+
+def _continued(out: Path, block: dict[str, Any], shard: Shard | None) -> dict[str, Any]:
+    """The document of the run in ``out``, checked to be a run of the same suite."""
+    import json
+
+    path = out / "results.json"
     try:
-        host.before_combination(key, config)
-        record.update(
-            run_combination(
-                combination,
-                host,
-                cache,
-                device=device,
-                predictions_dir=out / "predictions" / key,
-                fairness_metrics=suite.fairness_metrics,
-                on_epoch=reporter.epoch_finished,
-            )
+        document: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise UsageError(f"--resume: {path}: cannot be read ({exc})") from None
+    if not isinstance(document, dict) or not isinstance(document.get("records"), list):
+        raise UsageError(f"--resume: {path}: not an mtrec results.json")
+    previous = document.get("suite") or {}
+    if not same_suite(previous.get("config") or {}, block["config"]):
+        raise UsageError(
+            f"--resume: {out} holds a run of a different suite configuration "
+            f"('{previous.get('name')}'); resume with the same suite and flags, or use a new --out"
         )
-    except (CombinationError, UsageError) as exc:
-        _fail(record, str(exc), host, key, config, exc)
-    except torch.cuda.OutOfMemoryError as exc:
-        _fail(record, f"CUDA out of memory: {exc}".splitlines()[0], host, key, config, exc)
-    except Exception as exc:
-        where = traceback.extract_tb(exc.__traceback__)[-1]
-        reason = (
-            f"{type(exc).__name__}: {exc} "
-            f"(at {Path(where.filename).name}:{where.lineno} in {where.name})"
+    mine = {"index": shard.index, "count": shard.count} if shard else None
+    if document.get("shard") != mine:
+        raise UsageError(
+            f"--resume: {out} holds shard {_shard_text(document.get('shard'))}, "
+            f"not {_shard_text(mine)}; pass the same --shard"
         )
-        _fail(record, reason, host, key, config, exc)
-    record["finished"] = now()
-    record["duration_s"] = time.perf_counter() - started
-    gc.collect()  # the combination's model is garbage now; free it before the next one
-    return record
+    return document
 
 
-def _fail(
-    record: dict[str, Any],
-    reason: str,
-    host: PluginHost,
-    key: str,
-    config: dict[str, Any],
-    exc: BaseException,
-) -> None:
-    record["status"] = "failed"
-    record["error"] = reason
-    host.on_combination_error(key, config, exc)
+def _shard_text(shard: Any) -> str:
+    return f"{shard['index']}/{shard['count']}" if isinstance(shard, dict) else "(whole suite)"
+
+
+def _settled(
+    document: dict[str, Any], wanted: list[str], store: Store | None, run_id: str
+) -> dict[str, bool]:
+    """Keys this run has an ok record for. Failed records are dropped (they are retried; the
+    store keeps them as history). An ok record the store holds for this run but the document
+    lacks (killed between the two writes) is taken back from the store."""
+    kept = [r for r in document["records"] if r.get("status") == "ok"]
+    done = {r["key"]: True for r in kept}
+    if store is not None:
+        for record in store.records(run_id):
+            if record["status"] == "ok" and record["key"] in wanted and record["key"] not in done:
+                record.pop("run_id", None)
+                kept.append(record)
+                done[record["key"]] = True
+    document["records"] = kept
+    return done
+
+
+def _copy_from_store(
+    key: str, store: Store, out: Path, document: dict[str, Any], run_id: str
+) -> bool:
+    """Copy the newest usable ok record of ``key`` (and its predictions) into this run."""
+    folders: dict[str, Path | None] = {}
+
+    def source(record: dict[str, Any]) -> Path | None:
+        run = record["run_id"]
+        if run not in folders:
+            folders[run] = store.find_run(run)
+        return folders[run]
+
+    def usable(record: dict[str, Any]) -> bool:
+        folder = source(record)
+        if folder is None or record["run_id"] == run_id:
+            return False
+        files = (record.get("predictions") or {}).values()
+        return all((folder / "predictions" / name).is_file() for name in files)
+
+    record = store.ok_record(key, usable=usable)
+    if record is None:
+        return False
+    folder = source(record)
+    assert folder is not None
+    target = out / "predictions" / key
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(folder / "predictions" / key, target)
+    copied = {k: v for k, v in record.items() if k not in {"run_id", "summary", "pareto_optimal"}}
+    copied["resumed_from"] = record["run_id"]
+    copied["record_id"] = uuid.uuid4().hex
+    store.add_record(run_id, copied)
+    document["records"].append(copied)
+    return True

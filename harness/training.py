@@ -22,6 +22,9 @@ from harness.model import MultiTaskModel, task_loss
 from harness.weighting import WEIGHTINGS, LossWeighting, TaskLossMeter
 
 EpochCallback = Callable[[int, float, float], None]  # (epoch, train loss, validation score)
+# A NaN/inf loss is tracked on the device every step and read back this often (and at the end
+# of each epoch), so a diverged run stops early without a host sync per step.
+NONFINITE_CHECK_EVERY = 50
 
 
 @dataclass(kw_only=True)
@@ -136,6 +139,7 @@ def train(
             train_split, config.batch_size, label_fields=label_fields, shuffle=True, rng=rng
         )
         optimizer.zero_grad(set_to_none=True)
+        first_nonfinite = torch.zeros((), dtype=torch.long, device=device)  # 0: none yet
         for index, batch in enumerate(batches, start=1):
             batch = batch.to(device)
             with autocast_for(device, config.precision):
@@ -146,6 +150,12 @@ def train(
                 for task, head in heads.items()
             }
             meter.add(losses)
+            step_loss = torch.stack([loss.detach().float() for loss in losses.values()]).sum()
+            first_nonfinite = torch.where(
+                torch.isfinite(step_loss) | (first_nonfinite > 0), first_nonfinite, index
+            )
+            if index % NONFINITE_CHECK_EVERY == 0:
+                _stop_if_nonfinite(first_nonfinite, epoch)
             scaled = {task: scaler.scale(loss / accumulation) for task, loss in losses.items()}
             weighting.backward(scaled, shared)
             result.train_samples += len(batch)
@@ -153,6 +163,7 @@ def train(
                 _step(model, optimizer, scaler, config.grad_clip)
                 scheduler.step()
                 result.steps += 1
+        _stop_if_nonfinite(first_nonfinite, epoch)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         result.train_seconds += time.perf_counter() - started
@@ -186,6 +197,12 @@ def train(
     if best_state is not None:
         model.load_state_dict(best_state)
     return result
+
+
+def _stop_if_nonfinite(first_nonfinite: torch.Tensor, epoch: int) -> None:
+    step = int(first_nonfinite)
+    if step:
+        raise FloatingPointError(f"non-finite loss at epoch {epoch} step {step}")
 
 
 def _step(

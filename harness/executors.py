@@ -1,0 +1,489 @@
+"""Executors: where the combinations of a sweep run, and how a failure becomes a record.
+
+An executor gets the combinations still to run and reports each one's record back to the
+runner exactly once, whatever happened to it; the runner alone writes the store and the run
+folder. Built-ins (``plugins/executors.py``) register through ``mtrec_register_executors``
+like any third-party executor:
+
+* ``local``: in this process, one after the other (the default);
+* ``process``: a fresh child process per combination (forkserver where there is one, so
+  torch is imported once), which isolates crashes and gives clean per-combination peak memory;
+  a child that dies (``os._exit``, a segfault, the OOM killer) is recorded as failed with the
+  exit code or signal;
+* ``ray``: each combination a Ray task with the suite's ``resources`` (``plugins/ray_executor.py``).
+
+Workers in other processes rebuild the plugin host from a :class:`HostRecipe`.
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib
+import importlib.util
+import multiprocessing
+import os
+import signal
+import sys
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Protocol
+
+from harness.errors import CombinationError, UsageError
+from harness.results import now
+
+if TYPE_CHECKING:
+    import torch
+
+    from harness.combination import SweepCache
+    from harness.config import ResourcesConfig
+    from harness.matrix import Combination
+    from harness.plugin_host import PluginHost
+
+NON_FINITE_LOSS = "non-finite loss"  # start of the reason training gives for NaN/inf losses
+
+
+# --------------------------------------------------------------------------------------
+# the executor contract
+# --------------------------------------------------------------------------------------
+
+
+class SweepEvents(Protocol):
+    """What an executor tells the runner; ``finished`` exactly once per combination."""
+
+    def started(self, combination: Combination) -> None: ...
+    def epoch(self, epoch: int, train_loss: float, score: float) -> None: ...
+    def finished(self, record: dict[str, Any]) -> None: ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class SweepJob:
+    """Everything an executor needs to run combinations."""
+
+    combinations: Sequence[Combination]  # still to run, in matrix order
+    host: PluginHost  # this process's plugins (workers rebuild theirs from its recipe)
+    device: torch.device  # resolved in the driver (auto -> cuda or cpu)
+    requested_device: str  # as the user asked (remote workers resolve "auto" themselves)
+    run_dir: Path  # the run folder; predictions go to run_dir/predictions/KEY
+    fairness_metrics: list[str] | None  # the suite's selection (None: all)
+    resources: ResourcesConfig  # per-combination CPU/GPU request (ray)
+    oom_retry: bool  # retry once at half batch size on CUDA out-of-memory
+    cache: SweepCache  # shared work for in-process execution
+
+
+class Executor(Protocol):
+    """Runs a job's combinations; must report every one of them through ``events``."""
+
+    def run(self, job: SweepJob, events: SweepEvents) -> None: ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExecutorSpec:
+    """A registered executor."""
+
+    name: str  # what --executor takes
+    create: Callable[[], Executor]  # a fresh executor for one sweep
+    description: str = ""  # one line for `mtrec plugins`
+    # None when usable here, else why not (e.g. a missing optional extra)
+    available: Callable[[], str | None] = lambda: None
+
+
+def executor_for(host: PluginHost, name: str) -> Executor:
+    """The executor registered as ``name``; an unknown or unusable one is an input error."""
+    spec = host.registries.executors.get(name)
+    reason = spec.available()
+    if reason:
+        raise UsageError(f"--executor {name}: {reason}")
+    return spec.create()
+
+
+# --------------------------------------------------------------------------------------
+# one combination -> one record
+# --------------------------------------------------------------------------------------
+
+
+def new_record(combination: Combination) -> dict[str, Any]:
+    """The record of a combination before it runs (what a failure leaves filled in)."""
+    import uuid
+
+    return {
+        "key": combination.key,
+        "record_id": uuid.uuid4().hex,
+        "backbone": combination.backbone.name,
+        "head_set": combination.head_set.name,
+        "domain": combination.domain.name,
+        "seed": combination.seed,
+        "status": "ok",
+        "error": None,
+        "started": now(),
+        "finished": None,
+        "duration_s": None,
+        "metrics": {},
+        "efficiency": {},
+        "fairness": {},
+        "config": combination.config(),
+    }
+
+
+def execute(
+    combination: Combination,
+    host: PluginHost,
+    cache: SweepCache,
+    *,
+    device: torch.device,
+    run_dir: Path,
+    fairness_metrics: list[str] | None,
+    oom_retry: bool = False,
+    on_epoch: Callable[[int, float, float], None] | None = None,
+) -> dict[str, Any]:
+    """Run one combination in this process; never raises for a failure of the combination.
+
+    Plugins raising, non-finite losses and CUDA out-of-memory all end as a failed record
+    with the reason; with ``oom_retry`` an out-of-memory is retried once at half the batch
+    sizes (the record's ``oom_retry`` says so).
+    """
+    from harness import combination as combination_module
+
+    key = combination.key
+    record = new_record(combination)
+    config = record["config"]
+    started = time.perf_counter()
+    attempt = combination
+    try:
+        host.before_combination(key, config)
+        while True:
+            try:
+                record.update(
+                    combination_module.run_combination(
+                        attempt,
+                        host,
+                        cache,
+                        device=device,
+                        predictions_dir=run_dir / "predictions" / key,
+                        fairness_metrics=fairness_metrics,
+                        on_epoch=on_epoch,
+                    )
+                )
+                break
+            except Exception as exc:
+                oom = out_of_memory(exc)
+                if oom is None or not oom_retry or attempt is not combination:
+                    raise
+                attempt = _halved(combination)
+                record["oom_retry"] = {
+                    "reason": _first_line(oom),
+                    "batch_size": attempt.training.batch_size,
+                    "eval_batch_size": attempt.training.eval_batch_size,
+                }
+                _free_device_memory()
+    except Exception as exc:
+        record["status"] = "failed"
+        record["error"] = failure_reason(exc)
+        host.on_combination_error(key, config, exc)
+    record["finished"] = now()
+    record["duration_s"] = time.perf_counter() - started
+    gc.collect()  # the combination's model is garbage now; free it before the next one
+    return record
+
+
+def failure_reason(exc: BaseException) -> str:
+    """One line saying why a combination failed."""
+    oom = out_of_memory(exc)
+    if oom is not None:
+        return f"CUDA out of memory: {_first_line(oom)}"
+    for link in _chain(exc):
+        if isinstance(link, FloatingPointError) and str(link).startswith(NON_FINITE_LOSS):
+            return str(link)
+    if isinstance(exc, CombinationError | UsageError):
+        return str(exc)
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" (at {Path(frames[-1].filename).name}:{frames[-1].lineno} in {frames[-1].name})"
+    return f"{type(exc).__name__}: {exc}{where if frames else ''}"
+
+
+def out_of_memory(exc: BaseException) -> BaseException | None:
+    """The CUDA out-of-memory error in ``exc``'s chain (plugins wrap it), if any."""
+    import torch
+
+    for link in _chain(exc):
+        if isinstance(link, torch.cuda.OutOfMemoryError):
+            return link
+        if isinstance(link, RuntimeError) and "CUDA out of memory" in str(link):
+            return link
+    return None
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    link: BaseException | None = exc
+    while link is not None and link not in seen:
+        seen.append(link)
+        link = link.__cause__ or link.__context__
+    return seen
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _halved(combination: Combination) -> Combination:
+    training = combination.training
+    return replace(
+        combination,
+        training=training.model_copy(
+            update={
+                "batch_size": max(1, training.batch_size // 2),
+                "eval_batch_size": max(1, training.eval_batch_size // 2),
+            }
+        ),
+    )
+
+
+def _free_device_memory() -> None:
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+# --------------------------------------------------------------------------------------
+# local: in this process
+# --------------------------------------------------------------------------------------
+
+
+class LocalExecutor:
+    """One combination after the other in this process, sharing the sweep cache."""
+
+    def run(self, job: SweepJob, events: SweepEvents) -> None:
+        for combination in job.combinations:
+            events.started(combination)
+            events.finished(
+                execute(
+                    combination,
+                    job.host,
+                    job.cache,
+                    device=job.device,
+                    run_dir=job.run_dir,
+                    fairness_metrics=job.fairness_metrics,
+                    oom_retry=job.oom_retry,
+                    on_epoch=events.epoch,
+                )
+            )
+
+
+# --------------------------------------------------------------------------------------
+# rebuilding the plugin host in a worker
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class PluginRef:
+    """A plugin added by hand (not an entry point), as a worker can find it again."""
+
+    name: str  # the plugin's registered name
+    module: str | None = None  # import path of a module plugin
+    file: str | None = None  # its file, for modules not importable by name (test modules)
+    plugin: object | None = None  # a picklable non-module plugin object
+
+
+@dataclass(frozen=True, kw_only=True)
+class HostRecipe:
+    """How to build, in another process, the plugin host this process has."""
+
+    blocked: tuple[str, ...] = ()  # blocked plugin names
+    entry_points: bool = True  # load installed plugins
+    extra: tuple[PluginRef, ...] = ()  # plugins added by hand, in registration order
+
+    @classmethod
+    def of(cls, host: PluginHost) -> HostRecipe:
+        extra: list[PluginRef] = []
+        for loaded in host.loaded:
+            if loaded.distribution:
+                continue
+            plugin = host.pm.get_plugin(loaded.name)
+            if isinstance(plugin, ModuleType):
+                extra.append(
+                    PluginRef(
+                        name=loaded.name,
+                        module=plugin.__name__,
+                        file=getattr(plugin, "__file__", None),
+                    )
+                )
+            else:
+                extra.append(PluginRef(name=loaded.name, plugin=plugin))
+        return cls(
+            blocked=tuple(host.blocked),
+            entry_points=any(loaded.distribution for loaded in host.loaded),
+            extra=tuple(extra),
+        )
+
+    def build(self) -> PluginHost:
+        from harness.plugin_host import PluginHost
+
+        return PluginHost(
+            blocked=self.blocked,
+            extra_plugins=[(ref.name, _resolve(ref)) for ref in self.extra],
+            load_entry_points=self.entry_points,
+        )
+
+
+def _resolve(ref: PluginRef) -> object:
+    if ref.module is None:
+        return ref.plugin
+    if ref.module in sys.modules:
+        return sys.modules[ref.module]
+    try:
+        return importlib.import_module(ref.module)
+    except ImportError:
+        if ref.file is None:
+            raise
+    spec = importlib.util.spec_from_file_location(ref.module, ref.file)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"plugin '{ref.name}': cannot load {ref.file}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[ref.module] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkerTask:
+    """One combination for a worker process (picklable)."""
+
+    recipe: HostRecipe  # rebuilds the plugins
+    combination: Combination  # what to run
+    device: str  # "cpu", "cuda", "cuda:1" or "auto" (resolved by the worker)
+    run_dir: str  # predictions go to run_dir/predictions/KEY
+    fairness_metrics: list[str] | None  # the suite's selection
+    oom_retry: bool  # see :func:`execute`
+    torch_threads: int  # intra-op threads (the driver's, or the task's CPUs)
+    environ: dict[str, str] = field(default_factory=dict)  # set in the worker's environment
+
+
+def run_task(
+    task: WorkerTask, on_epoch: Callable[[int, float, float], None] | None
+) -> dict[str, Any]:
+    """Run one :class:`WorkerTask` in this (worker) process and return its record."""
+    import torch
+
+    from harness.combination import SweepCache
+    from harness.runner import resolve_device
+
+    os.environ.update(task.environ)
+    torch.set_num_threads(max(1, task.torch_threads))
+    try:
+        host = task.recipe.build()
+        device = resolve_device(task.device)
+    except Exception as exc:
+        record = new_record(task.combination)
+        record.update(status="failed", error=f"worker setup failed: {failure_reason(exc)}")
+        record.update(finished=now(), duration_s=0.0)
+        return record
+    return execute(
+        task.combination,
+        host,
+        SweepCache(),
+        device=device,
+        run_dir=Path(task.run_dir),
+        fairness_metrics=task.fairness_metrics,
+        oom_retry=task.oom_retry,
+        on_epoch=on_epoch,
+    )
+
+
+# --------------------------------------------------------------------------------------
+# process: a child per combination
+# --------------------------------------------------------------------------------------
+
+
+class ProcessExecutor:
+    """A fresh child process per combination; a child that dies becomes a failed record."""
+
+    def run(self, job: SweepJob, events: SweepEvents) -> None:
+        import torch
+
+        context = _process_context()
+        recipe = HostRecipe.of(job.host)
+        for combination in job.combinations:
+            events.started(combination)
+            task = WorkerTask(
+                recipe=recipe,
+                combination=combination,
+                device=str(job.device),
+                run_dir=str(job.run_dir),
+                fairness_metrics=job.fairness_metrics,
+                oom_retry=job.oom_retry,
+                torch_threads=torch.get_num_threads(),
+                environ=dict(os.environ),
+            )
+            events.finished(self._run_child(context, task, job.host, events))
+
+    def _run_child(
+        self,
+        context: multiprocessing.context.BaseContext,
+        task: WorkerTask,
+        host: PluginHost,
+        events: SweepEvents,
+    ) -> dict[str, Any]:
+        started = time.perf_counter()
+        receiver, sender = context.Pipe(duplex=False)
+        child = context.Process(  # type: ignore[attr-defined]
+            target=_child_main, args=(sender, task), name=f"mtrec-{task.combination.key}"
+        )
+        child.start()
+        sender.close()  # the child holds the only writing end: EOF means it is gone
+        record: dict[str, Any] | None = None
+        while True:
+            try:
+                message = receiver.recv()
+            except EOFError:
+                break
+            if message[0] == "epoch":
+                events.epoch(*message[1:])
+            elif message[0] == "record":
+                record = message[1]
+        child.join()
+        receiver.close()
+        if record is not None:
+            return record
+        reason = worker_death(child.exitcode)
+        record = new_record(task.combination)
+        record.update(status="failed", error=reason, finished=now())
+        record["duration_s"] = time.perf_counter() - started
+        host.on_combination_error(task.combination.key, record["config"], CombinationError(reason))
+        return record
+
+
+def worker_death(exitcode: int | None) -> str:
+    """Why a worker that sent no record ended, e.g. "worker died with signal 9 (SIGKILL)"."""
+    if exitcode is not None and exitcode < 0:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = "unknown signal"
+        hint = "; killed, possibly by the out-of-memory killer" if -exitcode == 9 else ""
+        return f"worker died with signal {-exitcode} ({name}{hint})"
+    return f"worker exited with code {exitcode} before sending its record"
+
+
+def _child_main(sender: Any, task: WorkerTask) -> None:
+    def on_epoch(epoch: int, train_loss: float, score: float) -> None:
+        sender.send(("epoch", epoch, train_loss, score))
+
+    record = run_task(task, on_epoch)
+    sender.send(("record", record))
+    sender.close()
+
+
+def _process_context() -> multiprocessing.context.BaseContext:
+    """forkserver (torch imported once, in the server) where available, else spawn."""
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["harness.combination"])
+        return context
+    return multiprocessing.get_context("spawn")
