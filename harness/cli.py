@@ -122,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="md",
         help="md: the Markdown summary; json: results.json (default: md)",
     )
+    _add_compare_command(commands)
     from harness.datasets_cli import add_datasets_commands
 
     add_datasets_commands(commands)
@@ -153,6 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "plugins": _plugins,
             "suites": _suites,
             "report": _report,
+            "compare": _compare,
             "datasets": datasets_main,
         }
         return handler[args.command](args)
@@ -365,6 +367,87 @@ def _report(args: argparse.Namespace) -> int:
     else:
         print(render_markdown(document))
     return 0
+
+
+def _add_compare_command(commands: Any) -> None:
+    from harness.bootstrap import DEFAULT_RESAMPLES
+    from harness.compare import DEFAULT_MIN_EFFECT, DEFAULT_RULES
+
+    compare = commands.add_parser(
+        "compare",
+        help="fail on a regression of a candidate run against a baseline run",
+        description="Compare two runs combination by combination; exit 1 when a metric worsens "
+        "beyond its rule (and, for accuracy, significantly), 0 otherwise.",
+    )
+    compare.add_argument("baseline", metavar="BASELINE", help="run folder or stored run name")
+    compare.add_argument("candidate", metavar="CANDIDATE", help="run folder or stored run name")
+    compare.add_argument(
+        "--fail-on",
+        default=DEFAULT_RULES,
+        metavar="RULES",
+        help="comma-separated METRIC:+N%% or METRIC:+N (allowed worsening); METRIC is "
+        "TASK.METRIC, '*' (every primary metric) or latency_p50, flops_per_sample, "
+        f"peak_memory_mb, params, ... (default: {DEFAULT_RULES})",
+    )
+    compare.add_argument(
+        "--min-effect",
+        type=float,
+        default=DEFAULT_MIN_EFFECT,
+        metavar="X",
+        help=f"smallest absolute accuracy change that can fail (default: {DEFAULT_MIN_EFFECT})",
+    )
+    compare.add_argument(
+        "--resamples",
+        type=int,
+        default=DEFAULT_RESAMPLES,
+        metavar="N",
+        help=f"bootstrap resamples (default: {DEFAULT_RESAMPLES})",
+    )
+    compare.add_argument("--seed", type=int, default=0, help="bootstrap seed (default: 0)")
+    compare.add_argument(
+        "--summary", type=Path, default=None, metavar="FILE", help="write the Markdown diff here"
+    )
+    compare.add_argument("--json", action="store_true", help="print the comparison as JSON")
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from harness.compare import compare_runs, load_run, parse_rules
+    from reports.compare import comparison_json, print_comparison, regression_line
+    from reports.compare import render_markdown as render_diff
+
+    if args.min_effect < 0 or args.resamples < 0:
+        raise UsageError("--min-effect and --resamples must not be negative")
+    rules = parse_rules(args.fail_on)
+    baseline, candidate = load_run(args.baseline), load_run(args.candidate)
+    comparison = compare_runs(
+        baseline,
+        candidate,
+        rules,
+        min_effect=args.min_effect,
+        resamples=args.resamples,
+        seed=args.seed,
+    )
+    for difference in comparison.environment:
+        print(f"mtrec compare: warning: environments differ: {difference}", file=sys.stderr)
+    markdown = render_diff(comparison)
+    if args.summary is not None:
+        try:
+            args.summary.write_text(markdown + "\n", encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"--summary {args.summary}: cannot write ({exc.strerror})") from None
+    step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if step_summary:
+        with open(step_summary, "a", encoding="utf-8") as handle:
+            handle.write(markdown + "\n")
+    if args.json:
+        print(json.dumps(comparison_json(comparison), indent=2))
+    else:
+        print_comparison(comparison, Console())
+    for check in comparison.regressions:
+        print(f"mtrec compare: {regression_line(check)}", file=sys.stderr)
+    return 1 if comparison.regressions else 0
 
 
 def console_main() -> None:

@@ -1,0 +1,555 @@
+"""``mtrec compare``: is a candidate run worse than a baseline run, beyond noise?
+
+Records of the two runs are matched by key (same resolved configuration); those left over are
+matched by identity (backbone, head set, domain, seed) when that is unique on both sides, so a
+changed recipe can still be compared, and the rest are listed. Each rule bounds how much one
+metric may worsen, in that metric's own direction. A change in an accuracy metric counts as a
+regression only when it exceeds the rule's tolerance, exceeds a minimum effect size, and the
+paired bootstrap interval of (candidate - baseline) over the same test rows excludes zero on the
+worse side; latency percentiles use an unpaired bootstrap of the recorded timings; counts
+(FLOPs, parameters) and memory are compared as recorded.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness.bootstrap import DEFAULT_RESAMPLES, Interval, paired_difference, unpaired_difference
+from harness.errors import UsageError
+from harness.predictions import aligned_predictions, rows_of
+from harness.specs import TaskPredictions
+from harness.tasks import HIGHER, LOWER, METRICS
+
+WILDCARD = "*"  # every task's primary metric
+DEFAULT_RULES = "*:+2%,flops_per_sample:+0%"
+DEFAULT_MIN_EFFECT = 0.005
+LATENCY_BATCH = "1"  # latency rules read batch size 1 (else the first one measured)
+ENVIRONMENT_KEYS = ("device", "device_name", "python", "torch", "transformers")
+
+# Efficiency figures a rule can name, with their direction.
+EFFICIENCY: Mapping[str, int] = {
+    "latency_p50": LOWER,
+    "latency_p90": LOWER,
+    "latency_p95": LOWER,
+    "latency_p99": LOWER,
+    "flops_per_sample": LOWER,
+    "peak_memory_mb": LOWER,
+    "params": LOWER,
+    "trainable_params": LOWER,
+    "train_samples_per_s": HIGHER,
+    "inference_samples_per_s": HIGHER,
+}
+
+_RULE = re.compile(
+    r"^(?P<target>[^:\s]+)\s*:\s*(?P<sign>[+-]?)(?P<amount>\d+(\.\d*)?|\.\d+)(?P<pct>%?)$"
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Rule:
+    """How much one metric may worsen (always in its worsening direction)."""
+
+    target: str  # "TASK.METRIC", "*" (every task's primary metric) or an EFFICIENCY name
+    tolerance: float  # allowed worsening: a share of the baseline value, or absolute
+    relative: bool  # True: ``tolerance`` is a share of |baseline|
+    text: str  # the rule as written, for messages
+
+    def allowed(self, baseline: float) -> float:
+        return self.tolerance * abs(baseline) if self.relative else self.tolerance
+
+
+@dataclass(frozen=True, kw_only=True)
+class Run:
+    """A finished run to compare: its folder and its results document."""
+
+    path: Path  # the run folder (results.json, predictions/)
+    document: dict[str, Any]  # results.json
+    name: str  # as given on the command line
+
+
+@dataclass(frozen=True, kw_only=True)
+class Check:
+    """One metric of one matched combination held against one rule."""
+
+    combination: str  # "backbone x head set x domain (seed N)"
+    parts: tuple[str, ...]  # the same as (backbone, head set, domain, "seed N")
+    metric: str  # "rating.rmse", "latency_p50" or "status"
+    rule: str  # the rule applied
+    direction: int  # +1 higher is better, -1 lower is better
+    baseline: float | None  # the baseline run's value
+    candidate: float | None  # the candidate run's value
+    allowed: float  # worsening allowed by the rule (absolute, >= 0)
+    interval: list[float] | None  # bootstrap interval of candidate - baseline, if computed
+    regressed: bool  # the verdict
+    note: str  # why (or why not), one phrase
+
+    @property
+    def change(self) -> float | None:
+        if self.baseline is None or self.candidate is None:
+            return None
+        return self.candidate - self.baseline
+
+    @property
+    def relative_change(self) -> float | None:
+        change = self.change
+        if change is None or self.baseline is None or self.baseline == 0:
+            return None
+        return change / abs(self.baseline)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Comparison:
+    """Everything ``mtrec compare`` found."""
+
+    baseline: str  # how the baseline was named
+    candidate: str  # how the candidate was named
+    rules: list[str]  # the rules in force
+    checks: list[Check]  # every metric checked, per matched combination
+    matched: int  # combinations present in both runs
+    by_identity: list[str] = field(default_factory=list)  # matched with differing configs
+    only_baseline: list[str] = field(default_factory=list)  # combinations missing in candidate
+    only_candidate: list[str] = field(default_factory=list)  # new combinations
+    environment: list[str] = field(default_factory=list)  # "torch 2.3 -> 2.4", ...
+
+    @property
+    def regressions(self) -> list[Check]:
+        return [check for check in self.checks if check.regressed]
+
+
+# --------------------------------------------------------------------------------------
+# input: rules and runs
+# --------------------------------------------------------------------------------------
+
+
+def parse_rules(text: str) -> list[Rule]:
+    """``METRIC:+N%`` or ``METRIC:+N`` rules, comma separated; UsageError on a bad one."""
+    rules: list[Rule] = []
+    for raw in text.split(","):
+        item = raw.strip()
+        if not item:
+            continue
+        match = _RULE.match(item)
+        if match is None:
+            raise UsageError(
+                f"--fail-on: malformed rule '{item}'; expected METRIC:+N% or METRIC:+N, "
+                "e.g. rating.rmse:+2%, latency_p50:+10%, *:+2%"
+            )
+        target = match["target"]
+        _check_target(target, item)
+        amount = float(match["amount"])
+        relative = match["pct"] == "%"
+        rules.append(
+            Rule(
+                target=target,
+                tolerance=amount / 100.0 if relative else amount,
+                relative=relative,
+                text=item,
+            )
+        )
+    if not rules:
+        raise UsageError("--fail-on: no rules given")
+    return rules
+
+
+def _check_target(target: str, item: str) -> None:
+    if target == WILDCARD or target in EFFICIENCY:
+        return
+    task, dot, metric = target.rpartition(".")
+    if not dot or not task:
+        raise UsageError(
+            f"--fail-on: rule '{item}': '{target}' is neither TASK.METRIC, '*' nor an "
+            f"efficiency figure ({', '.join(EFFICIENCY)})"
+        )
+    if metric not in METRICS:
+        raise UsageError(
+            f"--fail-on: rule '{item}': unknown metric '{metric}' (metrics: {', '.join(METRICS)})"
+        )
+
+
+def load_run(name: str) -> Run:
+    """A run folder, or a run stored under that name or id; UsageError when neither."""
+    path = Path(name)
+    if not path.is_dir():
+        stored = _stored_run(name)
+        if stored is None:
+            raise UsageError(
+                f"{name}: no such run folder, and no run of that name or id in the results store"
+            )
+        path = stored
+    results = path / "results.json"
+    if not results.is_file():
+        raise UsageError(f"{name}: no results.json in {path}; pass a run folder")
+    try:
+        document = json.loads(results.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{results}: not valid JSON ({exc})") from None
+    if not isinstance(document, dict) or not isinstance(document.get("records"), list):
+        raise UsageError(f"{results}: not an mtrec results document (no records list)")
+    return Run(path=path, document=document, name=name)
+
+
+def _stored_run(name: str) -> Path | None:
+    try:
+        from harness.store import Store
+    except ImportError:  # a build without the results store
+        return None
+    store = Store.default()
+    if not store.path.is_file():
+        return None  # looking a name up must not create an empty store
+    found: Path | None = store.find_run(name)
+    return found
+
+
+# --------------------------------------------------------------------------------------
+# comparing
+# --------------------------------------------------------------------------------------
+
+
+def compare_runs(
+    baseline: Run,
+    candidate: Run,
+    rules: Sequence[Rule],
+    *,
+    min_effect: float = DEFAULT_MIN_EFFECT,
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+) -> Comparison:
+    """Hold every matched combination of ``candidate`` against ``baseline`` under ``rules``."""
+    pairs, by_identity, only_baseline, only_candidate = match_records(
+        baseline.document["records"], candidate.document["records"]
+    )
+    if not pairs and (only_baseline or only_candidate):
+        # A gate that compares nothing would always pass: the wrong baseline, most likely.
+        raise UsageError(
+            f"{baseline.name} and {candidate.name} have no combination in common "
+            "(neither the same key nor the same backbone x head set x domain x seed)"
+        )
+    _check_rule_tasks(rules, pairs)
+    checks: list[Check] = []
+    for before, after in pairs:
+        parts = combination_parts(before)
+        if before.get("status") != "ok":
+            continue  # nothing to regress from
+        if after.get("status") != "ok":
+            checks.append(_status_check(parts, after))
+            continue
+        for target, rule in _targets(rules, before, after).items():
+            if target in EFFICIENCY:
+                checks.append(
+                    _efficiency_check(parts, target, rule, before, after, resamples, seed)
+                )
+            else:
+                checks.append(
+                    _accuracy_check(
+                        parts, target, rule, (baseline, before), (candidate, after),
+                        min_effect=min_effect, resamples=resamples, seed=seed,
+                    )
+                )  # fmt: skip
+    return Comparison(
+        baseline=baseline.name,
+        candidate=candidate.name,
+        rules=[rule.text for rule in rules],
+        checks=checks,
+        matched=len(pairs),
+        by_identity=by_identity,
+        only_baseline=only_baseline,
+        only_candidate=only_candidate,
+        environment=environment_differences(baseline.document, candidate.document),
+    )
+
+
+def combination_parts(record: Mapping[str, Any]) -> tuple[str, ...]:
+    return (
+        str(record.get("backbone")),
+        str(record.get("head_set")),
+        str(record.get("domain")),
+        f"seed {record.get('seed')}",
+    )
+
+
+def combination_label(record: Mapping[str, Any]) -> str:
+    return _label(combination_parts(record))
+
+
+def _label(parts: tuple[str, ...]) -> str:
+    backbone, head_set, domain, seed = parts
+    return f"{backbone} x {head_set} x {domain} ({seed})"
+
+
+Record = dict[str, Any]
+
+
+def match_records(
+    baseline: Iterable[Record], candidate: Iterable[Record]
+) -> tuple[list[tuple[Record, Record]], list[str], list[str], list[str]]:
+    """Pairs by key, then by unique identity; plus the labels matched by identity and the
+    labels found on one side only."""
+    before = {record["key"]: record for record in baseline}
+    after = {record["key"]: record for record in candidate}
+    pairs = [(before[key], after[key]) for key in before if key in after]
+    rest_before = [r for k, r in before.items() if k not in after]
+    rest_after = [r for k, r in after.items() if k not in before]
+
+    def identities(records: list[Record]) -> dict[str, list[Record]]:
+        grouped: dict[str, list[Record]] = {}
+        for record in records:
+            grouped.setdefault(combination_label(record), []).append(record)
+        return grouped
+
+    left, right = identities(rest_before), identities(rest_after)
+    by_identity = [
+        label for label in left if len(left[label]) == 1 and len(right.get(label, ())) == 1
+    ]
+    pairs += [(left[label][0], right[label][0]) for label in by_identity]
+    only_baseline = [
+        combination_label(r) for r in rest_before if combination_label(r) not in by_identity
+    ]
+    only_candidate = [
+        combination_label(r) for r in rest_after if combination_label(r) not in by_identity
+    ]
+    return pairs, by_identity, only_baseline, only_candidate
+
+
+def _check_rule_tasks(rules: Sequence[Rule], pairs: Sequence[tuple[Record, Record]]) -> None:
+    """A rule naming a task no compared record has is a typo, not a pass."""
+    tasks = {task for before, _ in pairs for task in before.get("tasks", {})}
+    for rule in rules:
+        if rule.target == WILDCARD or rule.target in EFFICIENCY or not pairs:
+            continue
+        task = rule.target.rpartition(".")[0]
+        if task not in tasks:
+            known = ", ".join(sorted(tasks)) or "none"
+            raise UsageError(
+                f"--fail-on: rule '{rule.text}': no compared combination has task '{task}' "
+                f"(tasks: {known})"
+            )
+
+
+def _targets(rules: Sequence[Rule], before: Record, after: Record) -> dict[str, Rule]:
+    """Which metric each rule applies to for this pair; a named rule beats the wildcard."""
+    shared = [t for t in before.get("tasks", {}) if t in after.get("tasks", {})]
+    targets: dict[str, Rule] = {}
+    for rule in rules:
+        if rule.target == WILDCARD:
+            for task in shared:
+                targets.setdefault(f"{task}.{before['tasks'][task]['primary_metric']}", rule)
+    for rule in rules:
+        if rule.target == WILDCARD:
+            continue
+        task = rule.target.rpartition(".")[0]
+        if rule.target in EFFICIENCY or task in shared:
+            targets[rule.target] = rule
+    return targets
+
+
+def _status_check(parts: tuple[str, ...], after: Record) -> Check:
+    return Check(
+        combination=_label(parts),
+        parts=parts,
+        metric="status",
+        rule="ok in baseline",
+        direction=HIGHER,
+        baseline=None,
+        candidate=None,
+        allowed=0.0,
+        interval=None,
+        regressed=True,
+        note=f"failed in the candidate: {after.get('error')}",
+    )
+
+
+def _accuracy_check(
+    parts: tuple[str, ...],
+    target: str,
+    rule: Rule,
+    baseline: tuple[Run, Record],
+    candidate: tuple[Run, Record],
+    *,
+    min_effect: float,
+    resamples: int,
+    seed: int,
+) -> Check:
+    task, _, metric = target.rpartition(".")
+
+    def interval() -> Interval | None:
+        aligned = aligned_predictions(
+            (baseline[0].path, baseline[1]), (candidate[0].path, candidate[1]), task
+        )
+        if aligned is None:
+            return None
+        old, new = aligned
+        return paired_difference(
+            resampled_metric(metric, old),
+            resampled_metric(metric, new),
+            len(old.y_true),
+            resamples=resamples,
+            seed=seed,
+        )
+
+    return _judge(
+        parts,
+        target,
+        rule,
+        METRICS[metric].direction,
+        _number(baseline[1].get("metrics", {}).get(task, {}).get(metric)),
+        _number(candidate[1].get("metrics", {}).get(task, {}).get(metric)),
+        interval,
+        min_effect=min_effect,
+    )
+
+
+def resampled_metric(
+    metric: str, predictions: TaskPredictions
+) -> Callable[[np.ndarray], float | None]:
+    """``metric`` of ``predictions`` on given rows, for a thousand resamples in a second.
+
+    Means of per-row terms (accuracy, MAE, RMSE) precompute the terms; AUC uses the rank-sum
+    identity (ties count one half, as in scikit-learn). Both equal the reported metric on the
+    full rows; any other metric is computed by its own function on each resample.
+    """
+    y_true, y_pred = predictions.y_true, predictions.y_pred
+    if metric == "accuracy" and y_true.ndim == 1:
+        correct = (y_true == y_pred).astype(np.float64)
+        return lambda rows: float(correct[rows].mean())
+    if metric == "mae":
+        error = np.abs(y_true - y_pred)
+        return lambda rows: float(error[rows].mean())
+    if metric == "rmse":
+        squared = (y_true - y_pred) ** 2
+        return lambda rows: math.sqrt(float(squared[rows].mean()))
+    if metric == "auc" and predictions.score is not None:
+        return partial(_rank_auc, y_true.astype(bool), predictions.score)
+    compute = METRICS[metric].compute
+    return lambda rows: compute(rows_of(predictions, rows))
+
+
+def _rank_auc(positive: np.ndarray, score: np.ndarray, rows: np.ndarray) -> float | None:
+    labels, scores = positive[rows], score[rows]
+    n_positive = int(labels.sum())
+    n_negative = len(labels) - n_positive
+    if n_positive == 0 or n_negative == 0:
+        return None
+    # Average ranks: tied scores share the mean of the ranks they span.
+    _, tie_group, tie_sizes = np.unique(scores, return_inverse=True, return_counts=True)
+    last = np.cumsum(tie_sizes)
+    ranks = ((last - tie_sizes + 1 + last) / 2.0)[tie_group]
+    rank_sum = float(ranks[labels].sum())
+    return (rank_sum - n_positive * (n_positive + 1) / 2) / (n_positive * n_negative)
+
+
+def _efficiency_check(
+    parts: tuple[str, ...],
+    target: str,
+    rule: Rule,
+    before: Record,
+    after: Record,
+    resamples: int,
+    seed: int,
+) -> Check:
+    old, old_samples = efficiency_value(before, target)
+    new, new_samples = efficiency_value(after, target)
+
+    def interval() -> Interval | None:
+        if old_samples is None or new_samples is None:
+            return None  # a count (FLOPs, parameters) or a single reading: as recorded
+        percentile = float(target.removeprefix("latency_p"))
+        return unpaired_difference(
+            old_samples,
+            new_samples,
+            lambda sample: float(np.percentile(sample, percentile)),
+            resamples=resamples,
+            seed=seed,
+        )
+
+    return _judge(parts, target, rule, EFFICIENCY[target], old, new, interval, min_effect=0.0)
+
+
+def _judge(
+    parts: tuple[str, ...],
+    target: str,
+    rule: Rule,
+    direction: int,
+    before: float | None,
+    after: float | None,
+    interval_of: Callable[[], Interval | None],
+    *,
+    min_effect: float,
+) -> Check:
+    """The verdict on one metric; the (costly) interval is computed only where it decides."""
+    interval: Interval | None = None
+    if before is None or after is None:
+        allowed, regressed, note = 0.0, False, "not reported by both runs"
+    else:
+        allowed = rule.allowed(before)
+        worse = -direction * (after - before)
+        if worse <= allowed:
+            regressed, note = False, "within tolerance"
+        elif worse < min_effect:
+            regressed, note = False, f"below the minimum effect {min_effect:g}"
+        elif (interval := interval_of()) is None:
+            regressed, note = True, "beyond tolerance"
+        elif _excludes_zero_on_worse_side(interval, direction):
+            regressed, note = True, "beyond tolerance, significant"
+        else:
+            regressed, note = False, "not significant (interval includes zero)"
+    return Check(
+        combination=_label(parts),
+        parts=parts,
+        metric=target,
+        rule=rule.text,
+        direction=direction,
+        baseline=before,
+        candidate=after,
+        allowed=allowed,
+        interval=interval.as_list() if interval is not None else None,
+        regressed=regressed,
+        note=note,
+    )
+
+
+def _excludes_zero_on_worse_side(interval: Interval, direction: int) -> bool:
+    if interval.low is None or interval.high is None:
+        return False
+    return interval.high < 0 if direction == HIGHER else interval.low > 0
+
+
+def efficiency_value(
+    record: Mapping[str, Any], name: str
+) -> tuple[float | None, np.ndarray | None]:
+    """A recorded efficiency figure, and for latency the raw timings behind it."""
+    efficiency = record.get("efficiency", {}) or {}
+    if not name.startswith("latency_p"):
+        return _number(efficiency.get(name)), None
+    latency = efficiency.get("latency_ms", {}) or {}
+    if not latency:
+        return None, None
+    measured = latency.get(LATENCY_BATCH) or next(iter(latency.values()))
+    samples = measured.get("samples")
+    array = np.asarray(samples, dtype=np.float64) if samples else None
+    return _number(measured.get(name.removeprefix("latency_"))), array
+
+
+def environment_differences(baseline: Mapping[str, Any], candidate: Mapping[str, Any]) -> list[str]:
+    """'torch 2.3.0 -> 2.4.0' for each environment field that differs between two runs."""
+    before = baseline.get("environment", {}) or {}
+    after = candidate.get("environment", {}) or {}
+    return [
+        f"{key} {before.get(key)} -> {after.get(key)}"
+        for key in ENVIRONMENT_KEYS
+        if before.get(key) != after.get(key)
+    ]
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None

@@ -1,0 +1,110 @@
+"""Reading saved test predictions back (the files :func:`harness.evaluation.save_predictions`
+writes), and lining up two runs' predictions row by row for paired statistics."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness.specs import TaskPredictions, TaskType
+
+Rows = list[dict[str, str]]
+Parsed = tuple[np.ndarray, np.ndarray, np.ndarray | None]  # y_true, y_pred, score
+
+
+def read_predictions(
+    run_dir: Path, record: Mapping[str, Any], task: str
+) -> tuple[list[str], TaskPredictions] | None:
+    """Row ids and predictions of one task of a record, from ``predictions/KEY/TASK.csv``.
+
+    None when the record names no such file or the file is missing or empty. Floats were
+    written with ``repr``, so the arrays are bit-identical to the ones the metrics saw.
+    """
+    relative = (record.get("predictions") or {}).get(task)
+    info = (record.get("tasks") or {}).get(task)
+    if not relative or not info:
+        return None
+    path = run_dir / "predictions" / relative
+    if not path.is_file():
+        return None
+    with open(path, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    if not rows:
+        return None
+    task_type = TaskType(info["type"])
+    y_true, y_pred, score = _PARSERS[task_type](rows)
+    predictions = TaskPredictions(
+        task=task,
+        task_type=task_type,
+        y_true=y_true,
+        y_pred=y_pred,
+        score=score,
+        primary_metric=info["primary_metric"],
+    )
+    return [row["id"] for row in rows], predictions
+
+
+def aligned_predictions(
+    baseline: tuple[Path, Mapping[str, Any]],
+    candidate: tuple[Path, Mapping[str, Any]],
+    task: str,
+) -> tuple[TaskPredictions, TaskPredictions] | None:
+    """Two runs' predictions of ``task`` on the test rows they share, in the same order.
+
+    Each side is (run folder, record). None when either file is missing, fewer than two rows
+    are shared, or the shared rows disagree on a label (different test data: nothing to pair).
+    """
+    old_side = read_predictions(baseline[0], baseline[1], task)
+    new_side = read_predictions(candidate[0], candidate[1], task)
+    if old_side is None or new_side is None:
+        return None
+    (old_ids, old), (new_ids, new) = old_side, new_side
+    position = {row_id: i for i, row_id in enumerate(new_ids)}
+    shared = [(i, position[row_id]) for i, row_id in enumerate(old_ids) if row_id in position]
+    if len(shared) < 2:
+        return None
+    old = rows_of(old, np.array([i for i, _ in shared]))
+    new = rows_of(new, np.array([j for _, j in shared]))
+    if not np.array_equal(old.y_true, new.y_true):
+        return None
+    return old, new
+
+
+def rows_of(predictions: TaskPredictions, rows: np.ndarray) -> TaskPredictions:
+    """The same predictions on a subset (or a bootstrap resample) of the rows."""
+    return replace(
+        predictions,
+        y_true=predictions.y_true[rows],
+        y_pred=predictions.y_pred[rows],
+        score=None if predictions.score is None else predictions.score[rows],
+    )
+
+
+def _column(rows: Rows, name: str, kind: type) -> np.ndarray:
+    return np.array([kind(float(row[name])) for row in rows])
+
+
+def _matrix(rows: Rows, name: str, kind: type) -> np.ndarray:
+    """A multilabel column: one space-separated value per class in each cell."""
+    return np.array([[kind(float(cell)) for cell in row[name].split()] for row in rows])
+
+
+_PARSERS: Mapping[TaskType, Callable[[Rows], Parsed]] = {
+    TaskType.REGRESSION: lambda rows: (
+        _column(rows, "y_true", float), _column(rows, "y_pred", float), None,
+    ),
+    TaskType.MULTICLASS: lambda rows: (
+        _column(rows, "y_true", int), _column(rows, "y_pred", int), None,
+    ),
+    TaskType.BINARY: lambda rows: (
+        _column(rows, "y_true", int), _column(rows, "y_pred", int), _column(rows, "score", float),
+    ),
+    TaskType.MULTILABEL: lambda rows: (
+        _matrix(rows, "y_true", int), _matrix(rows, "y_pred", int), _matrix(rows, "score", float),
+    ),
+}  # fmt: skip
