@@ -7,7 +7,9 @@ Everything a combination needs from earlier work (domain data, tokenized splits)
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -18,7 +20,9 @@ import torch
 
 from harness.architectures import expert_gates
 from harness.batching import Batchable, EncodedSplit
+from harness.config import TrainingConfig, TransferConfig
 from harness.efficiency import (
+    PhaseMemory,
     flops_per_sample,
     measure_latency,
     model_flops_utilisation,
@@ -26,7 +30,13 @@ from harness.efficiency import (
     track_memory,
 )
 from harness.errors import CombinationError
-from harness.evaluation import predict, save_predictions, score_tasks, validation_score
+from harness.evaluation import (
+    PredictionRun,
+    predict,
+    save_predictions,
+    score_tasks,
+    validation_score,
+)
 from harness.matrix import Combination
 from harness.model import MultiTaskModel
 from harness.paths import cache_dir
@@ -35,15 +45,26 @@ from harness.specs import (
     DomainData,
     DomainSplit,
     FairnessContext,
+    FairnessMetricSpec,
     Family,
     HeadSetSpec,
+    HeadSpec,
     LoadedBackbone,
+    TaskPredictions,
     TaskType,
 )
 from harness.strategies import FeatureCache, accepts_segments, prepare
-from harness.tasks import LOSSES, METRICS, TASK_METRICS, primary_metric, trivial_predictions
+from harness.tasks import (
+    LOSSES,
+    METRICS,
+    TASK_METRICS,
+    primary_metric,
+    relative_gain,
+    trivial_predictions,
+)
 from harness.token_cache import TokenCache
 from harness.training import TrainResult, effective_precision, train
+from harness.weighting import LossWeighting
 
 EpochCallback = Callable[[int, float, float], None]
 
@@ -55,17 +76,28 @@ class SweepCache:
     domains: dict[str, DomainData] = field(default_factory=dict)
     tokens: TokenCache = field(default_factory=lambda: TokenCache(cache_dir() / "tokens"))
     features: FeatureCache = field(default_factory=FeatureCache)  # frozen-backbone features
+    # Test predictions of variants (baselines, target-alone runs, plain combinations) by key.
+    outcomes: dict[str, Outcome] = field(default_factory=dict)
+    baseline_trainings: int = 0  # single-task baselines trained (not reused) in this sweep
 
 
-def domain_cache_key(combination: Combination) -> str:
-    return json.dumps(
-        {
-            "name": combination.domain.name,
-            "options": combination.domain.options,
-            "seed": combination.seed,
-        },
-        sort_keys=True,
-    )
+@dataclass(frozen=True, kw_only=True)
+class Fit:
+    """A model trained for one variant of a combination, and its test predictions."""
+
+    model: MultiTaskModel
+    heads: list[HeadSpec]
+    details: Mapping[str, Any]  # strategy facts (prepare)
+    trains: bool
+    trained: TrainResult
+    train_split: DomainSplit  # after max_train_samples
+    val_enc: Batchable
+    test_enc: Batchable
+    test_run: PredictionRun
+    flops: float | None
+    architecture: str
+    memory: tuple[PhaseMemory, PhaseMemory]  # training, inference
+    transfer: Mapping[str, Any] | None  # what the source stage did, when there was one
 
 
 def run_combination(
@@ -88,12 +120,166 @@ def run_combination(
     reason = backbone_spec.available()
     if reason:
         raise CombinationError(f"backbone '{backbone_spec.name}' is not available: {reason}")
-    data = _load_domain(combination, host, cache)
+    data = _load_domain(
+        combination.domain.name, combination.domain.options, combination, host, cache
+    )
     _check_head_set(head_set, data, combination.domain.name)
 
-    config = combination.training
-    torch.manual_seed(combination.seed)
-    np.random.seed(combination.seed % 2**32)
+    fit = fit_variant(
+        combination,
+        host,
+        cache,
+        data=data,
+        head_set=head_set,
+        training=combination.training,
+        seed=combination.seed,
+        device=device,
+        on_epoch=on_epoch,
+        count_flops=combination.measure.flops,
+        transfer=combination.domain.transfer,
+    )
+    if combination.domain.transfer is None:
+        cache.outcomes[combination.key] = Outcome.of(fit.test_run.tasks)
+    model, heads, test_enc = fit.model, fit.heads, fit.test_enc
+    metrics = score_tasks(fit.test_run.tasks)
+    files = save_predictions(predictions_dir, data.test, fit.test_run.tasks)
+    trivial = score_tasks(
+        {
+            head.task: trivial_predictions(
+                head.task,
+                head.task_type,
+                fit.train_split.labels[head.label_field],
+                test_enc.labels[head.label_field],
+            )
+            for head in heads
+        }
+    )
+
+    train_memory, inference_memory = fit.memory
+    efficiency = _measure(
+        model,
+        test_enc,
+        combination,
+        device,
+        fit.trained,
+        fit.test_run.samples,
+        fit.test_run.seconds,
+        fit.flops,
+    )
+    efficiency["memory"] = {
+        "train": asdict(train_memory),
+        "inference": asdict(inference_memory),
+    }
+    efficiency["peak_memory_mb"] = max(train_memory.peak_rss_mb, inference_memory.peak_rss_mb)
+    cuda_peaks = [
+        m.cuda_peak_allocated_mb
+        for m in (train_memory, inference_memory)
+        if m.cuda_peak_allocated_mb is not None
+    ]
+    efficiency["cuda_peak_memory_mb"] = max(cuda_peaks) if cuda_peaks else None
+    efficiency["params"] += int(fit.details.get("frozen_backbone_params", 0))
+    del model  # baselines and the target-alone run load their own copies
+    selected = _selected_fairness(host, fairness_metrics)
+    baselines: dict[str, list[TaskPredictions]] = {}
+    if any("baselines" in spec.needs for spec in selected):
+        baselines = single_task_baselines(
+            combination, host, cache, data=data, head_set=head_set, device=device
+        )
+    fairness = _fairness(host, selected, combination, fit.test_run.tasks, data, metrics, baselines)
+    baseline_files = {
+        task: [
+            f"{predictions_dir.name}/baselines/seed-{seed}/"
+            + save_predictions(
+                predictions_dir / "baselines" / f"seed-{seed}", data.test, {task: predictions}
+            )[0]
+            for seed, predictions in zip(baseline_seeds(combination), runs, strict=True)
+        ]
+        for task, runs in baselines.items()
+    }
+    trained = fit.trained
+    record = {
+        "tasks": {
+            head.task: {
+                "type": head.task_type.value,
+                "label_field": head.label_field,
+                "loss": head.loss,
+                "primary_metric": primary_metric(head.task_type),
+                "directions": {
+                    name: "higher" if METRICS[name].direction > 0 else "lower"
+                    for name in TASK_METRICS[head.task_type]
+                },
+                "n_test": len(test_enc),
+            }
+            for head in heads
+        },
+        "metrics": metrics,
+        "reference": {"trivial": trivial},
+        "training": {
+            "epochs_run": len(trained.history),
+            "best_epoch": trained.best_epoch,
+            "best_validation_score": trained.best_validation_score,
+            "stopped_early": trained.stopped_early,
+            "steps": trained.steps,
+            "train_seconds": trained.train_seconds,
+            "n_train": len(fit.train_split),
+            "n_validation": len(fit.val_enc),
+            "history": trained.history,
+            "architecture": fit.architecture,
+            "loss_weighting": combination.training.loss_weighting,
+            "precision": effective_precision(device, combination.training.precision),
+            "gate_weights": {
+                task: [float(w) for w in weights]
+                for task, weights in (expert_gates(fit.model.tower) or {}).items()
+            },
+            **fit.details,
+        },
+        "efficiency": efficiency,
+        "fairness": fairness,
+        "predictions": {
+            head.task: f"{predictions_dir.name}/{name}"
+            for head, name in zip(heads, files, strict=True)
+        },
+    }
+    if baseline_files:
+        record["baseline_predictions"] = baseline_files
+    if combination.domain.transfer is not None:
+        record["transfer"] = transfer_gain(
+            combination,
+            host,
+            cache,
+            data=data,
+            head_set=head_set,
+            device=device,
+            stage=fit.transfer or {},
+            metrics=metrics,
+        )
+    return record
+
+
+def fit_variant(
+    combination: Combination,
+    host: PluginHost,
+    cache: SweepCache,
+    *,
+    data: DomainData,
+    head_set: HeadSetSpec,
+    training: TrainingConfig,
+    seed: int,
+    device: torch.device,
+    on_epoch: EpochCallback | None = None,
+    count_flops: bool = False,
+    transfer: TransferConfig | None = None,
+) -> Fit:
+    """Load the combination's backbone afresh, train ``head_set`` on ``data``, predict test.
+
+    The combination itself, its single-task baselines and its target-alone reference are all
+    variants: same backbone and domain, their own heads, seed and (for transfer) source stage.
+    """
+    registries = host.registries
+    backbone_spec = registries.backbones.get(combination.backbone.name)
+    config = training
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
     family = backbone_spec.family
     loaded: LoadedBackbone | None = None
     if family is not Family.TRIVIAL:
@@ -104,6 +290,12 @@ def run_combination(
             backbone_spec.load,
             **combination.backbone.options,
         )
+        if not isinstance(loaded, LoadedBackbone):
+            provider = host.provider_of("backbones", backbone_spec.name)
+            raise CombinationError(
+                f"backbone '{backbone_spec.name}' ({provider.describe()}) returned "
+                f"{type(loaded).__name__} from its loader; expected LoadedBackbone"
+            )
     train_split = data.train
     if config.max_train_samples is not None and config.max_train_samples < len(train_split):
         train_split = _head(train_split, config.max_train_samples)
@@ -111,12 +303,14 @@ def run_combination(
 
     architecture = registries.architectures.get(config.architecture or head_set.architecture)
 
-    def build_model(encoder: torch.nn.Module, width: int) -> MultiTaskModel:
+    def build_model(
+        encoder: torch.nn.Module, width: int, heads: HeadSetSpec = head_set, fields: Any = None
+    ) -> MultiTaskModel:
         return MultiTaskModel(
             encoder,
             out_features=width,
-            head_set=head_set,
-            label_fields=data.label_fields,
+            head_set=heads,
+            label_fields=fields or data.label_fields,
             dropout=config.dropout,
             architecture=architecture,
             architecture_options=config.architecture_options,
@@ -153,10 +347,86 @@ def run_combination(
     test_enc = prepared.splits["test"]
     # Counted before any compilation: the count depends on the architecture and the test
     # batch, not on the weights.
-    flops = flops_per_sample(model, test_enc, device) if combination.measure.flops else None
+    flops = flops_per_sample(model, test_enc, device) if count_flops else None
     if config.compile:
         model.encoder = torch.compile(model.encoder)  # type: ignore[assignment]
+    heads = model.head_specs()
 
+    stage: dict[str, Any] | None = None
+    if transfer is not None:
+        if family not in (Family.ENCODER, Family.DECODER) or not prepared.trains:
+            raise CombinationError(
+                f"transfer needs a language backbone; '{backbone_spec.name}' is {family.value}"
+            )
+        if prepared.details.get("strategy") == "frozen":
+            raise CombinationError(
+                "transfer needs a backbone that trains (strategy full, top_k or lora), "
+                "not frozen: a frozen backbone carries nothing from source to target"
+            )
+        stage = _source_stage(
+            combination,
+            host,
+            cache,
+            transfer=transfer,
+            model=model,
+            build_model=build_model,
+            encoded_splits=encoded_splits,
+            config=config,
+            seed=seed,
+            device=device,
+        )
+
+    weighting = registries.loss_weightings.get(config.loss_weighting).build(
+        tasks=tuple(head.task for head in heads), **config.loss_weighting_options
+    )
+    with track_memory(device) as train_memory:
+        trained = (
+            _train_on(
+                model,
+                train_split,
+                train_enc,
+                val_enc,
+                config,
+                device=device,
+                seed=seed,
+                on_epoch=on_epoch,
+                weighting=weighting,
+            )
+            if prepared.trains
+            else TrainResult()
+        )
+    with track_memory(device) as inference_memory:
+        test_run = predict(model, test_enc, batch_size=config.eval_batch_size, device=device)
+    return Fit(
+        model=model,
+        heads=heads,
+        details=prepared.details,
+        trains=prepared.trains,
+        trained=trained,
+        train_split=train_split,
+        val_enc=val_enc,
+        test_enc=test_enc,
+        test_run=test_run,
+        flops=flops,
+        architecture=architecture.name,
+        memory=(train_memory, inference_memory),
+        transfer=stage,
+    )
+
+
+def _train_on(
+    model: MultiTaskModel,
+    train_split: DomainSplit,
+    train_enc: Batchable,
+    val_enc: Batchable,
+    config: TrainingConfig,
+    *,
+    device: torch.device,
+    seed: int,
+    on_epoch: EpochCallback | None,
+    weighting: LossWeighting,
+) -> TrainResult:
+    """Train with early stopping on the validation score (mean gain over trivial)."""
     heads = model.head_specs()
     val_reference = score_tasks(
         {
@@ -174,100 +444,87 @@ def run_combination(
         run = predict(model, val_enc, batch_size=config.eval_batch_size, device=device)
         return validation_score(score_tasks(run.tasks), val_reference, run.tasks)
 
-    with track_memory(device) as train_memory:
-        trained = (
-            train(
-                model,
-                train_enc,
-                validate,
-                config,
-                device=device,
-                seed=combination.seed,
-                on_epoch=on_epoch,
-                weighting=registries.loss_weightings.get(config.loss_weighting).build(
-                    tasks=tuple(head.task for head in heads), **config.loss_weighting_options
-                ),
-            )
-            if prepared.trains
-            else TrainResult()
-        )
+    return train(
+        model,
+        train_enc,
+        validate,
+        config,
+        device=device,
+        seed=seed,
+        on_epoch=on_epoch,
+        weighting=weighting,
+    )
 
-    with track_memory(device) as inference_memory:
-        test_run = predict(model, test_enc, batch_size=config.eval_batch_size, device=device)
-    metrics = score_tasks(test_run.tasks)
-    files = save_predictions(predictions_dir, data.test, test_run.tasks)
-    trivial = score_tasks(
-        {
-            head.task: trivial_predictions(
-                head.task,
-                head.task_type,
-                train_split.labels[head.label_field],
-                test_enc.labels[head.label_field],
-            )
-            for head in heads
+
+def _source_stage(
+    combination: Combination,
+    host: PluginHost,
+    cache: SweepCache,
+    *,
+    transfer: TransferConfig,
+    model: MultiTaskModel,
+    build_model: Callable[..., MultiTaskModel],
+    encoded_splits: Callable[[str, DomainSplit], EncodedSplit],
+    config: TrainingConfig,
+    seed: int,
+    device: torch.device,
+) -> dict[str, Any]:
+    """Train the target model's encoder multi-task on each source domain, in order.
+
+    Each source gets its own heads (its head set) on the very encoder the target model
+    holds, so whatever the sources teach the backbone is there when the target training
+    starts; the source heads are dropped afterwards.
+    """
+    registries = host.registries
+    width = _encoder_width(model)
+    source_config = config.model_copy(
+        update={
+            "epochs": transfer.epochs or config.epochs,
+            "max_train_samples": transfer.max_train_samples,
         }
     )
-
-    efficiency = _measure(
-        model, test_enc, combination, device, trained, test_run.samples, test_run.seconds, flops
-    )
-    efficiency["memory"] = {
-        "train": asdict(train_memory),
-        "inference": asdict(inference_memory),
-    }
-    efficiency["peak_memory_mb"] = max(train_memory.peak_rss_mb, inference_memory.peak_rss_mb)
-    cuda_peaks = [
-        m.cuda_peak_allocated_mb
-        for m in (train_memory, inference_memory)
-        if m.cuda_peak_allocated_mb is not None
-    ]
-    efficiency["cuda_peak_memory_mb"] = max(cuda_peaks) if cuda_peaks else None
-    efficiency["params"] += int(prepared.details.get("frozen_backbone_params", 0))
-    fairness = _fairness(host, fairness_metrics, combination, test_run.tasks, data, metrics)
-    record = {
-        "tasks": {
-            head.task: {
-                "type": head.task_type.value,
-                "label_field": head.label_field,
-                "loss": head.loss,
-                "primary_metric": primary_metric(head.task_type),
-                "directions": {
-                    name: "higher" if METRICS[name].direction > 0 else "lower"
-                    for name in TASK_METRICS[head.task_type]
-                },
-                "n_test": len(test_enc),
+    done: list[dict[str, Any]] = []
+    for index, source in enumerate(transfer.sources):
+        data = _load_domain(source.name, source.options, combination, host, cache)
+        head_set = registries.head_sets.get(source.head_set)
+        _check_head_set(head_set, data, source.name)
+        train_split = data.train
+        if source_config.max_train_samples is not None:
+            train_split = _head(train_split, source_config.max_train_samples)
+        source_model = build_model(model.encoder, width, head_set, data.label_fields)
+        source_model.set_target_scaling(train_split.labels)
+        source_model.to(device)
+        heads = source_model.head_specs()
+        trained = _train_on(
+            source_model,
+            train_split,
+            encoded_splits("train", train_split),
+            encoded_splits("validation", data.validation),
+            source_config,
+            device=device,
+            seed=seed + index,
+            on_epoch=None,
+            weighting=registries.loss_weightings.get(config.loss_weighting).build(
+                tasks=tuple(head.task for head in heads), **config.loss_weighting_options
+            ),
+        )
+        done.append(
+            {
+                "domain": source.name,
+                "options": dict(source.options),
+                "head_set": head_set.name,
+                "n_train": len(train_split),
+                "epochs_run": len(trained.history),
+                "steps": trained.steps,
+                "train_seconds": trained.train_seconds,
+                "best_validation_score": trained.best_validation_score,
             }
-            for head in heads
-        },
-        "metrics": metrics,
-        "reference": {"trivial": trivial},
-        "training": {
-            "epochs_run": len(trained.history),
-            "best_epoch": trained.best_epoch,
-            "best_validation_score": trained.best_validation_score,
-            "stopped_early": trained.stopped_early,
-            "steps": trained.steps,
-            "train_seconds": trained.train_seconds,
-            "n_train": len(train_enc),
-            "n_validation": len(val_enc),
-            "history": trained.history,
-            "architecture": architecture.name,
-            "loss_weighting": config.loss_weighting,
-            "precision": effective_precision(device, config.precision),
-            "gate_weights": {
-                task: [float(w) for w in weights]
-                for task, weights in (expert_gates(model.tower) or {}).items()
-            },
-            **prepared.details,
-        },
-        "efficiency": efficiency,
-        "fairness": fairness,
-        "predictions": {
-            head.task: f"{predictions_dir.name}/{name}"
-            for head, name in zip(heads, files, strict=True)
-        },
-    }
-    return record
+        )
+    return {"sources": done}
+
+
+def _encoder_width(model: MultiTaskModel) -> int:
+    return model.encoder_features
 
 
 def _head(split: DomainSplit, n: int) -> DomainSplit:
@@ -304,17 +561,20 @@ def _call_plugin(
         ) from exc
 
 
-def _load_domain(combination: Combination, host: PluginHost, cache: SweepCache) -> DomainData:
-    key = domain_cache_key(combination)
+def _load_domain(
+    name: str,
+    options: Mapping[str, Any],
+    combination: Combination,
+    host: PluginHost,
+    cache: SweepCache,
+) -> DomainData:
+    key = json.dumps(
+        {"name": name, "options": dict(options), "seed": combination.seed}, sort_keys=True
+    )
     if key not in cache.domains:
-        spec = host.registries.domains.get(combination.domain.name)
+        spec = host.registries.domains.get(name)
         cache.domains[key] = _call_plugin(
-            host,
-            "domains",
-            spec.name,
-            spec.load,
-            seed=combination.seed,
-            **combination.domain.options,
+            host, "domains", spec.name, spec.load, seed=combination.seed, **options
         )
     return cache.domains[key]
 
@@ -381,16 +641,20 @@ def _measure(
     }
 
 
+def _selected_fairness(host: PluginHost, selected: list[str] | None) -> list[FairnessMetricSpec]:
+    registry = host.registries.fairness_metrics
+    return [registry.get(name) for name in (selected if selected is not None else registry.names())]
+
+
 def _fairness(
     host: PluginHost,
-    selected: list[str] | None,
+    selected: list[FairnessMetricSpec],
     combination: Combination,
-    tasks: Mapping[str, Any],
+    tasks: Mapping[str, TaskPredictions],
     data: DomainData,
     metrics: Mapping[str, Mapping[str, float]],
+    baselines: Mapping[str, list[TaskPredictions]],
 ) -> dict[str, Any]:
-    registry = host.registries.fairness_metrics
-    names = selected if selected is not None else registry.names()
     context = FairnessContext(
         combination_key=combination.key,
         tasks=tasks,
@@ -404,10 +668,218 @@ def _fairness(
             | set(np.asarray(data.validation.item_ids).tolist())
             | set(np.asarray(data.test.item_ids).tolist())
         ),
+        baselines=baselines,
+        bootstrap_resamples=combination.fairness.bootstrap_resamples,
         seed=combination.seed,
     )
-    results: dict[str, Any] = {}
-    for name in names:
-        spec = registry.get(name)
-        results[name] = _call_plugin(host, "fairness_metrics", name, spec.compute, context=context)
-    return results
+    return {
+        spec.name: _call_plugin(host, "fairness_metrics", spec.name, spec.compute, context=context)
+        for spec in selected
+    }
+
+
+# --------------------------------------------------------------------------------------
+# variants: single-task baselines and the target-alone reference of a transfer
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class Outcome:
+    """What a variant leaves for others to compare against: its test predictions."""
+
+    tasks: Mapping[str, TaskPredictions]
+
+    @classmethod
+    def of(cls, tasks: Mapping[str, TaskPredictions]) -> Outcome:
+        return cls(tasks=dict(tasks))
+
+    def save(self, path: Path) -> None:
+        """One ``.npz`` (arrays) plus its task table, written atomically."""
+        arrays: dict[str, Any] = {}
+        table: dict[str, Any] = {}
+        for task, p in self.tasks.items():
+            arrays[f"{task}.y_true"] = p.y_true
+            arrays[f"{task}.y_pred"] = p.y_pred
+            if p.score is not None:
+                arrays[f"{task}.score"] = p.score
+            table[task] = {"type": p.task_type.value, "primary_metric": p.primary_metric}
+        arrays["__tasks__"] = np.asarray(json.dumps(table))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
+        with partial.open("wb") as handle:
+            np.savez(handle, **arrays)
+        partial.replace(path)
+
+    @classmethod
+    def load(cls, path: Path) -> Outcome | None:
+        try:
+            with np.load(path, allow_pickle=False) as archive:
+                table = json.loads(str(archive["__tasks__"]))
+                tasks = {
+                    task: TaskPredictions(
+                        task=task,
+                        task_type=TaskType(info["type"]),
+                        y_true=archive[f"{task}.y_true"],
+                        y_pred=archive[f"{task}.y_pred"],
+                        score=archive.get(f"{task}.score"),
+                        primary_metric=info["primary_metric"],
+                    )
+                    for task, info in table.items()
+                }
+        except (OSError, KeyError, ValueError):
+            return None  # absent or unreadable: train it again
+        return cls(tasks=tasks)
+
+
+def _outcome(
+    cache: SweepCache, key: str, produce: Callable[[], Mapping[str, TaskPredictions]]
+) -> Outcome:
+    """A variant's outcome from this sweep, else from disk, else trained now (and kept)."""
+    if key in cache.outcomes:
+        return cache.outcomes[key]
+    path = cache_dir() / "outcomes" / f"{key}.npz"
+    outcome = Outcome.load(path)
+    if outcome is None:
+        outcome = Outcome.of(produce())
+        outcome.save(path)
+    cache.outcomes[key] = outcome
+    return outcome
+
+
+def _variant_key(parts: Mapping[str, Any]) -> str:
+    from harness import __version__
+
+    canonical = json.dumps({**parts, "mtrec": __version__}, sort_keys=True, default=str)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
+
+
+def baseline_seeds(combination: Combination) -> list[int]:
+    """Training seeds of the single-task baselines; data always comes from the combination's."""
+    return [combination.seed + offset for offset in range(combination.fairness.baseline_seeds)]
+
+
+def single_task_baselines(
+    combination: Combination,
+    host: PluginHost,
+    cache: SweepCache,
+    *,
+    data: DomainData,
+    head_set: HeadSetSpec,
+    device: torch.device,
+) -> dict[str, list[TaskPredictions]]:
+    """Each task trained alone on the same backbone, domain and budget, once per key.
+
+    The key holds the backbone, domain, data seed, training seed, training settings and the
+    head, not the head set: every head set (and run) with that task reuses the same baseline.
+    A single-task model keeps the combination's architecture (a one-task tower: same experts
+    and widths), so only the sharing differs; loss weighting is moot with one task (equal).
+    Baselines of the trivial backbone would be the trivial predictor itself, so there are none.
+    """
+    family = host.registries.backbones.get(combination.backbone.name).family
+    if family is Family.TRIVIAL or len(head_set.heads) < 2 or not baseline_seeds(combination):
+        return {}
+    training = combination.training.model_copy(
+        update={
+            "architecture": combination.training.architecture or head_set.architecture,
+            "loss_weighting": "equal",
+            "loss_weighting_options": {},
+            "compile": False,
+        }
+    )
+    providers = [
+        host.provider_of("backbones", combination.backbone.name),
+        host.provider_of("domains", combination.domain.name),
+    ]
+    common = {
+        # a new release of the backbone's or domain's plugin may change what they give
+        "providers": [f"{p.distribution} {p.version}" for p in providers],
+        "backbone": combination.backbone.model_dump(mode="json", exclude={"training"}),
+        "domain": {"name": combination.domain.name, "options": combination.domain.options},
+        "data_seed": combination.seed,
+        "training": training.model_dump(mode="json"),
+    }
+    baselines: dict[str, list[TaskPredictions]] = {}
+    for head in head_set.heads:
+        alone = HeadSetSpec(
+            name=f"{head.task} alone",
+            heads=(head,),
+            architecture=head_set.architecture,
+            hidden_size=head_set.hidden_size,
+        )
+        runs = []
+        for seed in baseline_seeds(combination):
+            key = _variant_key(
+                {
+                    **common,
+                    "kind": "single-task",
+                    "seed": seed,
+                    "head": asdict(head),
+                    "hidden_size": head_set.hidden_size,
+                }
+            )
+
+            def produce(seed: int = seed, alone: HeadSetSpec = alone) -> dict[str, TaskPredictions]:
+                cache.baseline_trainings += 1
+                fit = fit_variant(
+                    combination,
+                    host,
+                    cache,
+                    data=data,
+                    head_set=alone,
+                    training=training,
+                    seed=seed,
+                    device=device,
+                )
+                return dict(fit.test_run.tasks)
+
+            runs.append(_outcome(cache, key, produce).tasks[head.task])
+        baselines[head.task] = runs
+    return baselines
+
+
+def transfer_gain(
+    combination: Combination,
+    host: PluginHost,
+    cache: SweepCache,
+    *,
+    data: DomainData,
+    head_set: HeadSetSpec,
+    device: torch.device,
+    stage: Mapping[str, Any],
+    metrics: Mapping[str, Mapping[str, float]],
+) -> dict[str, Any]:
+    """Compare the transferred model with the same combination trained on the target alone.
+
+    Same backbone, heads, seed and target budget; only the source stage differs. The
+    target-alone run is the plain combination: when the suite has it too, it is trained once.
+    """
+    alone = replace(combination, domain=combination.domain.model_copy(update={"transfer": None}))
+
+    def produce() -> dict[str, TaskPredictions]:
+        fit = fit_variant(
+            alone,
+            host,
+            cache,
+            data=data,
+            head_set=head_set,
+            training=alone.training,
+            seed=alone.seed,
+            device=device,
+        )
+        return dict(fit.test_run.tasks)
+
+    outcome = _outcome(cache, alone.key, produce)
+    reference = score_tasks(outcome.tasks)
+    gains: dict[str, float] = {}
+    for task, predictions in outcome.tasks.items():
+        name = predictions.primary_metric
+        gains[task] = relative_gain(
+            metrics[task][name], reference[task][name], METRICS[name].direction
+        )
+    return {
+        **stage,
+        "target_alone_key": alone.key,
+        "target_alone": reference,
+        "gain": gains,
+        "mean_gain": float(np.mean(list(gains.values()))) if gains else None,
+    }

@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import (
@@ -18,6 +18,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -26,11 +27,34 @@ from harness.errors import ConfigError, UnknownNameError
 from harness.specs import Pooling
 
 SUITES_PACKAGE = "harness.suites"
+# numpy and torch take seeds in [0, 2**32); a negative seed fails deep inside them.
+Seed = Annotated[int, Field(ge=0, le=2**32 - 1)]
 DEFAULT_SUITE = "quick"
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Infinity and NaN are never meaningful settings; `lr: .inf` must not reach training.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_booleans_for_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        # pydantic reads `true` as 1 for an int field (bool is an int in Python).
+        field = cls.model_fields[info.field_name] if info.field_name else None
+        if field is None or not _wants_number(field.annotation):
+            return value
+        values = value if isinstance(value, list) else [value]
+        if any(isinstance(item, bool) for item in values):
+            raise ValueError("expected a number, got true/false")
+        return value
+
+
+def _wants_number(annotation: Any) -> bool:
+    """Whether a field holds numbers: int or float, maybe optional, annotated or in a list."""
+    if annotation in (int, float):
+        return True
+    args = get_args(annotation)
+    return bool not in args and any(_wants_number(arg) for arg in args)
 
 
 # full: every weight trains; top_k: only the top k transformer layers (and the heads);
@@ -106,6 +130,13 @@ class MeasureConfig(_Strict):
     flops: bool = True  # count FLOPs per sample with torch's FLOP counter
 
 
+class FairnessConfig(_Strict):
+    """How subtask fairness is measured: single-task baselines and bootstrap intervals."""
+
+    baseline_seeds: Annotated[int, Field(ge=0, le=20)] = 1  # single-task runs per task; 0: none
+    bootstrap_resamples: Annotated[int, Field(ge=0, le=100_000)] = 1000  # 0: no intervals
+
+
 class BackboneEntry(_Strict):
     """A backbone in a suite, with optional per-backbone settings."""
 
@@ -121,11 +152,28 @@ class HeadSetEntry(_Strict):
     name: Annotated[str, Field(min_length=1)]
 
 
+class SourceEntry(_Strict):
+    """A source domain of a transfer: trained multi-task with its own head set first."""
+
+    name: Annotated[str, Field(min_length=1)]
+    options: dict[str, Any] = {}
+    head_set: Annotated[str, Field(min_length=1)]  # heads fitting the source's label fields
+
+
+class TransferConfig(_Strict):
+    """Multi-task training on source domains, then fine-tuning on the target domain."""
+
+    sources: Annotated[list[SourceEntry], Field(min_length=1)]
+    epochs: Annotated[int, Field(ge=1)] | None = None  # per source; None: training.epochs
+    max_train_samples: Annotated[int, Field(ge=1)] | None = None  # per source
+
+
 class DomainEntry(_Strict):
     """A domain in a suite, with the options passed to its loader."""
 
     name: Annotated[str, Field(min_length=1)]
     options: dict[str, Any] = {}
+    transfer: TransferConfig | None = None  # None: train on this domain alone
 
 
 class MatrixPattern(_Strict):
@@ -182,13 +230,14 @@ class Suite(_Strict):
 
     name: Annotated[str, Field(min_length=1)]
     description: str = ""
-    seeds: Annotated[list[int], Field(min_length=1)] = [0]
+    seeds: Annotated[list[Seed], Field(min_length=1)] = [0]
     backbones: list[BackboneEntry] = []
     head_sets: list[HeadSetEntry] = []
     domains: list[DomainEntry] = []
     include: list[IncludeEntry] = []
     exclude: list[MatrixPattern] = []
     fairness_metrics: list[str] | None = None  # None: every registered metric
+    fairness: FairnessConfig = FairnessConfig()
     training: TrainingConfig = TrainingConfig()
     measure: MeasureConfig = MeasureConfig()
     resources: ResourcesConfig = ResourcesConfig()  # per combination, for the ray executor
@@ -217,12 +266,22 @@ def load_suite(name_or_path: str | None) -> Suite:
     path = Path(name_or_path)
     looks_like_path = path.suffix in {".yaml", ".yml"} or "/" in name_or_path
     if looks_like_path or path.is_file():
+        if path.is_dir():
+            raise ConfigError(f"{name_or_path}: is a folder; pass a suite .yaml file")
         if not path.is_file():
             raise ConfigError(f"{name_or_path}: suite file not found")
         try:
-            text = path.read_text(encoding="utf-8")
+            data = path.read_bytes()
         except OSError as exc:
             raise ConfigError(f"{name_or_path}: cannot read suite file: {exc.strerror}") from exc
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = data.count(b"\n", 0, exc.start) + 1
+            raise ConfigError(
+                f"{name_or_path}:{line}: not UTF-8 text (byte {data[exc.start]:#04x}); "
+                "save the suite as UTF-8"
+            ) from None
         return parse_suite(text, origin=str(path), source="file")
     known = builtin_suites()
     if name_or_path not in known:
@@ -239,7 +298,7 @@ def load_suite(name_or_path: str | None) -> Suite:
 def parse_suite(text: str, *, origin: str, source: Literal["builtin", "file"]) -> Suite:
     """Validate suite YAML text; ``origin`` names it in error messages."""
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=UniqueKeyLoader)  # a SafeLoader: no Python tags
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
@@ -256,6 +315,33 @@ def parse_suite(text: str, *, origin: str, source: Literal["builtin", "file"]) -
         return Suite.model_validate({**raw, "source": source, "path": origin})
     except ValidationError as exc:
         raise ConfigError(f"{origin}: {describe_validation_error(exc)}") from None
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, except that a key given twice in one mapping is an error.
+
+    Plain PyYAML keeps the last value silently, so a second ``training:`` block would quietly
+    replace the first.
+    """
+
+
+def _unique_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        try:
+            duplicate = key in seen
+            seen.add(key)
+        except TypeError:  # an unhashable key; construct_mapping reports it
+            continue
+        if duplicate:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"key {key!r} appears twice in one mapping", key_node.start_mark
+            )
+    return loader.construct_mapping(node, deep=True)
+
+
+UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
 
 
 def describe_validation_error(exc: ValidationError) -> str:

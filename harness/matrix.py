@@ -6,6 +6,7 @@ gets the same key (and a changed learning rate gets a new one).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import inspect
 import json
@@ -15,6 +16,7 @@ from typing import Any
 from harness.config import (
     BackboneEntry,
     DomainEntry,
+    FairnessConfig,
     HeadSetEntry,
     MeasureConfig,
     Suite,
@@ -36,6 +38,8 @@ class Combination:
     seed: int  # seeds data split, init and shuffling
     training: TrainingConfig  # suite training merged with the backbone's overrides
     measure: MeasureConfig  # how efficiency is measured
+    # single-task baselines and bootstrap intervals for fairness
+    fairness: FairnessConfig = dataclasses.field(default_factory=FairnessConfig)
 
     def config(self) -> dict[str, Any]:
         """JSON-ready configuration; the key is a hash of exactly this."""
@@ -46,6 +50,7 @@ class Combination:
             "seed": self.seed,
             "training": self.training.model_dump(mode="json"),
             "measure": self.measure.model_dump(mode="json"),
+            "fairness": self.fairness.model_dump(mode="json"),
         }
 
     @property
@@ -82,6 +87,7 @@ def expand(suite: Suite) -> list[Combination]:
                 seed=seed,
                 training=merge_training(suite.training, backbone),
                 measure=suite.measure,
+                fairness=suite.fairness,
             )
             combinations.setdefault(combination.key, combination)
     return list(combinations.values())
@@ -120,6 +126,19 @@ def check_suite(suite: Suite, registries: Registries) -> list[Combination]:
             {"seed": 0, **domain.options},
             f"{origin}: domains[{index}].options",
         )
+    domain_fields = [(f"domains[{i}]", domain) for i, domain in enumerate(suite.domains)] + [
+        (f"include[{i}].domain", entry.domain) for i, entry in enumerate(suite.include)
+    ]
+    for field_name, domain in domain_fields:
+        for index, source in enumerate(domain.transfer.sources if domain.transfer else []):
+            where = f"{field_name}.transfer.sources[{index}]"
+            check(registries.domains, source.name, where)
+            check(registries.head_sets, source.head_set, f"{where}.head_set")
+            _check_options(
+                registries.domains.get(source.name).load,
+                {"seed": 0, **source.options},
+                f"{origin}: {where}.options",
+            )
     for index, entry in enumerate(suite.include):
         check(registries.backbones, entry.backbone.name, f"include[{index}].backbone")
         check(registries.head_sets, entry.head_set.name, f"include[{index}].head_set")

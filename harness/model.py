@@ -122,6 +122,7 @@ class MultiTaskModel(nn.Module):
     ) -> None:
         super().__init__()
         self.encoder = encoder
+        self.encoder_features = out_features  # width of the encoder's pooled output
         tasks = tuple(spec.task for spec in head_set.heads)
         tower_spec = architecture or ARCHITECTURES["shared-bottom"]
         self.tower: TaskTower = tower_spec.build(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -174,6 +174,15 @@ class TaskPredictions:
     score: np.ndarray | None  # binary: probability of the positive class; else None
     primary_metric: str  # the metric that ranks this task, e.g. "accuracy"
 
+    def take(self, rows: np.ndarray) -> TaskPredictions:
+        """The same predictions on a subset (or bootstrap resample) of the rows."""
+        return replace(
+            self,
+            y_true=self.y_true[rows],
+            y_pred=self.y_pred[rows],
+            score=None if self.score is None else self.score[rows],
+        )
+
 
 @dataclass(frozen=True, kw_only=True)
 class FairnessContext:
@@ -204,3 +213,6 @@ class FairnessMetricSpec:
     compute: Callable[[FairnessContext], Mapping[str, Any]]  # JSON-ready result
     description: str = ""  # one line for `mtrec plugins`
     options: Mapping[str, Any] = field(default_factory=dict)  # static settings, shown in listings
+    # What the harness must produce for it beyond the test predictions: "baselines" trains
+    # single-task baselines (FairnessContext.baselines).
+    needs: tuple[str, ...] = ()

@@ -1,0 +1,134 @@
+"""``subtask-gain``: what each task gains or loses from sharing the backbone with the others.
+
+For every task t of a multi-task combination, its primary metric N_t is compared with the
+same task trained alone (same backbone, domain and budget; one run per baseline seed, B_t is
+their mean), with the metric's direction s_t (+1 when higher is better):
+
+* per-task gain ``D_t = 100 * s_t * (N_t - B_t) / |B_t|``; ``dm`` = mean of D_t
+* ``d_min`` = the worst task's gain; ``negative_transfer`` = tasks with D_t below -2 standard
+  errors (bootstrap over the test rows, plus the spread of the baseline seeds)
+* spread: ``range`` and ``mean_abs_pairwise_gap`` of D_t; ``jain``: Jain's index of the ratios
+  r_t (N_t / B_t, or B_t / N_t when lower is better), 1 when every task fares alike
+* ``ci``: a paired bootstrap interval of D_t (multi-task and baselines on the same resampled
+  rows), computed from the saved predictions.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from harness import FairnessContext, FairnessMetricSpec, TaskPredictions, hookimpl
+from harness.bootstrap import bootstrap
+from harness.tasks import METRICS
+
+
+def gain(value: float, baseline: float, direction: int) -> float | None:
+    """D_t in percent; None when the baseline is zero or a figure is not finite."""
+    if not (math.isfinite(value) and math.isfinite(baseline)) or baseline == 0:
+        return None
+    return 100.0 * direction * (value - baseline) / abs(baseline)
+
+
+def ratio(value: float, baseline: float, direction: int) -> float | None:
+    """r_t, oriented so that above 1 means the multi-task model is better."""
+    top, bottom = (value, baseline) if direction > 0 else (baseline, value)
+    if not (math.isfinite(top) and math.isfinite(bottom)) or bottom == 0:
+        return None
+    return top / bottom
+
+
+def jain_index(values: Sequence[float]) -> float | None:
+    """(sum x)^2 / (n * sum x^2): 1 when all are equal, 1/n when one takes everything."""
+    array = np.asarray(values, dtype=np.float64)
+    if len(array) == 0 or not np.any(array):
+        return None
+    return float(array.sum() ** 2 / (len(array) * np.square(array).sum()))
+
+
+def task_gain(
+    multi: TaskPredictions, baselines: Sequence[TaskPredictions], *, resamples: int, seed: int
+) -> dict[str, Any]:
+    """D_t of one task, with its interval and standard error."""
+    metric = METRICS[multi.primary_metric]
+
+    def on_rows(rows: np.ndarray) -> float | None:
+        base = [metric.compute(b.take(rows)) for b in baselines]
+        return gain(metric.compute(multi.take(rows)), float(np.mean(base)), metric.direction)
+
+    interval = bootstrap(on_rows, len(multi.y_true), resamples=resamples, seed=seed)
+    value = metric.compute(multi)
+    per_seed = [metric.compute(b) for b in baselines]
+    baseline = float(np.mean(per_seed))
+    d = gain(value, baseline, metric.direction)
+    se = interval.se
+    if se is not None and len(per_seed) > 1 and baseline != 0:
+        # the baseline itself is an average over seeds: its spread adds to the uncertainty
+        seed_se = 100.0 * float(np.std(per_seed, ddof=1)) / math.sqrt(len(per_seed))
+        se = math.hypot(se, seed_se / abs(baseline))
+    return {
+        "metric": metric.name,
+        "direction": "higher" if metric.direction > 0 else "lower",
+        "baseline": baseline,
+        "baseline_by_seed": per_seed,
+        "multi_task": value,
+        "gain": d,
+        "ratio": ratio(value, baseline, metric.direction),
+        "se": se,
+        "ci": interval.as_list(),
+        "negative_transfer": bool(d is not None and se is not None and d < -2.0 * se),
+    }
+
+
+def subtask_gain(context: FairnessContext) -> dict[str, Any]:
+    if not context.baselines:
+        return {
+            "applicable": False,
+            "reason": "no single-task baselines (one-task head set, trivial backbone, "
+            "or fairness.baseline_seeds: 0)",
+        }
+    tasks = {
+        task: task_gain(
+            predictions,
+            context.baselines[task],
+            resamples=context.bootstrap_resamples,
+            seed=context.seed,
+        )
+        for task, predictions in context.tasks.items()
+        if task in context.baselines
+    }
+    gains = {task: t["gain"] for task, t in tasks.items() if t["gain"] is not None}
+    values = list(gains.values())
+    ratios = [t["ratio"] for t in tasks.values() if t["ratio"] is not None]
+    pairs = list(itertools.combinations(values, 2))
+    return {
+        "baseline_seeds": len(next(iter(context.baselines.values()))),
+        "tasks": tasks,
+        "dm": float(np.mean(values)) if values else None,
+        "d_min": min(values) if values else None,
+        "worst_task": min(gains, key=gains.__getitem__) if gains else None,
+        "range": max(values) - min(values) if values else None,
+        "mean_abs_pairwise_gap": (
+            float(np.mean([abs(a - b) for a, b in pairs])) if pairs else 0.0 if values else None
+        ),
+        "jain": jain_index(ratios),
+        "negative_transfer": [task for task, t in tasks.items() if t["negative_transfer"]],
+    }
+
+
+@hookimpl
+def mtrec_register_fairness_metrics() -> list[FairnessMetricSpec]:
+    return [
+        FairnessMetricSpec(
+            name="subtask-gain",
+            scope="subtask",
+            compute=subtask_gain,
+            description="each task's gain over the same task trained alone; worst task, "
+            "negative transfer, spread and Jain's index",
+            needs=("baselines",),
+        )
+    ]
