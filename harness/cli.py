@@ -113,14 +113,17 @@ def build_parser() -> argparse.ArgumentParser:
     report = commands.add_parser(
         "report",
         help="render the report of a finished run",
-        description="Render the report of a run folder to stdout.",
+        description="Render the report of a run folder: without --format, (re)write "
+        "report.md and report.html there and print the Markdown; with --format, print only "
+        "that format to stdout.",
     )
     report.add_argument("run_dir", type=Path, metavar="RUN_DIR")
     report.add_argument(
         "--format",
-        choices=("md", "json"),
-        default="md",
-        help="md: the Markdown summary; json: results.json (default: md)",
+        choices=("md", "html", "json"),
+        default=None,
+        help="md: the Markdown summary; html: the self-contained HTML page; json: the "
+        "summary both are built from (default: write report.md and report.html)",
     )
     _add_compare_command(commands)
     from harness.datasets_cli import add_datasets_commands
@@ -184,7 +187,7 @@ def _run(args: argparse.Namespace) -> int:
 
     from harness.config import load_suite
     from harness.runner import default_run_dir, run_sweep
-    from reports import print_summary, render_markdown
+    from reports import print_summary, write_reports
 
     suite = _narrow(load_suite(args.suite), args)
     host = _host(args)
@@ -194,8 +197,7 @@ def _run(args: argparse.Namespace) -> int:
 
     with RichReporter(console) as reporter:
         result = run_sweep(suite, host, out, device=args.device, reporter=reporter)
-    report_path = out / "report.md"
-    report_path.write_text(render_markdown(result.document), encoding="utf-8")
+    report_path, html_path = write_reports(result.document, out)
     print_summary(result.document, Console(quiet=args.quiet))
     for record in result.failed:
         console.print(
@@ -204,6 +206,7 @@ def _run(args: argparse.Namespace) -> int:
             markup=True,
             highlight=False,
         )
+    print(f"html report: {html_path}")
     print(f"report: {report_path}")
     return 1 if result.failed else 0
 
@@ -353,7 +356,7 @@ def _suites(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from reports import render_markdown
+    from reports import build_overview, render_html, render_markdown, write_reports
 
     path = args.run_dir / "results.json"
     if not path.is_file():
@@ -362,8 +365,17 @@ def _report(args: argparse.Namespace) -> int:
         document = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise UsageError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
-    if args.format == "json":
-        print(json.dumps(document, indent=2))
+    if args.format is None:
+        try:
+            written = write_reports(document, args.run_dir)
+        except OSError as exc:
+            raise UsageError(f"{args.run_dir}: cannot write the reports ({exc.strerror})") from None
+        print(render_markdown(document))
+        print("wrote " + ", ".join(str(path) for path in written), file=sys.stderr)
+    elif args.format == "json":
+        print(json.dumps(build_overview(document), indent=2))
+    elif args.format == "html":
+        print(render_html(document), end="")
     else:
         print(render_markdown(document))
     return 0

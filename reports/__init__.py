@@ -1,6 +1,22 @@
-"""Renderers of a run's results: the terminal table and the Markdown report."""
+"""Renderers of a run's results: the terminal table, the Markdown and the HTML report."""
 
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from reports.html import render_html
 from reports.markdown import render_markdown
+from reports.overview import build_overview
 from reports.terminal import print_summary
 
-__all__ = ["print_summary", "render_markdown"]
+__all__ = ["build_overview", "print_summary", "render_html", "render_markdown", "write_reports"]
+
+
+def write_reports(document: Mapping[str, Any], run_dir: Path) -> tuple[Path, Path]:
+    """Write ``report.md`` and ``report.html`` of a run into its folder; return both paths."""
+    markdown, page = run_dir / "report.md", run_dir / "report.html"
+    markdown.write_text(render_markdown(document), encoding="utf-8")
+    page.write_text(render_html(document), encoding="utf-8")
+    return markdown, page

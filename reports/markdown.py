@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from reports.overview import build_overview
 from reports.summary import (
     compact,
     metric_cell,
@@ -21,6 +22,8 @@ def _escape(text: Any) -> str:
 
 
 def render_markdown(document: Mapping[str, Any]) -> str:
+    """The Markdown report: accuracy, trivial reference, efficiency, group gaps, tradeoffs,
+    per-task gains (when the run has single-task baselines) and failures."""
     records = document.get("records", [])
     ok = [r for r in records if r["status"] == "ok"]
     failed = [r for r in records if r["status"] != "ok"]
@@ -124,6 +127,7 @@ def render_markdown(document: Mapping[str, Any]) -> str:
                 for r in ok
             ],
         )
+        lines += _tradeoff_lines(document)
     if failed:
         lines += ["", "## Failed combinations", ""]
         lines += _table(
@@ -140,6 +144,45 @@ def render_markdown(document: Mapping[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _tradeoff_lines(document: Mapping[str, Any]) -> list[str]:
+    """The tradeoff summary per combination and, when the run has them, per-task gains."""
+    overview = build_overview(document)
+    objectives = overview["objectives"]
+    lines = ["", "## Tradeoffs", ""]
+    lines += _table(
+        ["combination", *(o["label"] for o in objectives), "Pareto-optimal"],
+        [
+            [
+                c["label"],
+                *(number((c["summary"] or {}).get(o["name"]), 3) for o in objectives),
+                "yes" if c["pareto_optimal"] else "",
+            ]
+            for c in overview["combinations"]
+            if c["status"] == "ok"
+        ],
+    )
+    gains = overview["subtask_gains"]
+    if gains:
+        lines += ["", "## Per-task gain over single-task baselines (D_t %)", ""]
+        lines += _table(
+            ["combination", "task", "metric", "gain", "CI", "negative transfer"],
+            [
+                [
+                    row["label"],
+                    row["task"],
+                    str(row["metric"]),
+                    number(row["gain"], 2),
+                    "-"
+                    if not row["ci"]
+                    else f"[{number(row['ci'][0], 2)}, {number(row['ci'][1], 2)}]",
+                    "yes" if row["negative_transfer"] else "",
+                ]
+                for row in gains
+            ],
+        )
+    return lines
 
 
 def _latency_cell(record: Mapping[str, Any], size: str) -> str:
