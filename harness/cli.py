@@ -95,6 +95,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--domains", type=_names, default=None, metavar="A,B", help="only these domains"
     )
     run.add_argument("--quiet", action="store_true", help="no progress bars or table")
+    run.add_argument(
+        "--tracker",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help="also send every record to this tracker (tensorboard, mlflow; repeatable)",
+    )
+    from harness.store_cli import add_run_options, add_store_commands
+
+    add_run_options(run)
 
     plugins = commands.add_parser(
         "plugins",
@@ -126,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
         "summary both are built from (default: write report.md and report.html)",
     )
     _add_compare_command(commands)
+    add_store_commands(commands)
     from harness.datasets_cli import add_datasets_commands
 
     add_datasets_commands(commands)
@@ -158,6 +169,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "suites": _suites,
             "report": _report,
             "compare": _compare,
+            "merge": _merge,
+            "store": _store,
             "datasets": datasets_main,
         }
         return handler[args.command](args)
@@ -187,6 +200,7 @@ def _run(args: argparse.Namespace) -> int:
 
     from harness.config import load_suite
     from harness.runner import default_run_dir, run_sweep
+    from harness.store_cli import failure_summary, sweep_options
     from reports import print_summary, write_reports
 
     suite = _narrow(load_suite(args.suite), args)
@@ -196,19 +210,28 @@ def _run(args: argparse.Namespace) -> int:
     from harness.progress import RichReporter
 
     with RichReporter(console) as reporter:
-        result = run_sweep(suite, host, out, device=args.device, reporter=reporter)
+        result = run_sweep(
+            suite, host, out, device=args.device, reporter=reporter, **sweep_options(args)
+        )
     report_path, html_path = write_reports(result.document, out)
     print_summary(result.document, Console(quiet=args.quiet))
-    for record in result.failed:
-        console.print(
-            f"[red]failed[/red] {record['backbone']} x {record['head_set']} x "
-            f"{record['domain']} (seed {record['seed']}): {record['error']}",
-            markup=True,
-            highlight=False,
-        )
+    for line in failure_summary(result):
+        console.print(line, markup=False, highlight=False)
     print(f"html report: {html_path}")
     print(f"report: {report_path}")
     return 1 if result.failed else 0
+
+
+def _merge(args: argparse.Namespace) -> int:
+    from harness.store_cli import merge_main
+
+    return merge_main(args)
+
+
+def _store(args: argparse.Namespace) -> int:
+    from harness.store_cli import store_main
+
+    return store_main(args)
 
 
 def _narrow(suite: Any, args: argparse.Namespace) -> Any:

@@ -138,12 +138,14 @@ def execute(
     fairness_metrics: list[str] | None,
     oom_retry: bool = False,
     on_epoch: Callable[[int, float, float], None] | None = None,
+    collect: bool = True,
 ) -> dict[str, Any]:
     """Run one combination in this process; never raises for a failure of the combination.
 
     Plugins raising, non-finite losses and CUDA out-of-memory all end as a failed record
     with the reason; with ``oom_retry`` an out-of-memory is retried once at half the batch
-    sizes (the record's ``oom_retry`` says so).
+    sizes (the record's ``oom_retry`` says so). ``collect`` frees the combination's model
+    before returning (a full garbage collection: worth it only if the process goes on).
     """
     from harness import combination as combination_module
 
@@ -185,7 +187,8 @@ def execute(
         host.on_combination_error(key, config, exc)
     record["finished"] = now()
     record["duration_s"] = time.perf_counter() - started
-    gc.collect()  # the combination's model is garbage now; free it before the next one
+    if collect:
+        gc.collect()  # the combination's model is garbage now; free it before the next one
     return record
 
 
@@ -366,9 +369,13 @@ class WorkerTask:
 
 
 def run_task(
-    task: WorkerTask, on_epoch: Callable[[int, float, float], None] | None
+    task: WorkerTask,
+    on_epoch: Callable[[int, float, float], None] | None,
+    *,
+    collect: bool = True,
 ) -> dict[str, Any]:
-    """Run one :class:`WorkerTask` in this (worker) process and return its record."""
+    """Run one :class:`WorkerTask` in this (worker) process and return its record
+    (``collect``: see :func:`execute`; a worker that exits next skips it)."""
     import torch
 
     from harness.combination import SweepCache
@@ -393,6 +400,7 @@ def run_task(
         fairness_metrics=task.fairness_metrics,
         oom_retry=task.oom_retry,
         on_epoch=on_epoch,
+        collect=collect,
     )
 
 
@@ -407,7 +415,7 @@ class ProcessExecutor:
     def run(self, job: SweepJob, events: SweepEvents) -> None:
         import torch
 
-        context = _process_context()
+        context = _process_context(job.host)
         recipe = HostRecipe.of(job.host)
         for combination in job.combinations:
             events.started(combination)
@@ -475,15 +483,17 @@ def _child_main(sender: Any, task: WorkerTask) -> None:
     def on_epoch(epoch: int, train_loss: float, score: float) -> None:
         sender.send(("epoch", epoch, train_loss, score))
 
-    record = run_task(task, on_epoch)
+    record = run_task(task, on_epoch, collect=False)
     sender.send(("record", record))
     sender.close()
 
 
-def _process_context() -> multiprocessing.context.BaseContext:
-    """forkserver (torch imported once, in the server) where available, else spawn."""
+def _process_context(host: PluginHost) -> multiprocessing.context.BaseContext:
+    """forkserver where available, else spawn. The server imports torch, the core and the
+    installed plugins once; each child forks from it ready to run."""
     if "forkserver" in multiprocessing.get_all_start_methods():
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["harness.combination"])
+        plugins = [p.module.partition(":")[0] for p in host.loaded if p.distribution]
+        context.set_forkserver_preload(["harness.combination", *plugins])
         return context
     return multiprocessing.get_context("spawn")

@@ -1,0 +1,160 @@
+"""``--resume``: finished combinations are never computed twice, and nothing is lost.
+
+The kill test starts ``mtrec run`` as a real process group, ``kill -9``s it once at least two
+records are stored, then resumes into the same folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness import combination as combination_module
+from harness.config import parse_suite
+from harness.errors import UsageError
+from harness.plugin_host import PluginHost
+from harness.results import validate_results
+from harness.runner import run_sweep
+from harness.store import Store
+
+FAST = """
+training: {epochs: 1, batch_size: 32}
+fairness_metrics: []
+measure: {latency_batch_sizes: [1], latency_warmup: 0, latency_min_repeats: 1,
+          latency_min_seconds: 0, flops: false}
+"""
+SUITE = (
+    """
+name: resumable
+backbones: [tiny-bert, {name: id-embedding, options: {dim: 8}}]
+head_sets: [ecommerce-seed]
+domains: [{name: synthetic-ecommerce, options: {n_users: 30, n_items: 30, n_interactions: 150}}]
+"""
+    + FAST
+)
+# Six quick combinations (id-embedding only) for the kill test.
+SIX = (
+    """
+name: six
+seeds: [0, 1, 2]
+backbones: [{name: id-embedding, options: {dim: 8}}, {name: id-embedding, options: {dim: 16}}]
+head_sets: [ecommerce-seed]
+domains: [{name: synthetic-ecommerce, options: {n_users: 30, n_items: 30, n_interactions: 150}}]
+"""
+    + FAST
+)
+
+
+def suite(text: str) -> Any:
+    return parse_suite(text, origin="test.yaml", source="file")
+
+
+def forbid_training(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    calls: list[str] = []
+
+    def counted(combination: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(combination.key)
+        raise AssertionError("a finished combination was computed again")
+
+    monkeypatch.setattr(combination_module, "run_combination", counted)
+    return calls
+
+
+def test_resume_from_the_store_retrains_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = Store(tmp_path / "runs.sqlite")
+    first = run_sweep(suite(SUITE), PluginHost(), tmp_path / "first", device="cpu", store=store)
+    assert [r["status"] for r in first.document["records"]] == ["ok", "ok"]
+    assert len(first.ran) == 2
+
+    calls = forbid_training(monkeypatch)
+    second = run_sweep(
+        suite(SUITE), PluginHost(), tmp_path / "second", device="cpu", store=store, resume=True
+    )
+    assert calls == [] and second.ran == []
+    assert second.resumed == [r["key"] for r in first.document["records"]]
+    document = json.loads((tmp_path / "second" / "results.json").read_text())
+    validate_results(document)
+    for before, after in zip(first.document["records"], document["records"], strict=True):
+        assert after["resumed_from"] == first.document["run_id"]
+        assert after["metrics"] == before["metrics"]
+        for name in after["predictions"].values():
+            copied = tmp_path / "second" / "predictions" / name
+            assert copied.read_bytes() == (tmp_path / "first" / "predictions" / name).read_bytes()
+    runs = {run["name"]: run for run in store.runs()}
+    assert runs["second"]["ok"] == 2 and runs["second"]["finished"] is not None
+
+
+def test_without_resume_or_with_another_suite_a_used_folder_is_refused(tmp_path: Path) -> None:
+    store = Store(tmp_path / "runs.sqlite")
+    run_sweep(suite(SIX), PluginHost(), tmp_path / "run", device="cpu", store=store)
+    with pytest.raises(UsageError, match="add --resume"):
+        run_sweep(suite(SIX), PluginHost(), tmp_path / "run", device="cpu", store=store)
+    with pytest.raises(UsageError, match="different suite configuration"):
+        run_sweep(
+            suite(SIX.replace("seeds: [0, 1, 2]", "seeds: [5]")),
+            PluginHost(),
+            tmp_path / "run",
+            device="cpu",
+            store=store,
+            resume=True,
+        )
+
+
+def test_kill_9_then_resume_loses_and_duplicates_nothing(tmp_path: Path) -> None:
+    suite_file = tmp_path / "six.yaml"
+    suite_file.write_text(SIX)
+    out, store_path = tmp_path / "run", tmp_path / "runs.sqlite"
+    command = [
+        sys.executable, "-m", "harness.cli", "run", str(suite_file), "--out", str(out),
+        "--store", str(store_path), "--device", "cpu", "--quiet",
+    ]  # fmt: skip
+    sweep = subprocess.Popen(
+        command,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # its own process group, killed whole below
+    )
+    store = Store(store_path)
+    deadline = time.monotonic() + 180
+    try:
+        while time.monotonic() < deadline and sweep.poll() is None:
+            if store_path.is_file() and len(store.records()) >= 2:
+                break
+            time.sleep(0.05)
+    finally:
+        os.killpg(sweep.pid, signal.SIGKILL)
+        sweep.wait()
+    killed_with = len(store.records())
+    assert 2 <= killed_with < 6, "the sweep must be killed mid-way"
+    before = {r["key"]: r["record_id"] for r in store.records()}
+
+    resumed = subprocess.run(
+        [*command, "--resume"], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    document = json.loads((out / "results.json").read_text())
+    validate_results(document)
+    keys = [r["key"] for r in document["records"]]
+    assert len(keys) == 6 and len(set(keys)) == 6
+    assert all(r["status"] == "ok" for r in document["records"])
+    records = store.records()
+    assert len(records) == 6 and len({r["record_id"] for r in records}) == 6
+    assert {r["key"] for r in records} == set(keys)
+    # The combinations stored before the kill were not computed again: same record ids.
+    ids = {r["key"]: r["record_id"] for r in document["records"]}
+    assert all(ids[key] == record_id for key, record_id in before.items())
+    assert [run["run_id"] for run in store.runs()] == [document["run_id"]]
+    assert store.integrity() == "ok"
+    for record in document["records"]:
+        for name in record["predictions"].values():
+            assert (out / "predictions" / name).is_file()
