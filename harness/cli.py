@@ -62,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--out",
-        type=Path,
+        type=_folder,
         default=None,
         metavar="DIR",
         help="run folder (default: runs/SUITE-TIMESTAMP)",
@@ -75,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--seed",
-        type=int,
+        type=_seed,
         action="append",
         default=None,
         metavar="N",
@@ -141,6 +141,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_datasets_commands(commands)
     return parser
+
+
+def _seed(value: str) -> int:
+    """A seed as numpy and torch take it: an integer in [0, 2**32)."""
+    try:
+        seed = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer seed, got {value!r}") from None
+    if not 0 <= seed < 2**32:
+        raise argparse.ArgumentTypeError(f"a seed must be in [0, 2**32), got {seed}")
+    return seed
+
+
+def _folder(value: str) -> Path:
+    # Path("") is the current folder: an empty --out must not write a run there.
+    if not value.strip():
+        raise argparse.ArgumentTypeError("expected a folder, got an empty string")
+    return Path(value)
 
 
 def _names(value: str) -> list[str]:

@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from harness.errors import CombinationError
 from harness.specs import LoadedBackbone, Pooling
 
 
@@ -28,6 +29,12 @@ def load_pretrained(
     """Load model and tokenizer from a folder or hub id, ready for :class:`MultiTaskModel`."""
     from transformers import AutoModel, AutoTokenizer
 
+    if not isinstance(trust_remote_code, bool):
+        # `trust_remote_code: "false"` must not read as true.
+        raise CombinationError(
+            f"{source}: option trust_remote_code must be true or false, got {trust_remote_code!r}"
+        )
+    refuse_pickled_weights(source)
     quiet_transformers()
     tokenizer = AutoTokenizer.from_pretrained(str(source), trust_remote_code=trust_remote_code)
     model = AutoModel.from_pretrained(
@@ -42,6 +49,27 @@ def load_pretrained(
         hidden_size=hidden_size_of(model.config),
         pooling=pooling,
         source=str(source),
+    )
+
+
+PICKLED_WEIGHTS = ("*.bin", "*.pt", "*.pth", "*.ckpt", "*.pkl")
+
+
+def refuse_pickled_weights(source: str | Path) -> None:
+    """Refuse a local checkpoint folder that holds no safetensors weights.
+
+    Pickled weights (``pytorch_model.bin``) can run code when loaded; mtrec loads
+    safetensors only. (A hub id is refused by ``from_pretrained(use_safetensors=True)``.)
+    """
+    folder = Path(source).expanduser()
+    if not folder.is_dir() or any(folder.glob("*.safetensors")):
+        return
+    pickled = sorted(path.name for pattern in PICKLED_WEIGHTS for path in folder.glob(pattern))
+    found = f"it holds only {', '.join(pickled)}" if pickled else "it holds no weights"
+    raise CombinationError(
+        f"{source}: no safetensors weights ({found}); mtrec loads safetensors only, because "
+        "pickled weights can run code when loaded: convert the checkpoint with "
+        "save_pretrained(..., safe_serialization=True)"
     )
 
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+import enum
 import importlib.metadata
 import logging
 import os
 import traceback
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, get_origin, get_type_hints
 
 import pluggy
 
@@ -169,17 +171,30 @@ class PluginHost:
             for impl in _in_call_order(caller.get_hookimpls()):
                 provider = self._providers[impl.plugin_name]
                 try:
-                    items = cast(Iterable[Any], impl.function() or ())
-                except Exception as exc:
+                    returned = impl.function()
+                    if isinstance(returned, spec_type) or not isinstance(returned, Iterable):
+                        raise PluginError(
+                            f"{provider.describe()} returned {type(returned).__name__} from "
+                            f"{hook_name}; expected a list of {spec_type.__name__}"
+                        )
+                    items = list(returned)  # a generator may raise too
+                except PluginError:
+                    raise
+                except (Exception, SystemExit) as exc:
                     detail = traceback.format_exception_only(type(exc), exc)[-1].strip()
                     raise PluginError(
                         f"{provider.describe()} raised in {hook_name}: {detail}"
                     ) from exc
                 for item in items:
-                    if not isinstance(item, spec_type):
+                    problem = (
+                        (type(item).__name__, spec_type.__name__)
+                        if not isinstance(item, spec_type)
+                        else _field_problem(item)
+                    )
+                    if problem:
                         raise PluginError(
-                            f"{provider.describe()} returned {type(item).__name__} from "
-                            f"{hook_name}; expected {spec_type.__name__}"
+                            f"{provider.describe()} returned {problem[0]} from {hook_name}; "
+                            f"expected {problem[1]}"
                         )
                     registry.add(item, provider)
         return registries
@@ -226,6 +241,27 @@ class PluginHost:
 def _arguments(impl: pluggy.HookImpl, **kwargs: Any) -> dict[str, Any]:
     """The subset of a hook's arguments an implementation asked for (pluggy semantics)."""
     return {name: kwargs[name] for name in impl.argnames}
+def _field_problem(item: object) -> tuple[str, str] | None:
+    """A spec field whose value cannot work (an enum field given a string, a loader that is
+    not callable) as (what was returned, what was expected); None when the spec looks sound.
+    Caught at registration, not mid-sweep."""
+    hints = get_type_hints(type(item))
+    for spec_field in dataclasses.fields(item):  # type: ignore[arg-type]
+        hint, value = hints.get(spec_field.name), getattr(item, spec_field.name)
+        if isinstance(hint, type) and issubclass(hint, enum.Enum):
+            wrong = not isinstance(value, hint)
+        elif get_origin(hint) is Callable:
+            wrong = not callable(value)
+        else:
+            continue
+        if wrong:
+            expected = hint.__name__ if isinstance(hint, type) else "a callable"
+            name = getattr(item, "name", "?")
+            returned = f"{type(item).__name__} '{name}' whose {spec_field.name} is {value!r}"
+            return returned, f"{expected} for {spec_field.name}"
+    return None
+
+
 
 
 def _in_call_order(impls: list[pluggy.HookImpl]) -> list[pluggy.HookImpl]:

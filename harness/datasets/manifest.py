@@ -20,6 +20,7 @@ from typing import Any
 import jsonschema
 import yaml
 
+from harness.config import UniqueKeyLoader
 from harness.datasets.errors import ManifestError
 from harness.errors import UnknownNameError
 from harness.specs import TaskType
@@ -212,7 +213,7 @@ def parse_manifest(text: str, *, origin: str, expected_name: str | None = None) 
     """Validate manifest YAML; errors read ``ORIGIN:LINE: field.path: problem``."""
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=UniqueKeyLoader)  # a SafeLoader: no Python tags
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}" if mark is not None else ""
@@ -281,6 +282,19 @@ def _build_manifest(
                 ["sources", i, "format"],
                 f"'{s['format']}' is not a format under schema (known: {known_formats})",
             )
+        for j, f in enumerate(s["files"]):
+            # Refused here as well as at extraction: a bad manifest fails before any download.
+            members: list[tuple[list[Any], str]] = [(["member"], f.get("member", ""))]
+            members += [
+                (["extract", k, "member"], m["member"]) for k, m in enumerate(f.get("extract", ()))
+            ]
+            for where, member in members:
+                reason = unsafe_member_reason(member)
+                if reason:
+                    raise fail(
+                        ["sources", i, "files", j, *where],
+                        f"unsafe archive member '{member}' ({reason})",
+                    )
         files = tuple(
             SourceFile(
                 name=f["name"],
@@ -349,12 +363,25 @@ def _build_manifest(
     )
 
 
+def unsafe_member_reason(member: str) -> str | None:
+    """Why an archive member path could land outside its folder, or None when it cannot."""
+    if member.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", member):
+        return "absolute path"
+    if ".." in re.split(r"[/\\]", member):
+        return "path with '..'"
+    if "\x00" in member:
+        return "NUL byte in the name"
+    return None
+
+
 def load_manifest(path: Path) -> Manifest:
     """Read and validate one manifest file; its ``name`` must equal the file's stem."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ManifestError(f"{path}: cannot read manifest: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise _not_utf8(str(path), exc) from None
     return parse_manifest(text, origin=str(path), expected_name=path.stem)
 
 
@@ -405,4 +432,12 @@ def get_manifest(name: str) -> Manifest:
         text = read()
     except OSError as exc:
         raise ManifestError(f"{origin}: cannot read manifest: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise _not_utf8(origin, exc) from None
     return parse_manifest(text, origin=origin, expected_name=name)
+
+
+def _not_utf8(origin: str, exc: UnicodeDecodeError) -> ManifestError:
+    line = exc.object.count(b"\n", 0, exc.start) + 1
+    byte = exc.object[exc.start]
+    return ManifestError(f"{origin}:{line}: not UTF-8 text (byte {byte:#04x}); save it as UTF-8")

@@ -1,0 +1,8 @@
+"""Bad plugin: implements a hook that does not exist (singular 'backbone')."""
+
+from harness import hookimpl
+
+
+@hookimpl
+def mtrec_register_backbone() -> list[object]:
+    return []

@@ -1,0 +1,8 @@
+"""Bad plugin: its registration hook raises."""
+
+from harness import hookimpl
+
+
+@hookimpl
+def mtrec_register_backbones() -> list[object]:
+    raise RuntimeError("registration exploded on purpose")

@@ -1,0 +1,8 @@
+"""Bad plugin: returns names instead of specs."""
+
+from harness import hookimpl
+
+
+@hookimpl
+def mtrec_register_backbones() -> list[str]:
+    return ["tiny-bert-copy"]

@@ -1,0 +1,8 @@
+"""Bad plugin: returns a number instead of a list."""
+
+from harness import hookimpl
+
+
+@hookimpl
+def mtrec_register_domains() -> int:
+    return 5
