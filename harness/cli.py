@@ -102,6 +102,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help="also send every record to this tracker (tensorboard, mlflow; repeatable)",
     )
+    run.add_argument(
+        "--tracker",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help="also send every record to this tracker (tensorboard, mlflow; repeatable)",
+    )
     from harness.store_cli import add_run_options, add_store_commands
 
     add_run_options(run)
@@ -259,6 +266,8 @@ def _narrow(suite: Any, args: argparse.Namespace) -> Any:
     update: dict[str, Any] = {}
     if args.seed:
         update["seeds"] = list(dict.fromkeys(args.seed))
+    if getattr(args, "tracker", None):
+        update["trackers"] = list(dict.fromkeys([*suite.trackers, *args.tracker]))
     for flag, key, entry_type in (
         ("backbones", "backbones", BackboneEntry),
         ("head_sets", "head_sets", HeadSetEntry),
@@ -294,6 +303,7 @@ def _plugins(args: argparse.Namespace) -> int:
         "fairness_metrics",
         "architectures",
         "loss_weightings",
+        "trackers",
     ):
         table = Table(title=kind.replace("_", " "), title_justify="left")
         for title in ("name", "plugin", "version", "description"):
@@ -370,6 +380,7 @@ def plugin_listing(host: Any) -> dict[str, Any]:
         "fairness_metrics": [provided(e, scope=e.spec.scope) for e in registries.fairness_metrics],
         "architectures": [provided(e) for e in registries.architectures],
         "loss_weightings": [provided(e) for e in registries.loss_weightings],
+        "trackers": [provided(e, unavailable=e.spec.available()) for e in registries.trackers],
     }
 
 

@@ -237,6 +237,7 @@ class Suite(_Strict):
     include: list[IncludeEntry] = []
     exclude: list[MatrixPattern] = []
     fairness_metrics: list[str] | None = None  # None: every registered metric
+    trackers: list[str] = []  # tracker sinks fed every finished record (tensorboard, ...)
     fairness: FairnessConfig = FairnessConfig()
     training: TrainingConfig = TrainingConfig()
     measure: MeasureConfig = MeasureConfig()

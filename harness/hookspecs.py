@@ -26,6 +26,7 @@ from harness.specs import BackboneSpec, DomainSpec, FairnessMetricSpec, HeadSetS
 if TYPE_CHECKING:
     from harness.architectures import ArchitectureSpec
     from harness.executors import ExecutorSpec
+    from harness.trackers import TrackerSpec
     from harness.weighting import WeightingSpec
 
 PROJECT_NAME = "mtrec"
@@ -105,6 +106,18 @@ def mtrec_register_executors() -> Iterable[ExecutorSpec]:
     plugins. ``mtrec run --executor NAME`` picks one; :attr:`ExecutorSpec.available` says
     whether it can run here (a missing optional extra is reported before anything runs).
     An executor must report a record for every combination it is given, failed or not.
+    """
+
+
+@hookspec
+def mtrec_register_trackers() -> Iterable[TrackerSpec]:
+    """Return the tracker sinks this plugin provides (TensorBoard, MLflow, ...).
+
+    Called once per plugin while the registry is built; names must be unique across all
+    plugins. A suite enables trackers with ``trackers: [NAME, ...]`` (or ``mtrec run
+    --tracker NAME``); :attr:`TrackerSpec.available` is asked before anything runs, so a
+    missing optional extra is an input error. :attr:`TrackerSpec.log_record` is then called
+    with every record as it finishes; an exception there is a warning, never a failure.
     """
 
 

@@ -21,6 +21,7 @@ from harness.errors import PluginError
 from harness.executors import ExecutorSpec
 from harness.registry import Provider, Registry
 from harness.specs import BackboneSpec, DomainSpec, FairnessMetricSpec, HeadSetSpec
+from harness.trackers import TrackerSpec
 from harness.weighting import WeightingSpec
 
 ENTRY_POINT_GROUP = "mtrec"
@@ -55,6 +56,7 @@ class Registries:
     loss_weightings: Registry[WeightingSpec] = field(
         default_factory=lambda: Registry("loss weighting")
     )
+    trackers: Registry[TrackerSpec] = field(default_factory=lambda: Registry("tracker"))
     executors: Registry[ExecutorSpec] = field(default_factory=lambda: Registry("executor"))
 
 
@@ -163,6 +165,7 @@ class PluginHost:
             ("mtrec_register_fairness_metrics", registries.fairness_metrics, FairnessMetricSpec),
             ("mtrec_register_architectures", registries.architectures, ArchitectureSpec),
             ("mtrec_register_loss_weightings", registries.loss_weightings, WeightingSpec),
+            ("mtrec_register_trackers", registries.trackers, TrackerSpec),
             ("mtrec_register_executors", registries.executors, ExecutorSpec),
         ]
         for hook_name, registry, spec_type in kinds:

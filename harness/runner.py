@@ -28,9 +28,10 @@ from harness.pareto import annotate_tradeoffs
 from harness.plugin_host import PluginHost
 from harness.results import SCHEMA_VERSION, environment, now, write_json_atomic
 from harness.store import Store
+from harness.trackers import TrackerContext, check_trackers, with_trackers
 
 # Suite fields that say how to run, not what: they may change between a run and its resume.
-EXECUTION_FIELDS = frozenset({"resources", "oom_retry"})
+EXECUTION_FIELDS = frozenset({"resources", "oom_retry", "trackers"})
 
 
 class SweepReporter(Protocol):
@@ -206,11 +207,14 @@ def run_sweep(
     if document is None:
         check_output_folder(out)
     run_executor = executor_for(host, executor)
+    trackers = check_trackers(suite.trackers, host.registries.trackers)
     if store is not None:
         store.runs()  # opens (creates) the store now: a bad store is bad input
     if shard is not None:
         combinations = shard.select(combinations)
-    reporter = reporter or Silent()
+    reporter = with_trackers(
+        reporter or Silent(), trackers, TrackerContext(run_dir=out, suite=suite.name)
+    )
     out.mkdir(parents=True, exist_ok=True)
     (out / "predictions").mkdir(exist_ok=True)
     if document is None:

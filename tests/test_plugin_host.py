@@ -612,7 +612,7 @@ HOOKSPECS = sorted(
 
 
 def test_hookspecs_are_found() -> None:
-    assert len(HOOKSPECS) == 9
+    assert len(HOOKSPECS) == 11
     assert {
         "mtrec_register_backbones",
         "mtrec_register_head_sets",
@@ -620,6 +620,8 @@ def test_hookspecs_are_found() -> None:
         "mtrec_register_fairness_metrics",
         "mtrec_register_architectures",
         "mtrec_register_loss_weightings",
+        "mtrec_register_executors",
+        "mtrec_register_trackers",
         "mtrec_before_combination",
         "mtrec_after_combination",
         "mtrec_on_combination_error",
