@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 CONSTRAINTS := constraints.txt
 
-.PHONY: demo test lint typecheck unit bench install dev clean browser
+.PHONY: demo test lint typecheck unit bench bench-compare install dev clean browser
 
 # The demo venv: the package and its runtime dependencies.
 $(BIN)/.installed: pyproject.toml $(CONSTRAINTS)
@@ -47,6 +47,10 @@ test: lint typecheck unit
 # Ratios against plain torch measured in the same run; printed and saved to .benchmarks/.
 bench: dev
 	$(BIN)/python -m pytest benchmarks --benchmark-autosave
+
+# Against the latest saved `make bench` run: fail when any benchmark's mean is 10% slower.
+bench-compare: dev
+	$(BIN)/python -m pytest benchmarks --benchmark-compare --benchmark-compare-fail=mean:10%
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache
