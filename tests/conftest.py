@@ -30,12 +30,18 @@ def pytest_configure(config: pytest.Config) -> None:
     if not os.environ.get("MTREC_CACHE"):
         _OWN_CACHE.append(tempfile.mkdtemp(prefix="mtrec-test-cache-"))
         os.environ["MTREC_CACHE"] = _OWN_CACHE[0]
+    # Runs made by tests record into a throw-away store, never ./runs/mtrec.sqlite.
+    store = tempfile.mkdtemp(prefix="mtrec-test-store-")
+    _OWN_CACHE.append(store)
+    os.environ["MTREC_STORE"] = os.path.join(store, "mtrec.sqlite")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     for folder in _OWN_CACHE:
         shutil.rmtree(folder, ignore_errors=True)
-        os.environ.pop("MTREC_CACHE", None)
+        if os.environ.get("MTREC_CACHE") == folder:
+            os.environ.pop("MTREC_CACHE")
+    os.environ.pop("MTREC_STORE", None)
 
 
 FIXTURE_PLUGIN_MODULE = "mtrec_fixture_plugin"
