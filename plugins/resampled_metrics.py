@@ -60,7 +60,7 @@ def _auc(y_true: np.ndarray, score: np.ndarray) -> float:
 
 def _average_ranks(values: np.ndarray) -> np.ndarray:
     """1-based ranks, tied values sharing the mean of their ranks."""
-    order = np.argsort(values, kind="stable")
+    order = np.argsort(values)  # tied values get their mean rank whatever their order
     ordered = values[order]
     starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
     ends = np.r_[starts[1:], len(values)]

@@ -5,7 +5,10 @@
 * head set ``fixture-heads``: ``click`` (binary, BCE) and ``rating`` (regression, MSE);
 * domain ``fixture-domain``: 60/20/20 deterministic rows, labels ``click`` and ``rating``,
   sensitive attribute ``group`` (``a``/``b``); ``explode=True`` makes ``load`` raise;
-* fairness metric ``fixture-metric``: counts tasks and test rows.
+* fairness metric ``fixture-metric``: counts tasks and test rows;
+* fairness metric ``fixture-score-gap``: per binary task and sensitive attribute, the mean
+  predicted probability of each group and the max-min gap between groups (a third-party
+  group metric; other task types are reported not applicable).
 
 Setting ``MTREC_FIXTURE_FAIL_IMPORT=1`` makes importing this module fail, so tests can check
 how an import error is reported.
@@ -45,6 +48,7 @@ BACKBONE = "fixture-bert"
 HEAD_SET = "fixture-heads"
 DOMAIN = "fixture-domain"
 METRIC = "fixture-metric"
+SCORE_GAP_METRIC = "fixture-score-gap"
 EXPLODE_MESSAGE = "fixture domain exploded on purpose"
 SPLIT_SIZES = {"train": 60, "validation": 20, "test": 20}
 GROUPS = ("a", "b")
@@ -127,6 +131,26 @@ def fixture_metric(context: FairnessContext) -> Mapping[str, Any]:
     return {"n_tasks": len(context.tasks), "rows": max(rows, default=0)}
 
 
+def fixture_score_gap(context: FairnessContext) -> Mapping[str, Any]:
+    result: dict[str, Any] = {}
+    for task, predictions in context.tasks.items():
+        if predictions.task_type is not TaskType.BINARY or predictions.score is None:
+            result[task] = {"applicable": False, "reason": "needs a binary task with scores"}
+            continue
+        per_attribute = {}
+        for attribute, groups in context.sensitive.items():
+            labels = np.asarray(groups).astype(str)
+            means = {
+                str(g): float(predictions.score[labels == g].mean()) for g in np.unique(labels)
+            }
+            per_attribute[attribute] = {
+                "mean_score": means,
+                "difference": max(means.values()) - min(means.values()),
+            }
+        result[task] = per_attribute
+    return result
+
+
 # -- registration ------------------------------------------------------------------------
 
 
@@ -182,5 +206,11 @@ def mtrec_register_fairness_metrics() -> list[FairnessMetricSpec]:
             scope="group",
             compute=fixture_metric,
             description="fixture: number of tasks and test rows",
-        )
+        ),
+        FairnessMetricSpec(
+            name=SCORE_GAP_METRIC,
+            scope="group",
+            compute=fixture_score_gap,
+            description="fixture: gap in mean predicted probability between groups",
+        ),
     ]
