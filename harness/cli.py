@@ -435,7 +435,8 @@ def _report(args: argparse.Namespace) -> int:
 
 def _add_compare_command(commands: Any) -> None:
     from harness.bootstrap import DEFAULT_RESAMPLES
-    from harness.compare import DEFAULT_MIN_EFFECT, DEFAULT_RULES
+    from harness.compare import DEFAULT_MIN_EFFECT
+    from harness.compare_rules import DEFAULT_RULES
 
     compare = commands.add_parser(
         "compare",
@@ -477,7 +478,8 @@ def _add_compare_command(commands: Any) -> None:
 def _compare(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from harness.compare import compare_runs, load_run, parse_rules
+    from harness.compare import compare_runs, load_run
+    from harness.compare_rules import parse_rules
     from reports.compare import comparison_json, print_comparison, regression_line
     from reports.compare import render_markdown as render_diff
 

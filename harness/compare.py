@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -24,47 +23,15 @@ from typing import Any
 import numpy as np
 
 from harness.bootstrap import DEFAULT_RESAMPLES, Interval, paired_difference, unpaired_difference
+from harness.compare_rules import EFFICIENCY, WILDCARD, Rule
 from harness.errors import UsageError
 from harness.predictions import aligned_predictions, rows_of
 from harness.specs import TaskPredictions
-from harness.tasks import HIGHER, LOWER, METRICS
+from harness.tasks import HIGHER, METRICS
 
-WILDCARD = "*"  # every task's primary metric
-DEFAULT_RULES = "*:+2%,flops_per_sample:+0%"
 DEFAULT_MIN_EFFECT = 0.005
 LATENCY_BATCH = "1"  # latency rules read batch size 1 (else the first one measured)
 ENVIRONMENT_KEYS = ("device", "device_name", "python", "torch", "transformers")
-
-# Efficiency figures a rule can name, with their direction.
-EFFICIENCY: Mapping[str, int] = {
-    "latency_p50": LOWER,
-    "latency_p90": LOWER,
-    "latency_p95": LOWER,
-    "latency_p99": LOWER,
-    "flops_per_sample": LOWER,
-    "peak_memory_mb": LOWER,
-    "params": LOWER,
-    "trainable_params": LOWER,
-    "train_samples_per_s": HIGHER,
-    "inference_samples_per_s": HIGHER,
-}
-
-_RULE = re.compile(
-    r"^(?P<target>[^:\s]+)\s*:\s*(?P<sign>[+-]?)(?P<amount>\d+(\.\d*)?|\.\d+)(?P<pct>%?)$"
-)
-
-
-@dataclass(frozen=True, kw_only=True)
-class Rule:
-    """How much one metric may worsen (always in its worsening direction)."""
-
-    target: str  # "TASK.METRIC", "*" (every task's primary metric) or an EFFICIENCY name
-    tolerance: float  # allowed worsening: a share of the baseline value, or absolute
-    relative: bool  # True: ``tolerance`` is a share of |baseline|
-    text: str  # the rule as written, for messages
-
-    def allowed(self, baseline: float) -> float:
-        return self.tolerance * abs(baseline) if self.relative else self.tolerance
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -126,53 +93,8 @@ class Comparison:
 
 
 # --------------------------------------------------------------------------------------
-# input: rules and runs
+# input: runs
 # --------------------------------------------------------------------------------------
-
-
-def parse_rules(text: str) -> list[Rule]:
-    """``METRIC:+N%`` or ``METRIC:+N`` rules, comma separated; UsageError on a bad one."""
-    rules: list[Rule] = []
-    for raw in text.split(","):
-        item = raw.strip()
-        if not item:
-            continue
-        match = _RULE.match(item)
-        if match is None:
-            raise UsageError(
-                f"--fail-on: malformed rule '{item}'; expected METRIC:+N% or METRIC:+N, "
-                "e.g. rating.rmse:+2%, latency_p50:+10%, *:+2%"
-            )
-        target = match["target"]
-        _check_target(target, item)
-        amount = float(match["amount"])
-        relative = match["pct"] == "%"
-        rules.append(
-            Rule(
-                target=target,
-                tolerance=amount / 100.0 if relative else amount,
-                relative=relative,
-                text=item,
-            )
-        )
-    if not rules:
-        raise UsageError("--fail-on: no rules given")
-    return rules
-
-
-def _check_target(target: str, item: str) -> None:
-    if target == WILDCARD or target in EFFICIENCY:
-        return
-    task, dot, metric = target.rpartition(".")
-    if not dot or not task:
-        raise UsageError(
-            f"--fail-on: rule '{item}': '{target}' is neither TASK.METRIC, '*' nor an "
-            f"efficiency figure ({', '.join(EFFICIENCY)})"
-        )
-    if metric not in METRICS:
-        raise UsageError(
-            f"--fail-on: rule '{item}': unknown metric '{metric}' (metrics: {', '.join(METRICS)})"
-        )
 
 
 def load_run(name: str) -> Run:

@@ -20,7 +20,8 @@ import numpy as np
 import pytest
 
 from harness.cli import main
-from harness.compare import Run, compare_runs, parse_rules
+from harness.compare import Run, compare_runs
+from harness.compare_rules import parse_rules
 from harness.config import parse_suite
 from harness.plugin_host import PluginHost
 from harness.runner import run_sweep
