@@ -102,13 +102,6 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help="also send every record to this tracker (tensorboard, mlflow; repeatable)",
     )
-    run.add_argument(
-        "--tracker",
-        action="append",
-        default=None,
-        metavar="NAME",
-        help="also send every record to this tracker (tensorboard, mlflow; repeatable)",
-    )
     from harness.store_cli import add_run_options, add_store_commands
 
     add_run_options(run)
