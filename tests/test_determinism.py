@@ -1,0 +1,99 @@
+"""Determinism: ``mtrec run smoke`` twice with the same seed on CPU gives identical numbers.
+
+Everything random is seeded from the combination's seed: the domain generator, the split,
+head initialisation, dropout, batch order (a numpy generator per training run) and the
+bootstrap. The second run is a separate process with another ``PYTHONHASHSEED`` (so no
+result may depend on the iteration order of a set of strings) and reads the tiny backbones
+and the token cache that the first run wrote, so the cached paths are covered too. A
+different seed must give different numbers, or the seed would not reach the code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.cli import main
+
+COMPARED = ("metrics", "fairness", "reference", "tasks")
+
+
+def smoke(out: Path, *flags: str, process: bool = False) -> dict[str, Any]:
+    """Run ``mtrec run smoke`` on the CPU into ``out`` (in this process, or in a child with
+    its own hash seed); return its results.json."""
+    args = ["run", "smoke", "--out", str(out), "--device", "cpu", "--quiet", *flags]
+    if process:
+        env = {**os.environ, "PYTHONHASHSEED": "12345"}
+        done = subprocess.run(
+            [sys.executable, "-m", "harness.cli", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=600,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+    else:
+        assert main(args) == 0
+    document: dict[str, Any] = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    document["run_dir"] = str(out)
+    return document
+
+
+@pytest.fixture(scope="module")
+def first(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    folder = tmp_path_factory.mktemp("determinism")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MTREC_STORE", str(folder / "mtrec.sqlite"))
+        return smoke(folder / "first")
+
+
+@pytest.fixture(autouse=True)
+def _own_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MTREC_STORE", str(tmp_path / "mtrec.sqlite"))
+
+
+def test_same_seed_twice_gives_identical_results(
+    first: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    second_dir = tmp_path / "second"
+    second = smoke(second_dir, process=True)
+    capsys.readouterr()
+    assert len(first["records"]) == len(second["records"]) == 2
+    for one, two in zip(first["records"], second["records"], strict=True):
+        assert one["status"] == two["status"] == "ok", (one["error"], two["error"])
+        assert one["key"] == two["key"]
+        for part in COMPARED:
+            assert one[part] == two[part], f"{one['backbone']}: {part} differ"
+        assert one["metrics"]  # not trivially equal
+        assert one["fairness"]
+        # The whole training trajectory, not only the end point.
+        assert [epoch["train_loss"] for epoch in one["training"]["history"]] == [
+            epoch["train_loss"] for epoch in two["training"]["history"]
+        ]
+        assert one["training"]["history"] == two["training"]["history"]
+    # Predictions, byte for byte.
+    first_dir = Path(first["run_dir"]) / "predictions"
+    for record in first["records"]:
+        for relative in record["predictions"].values():
+            written = (first_dir / relative).read_bytes()
+            assert written == (second_dir / "predictions" / relative).read_bytes(), relative
+
+
+def test_another_seed_gives_different_results(
+    first: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    other = smoke(tmp_path / "other", "--seed", "1", "--backbones", "tiny-bert")
+    capsys.readouterr()
+    (record,) = other["records"]
+    (same_backbone,) = [r for r in first["records"] if r["backbone"] == "tiny-bert"]
+    assert record["seed"] == 1 and same_backbone["seed"] == 0
+    assert record["key"] != same_backbone["key"]
+    assert record["metrics"] != same_backbone["metrics"]
+    assert record["training"]["history"] != same_backbone["training"]["history"]
