@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -143,17 +143,7 @@ def run_combination(
     model, heads, test_enc = fit.model, fit.heads, fit.test_enc
     metrics = score_tasks(fit.test_run.tasks)
     files = save_predictions(predictions_dir, data.test, fit.test_run.tasks)
-    trivial = score_tasks(
-        {
-            head.task: trivial_predictions(
-                head.task,
-                head.task_type,
-                fit.train_split.labels[head.label_field],
-                test_enc.labels[head.label_field],
-            )
-            for head in heads
-        }
-    )
+    trivial = trivial_scores(heads, fit.train_split.labels, test_enc.labels)
 
     train_memory, inference_memory = fit.memory
     efficiency = _measure(
@@ -414,6 +404,22 @@ def fit_variant(
     )
 
 
+def trivial_scores(
+    heads: Sequence[HeadSpec],
+    train_labels: Mapping[str, np.ndarray],
+    labels: Mapping[str, np.ndarray],
+) -> dict[str, dict[str, float]]:
+    """Every metric of the trivial predictor (fitted on the train labels) on ``labels``."""
+    return score_tasks(
+        {
+            head.task: trivial_predictions(
+                head.task, head.task_type, train_labels[head.label_field], labels[head.label_field]
+            )
+            for head in heads
+        }
+    )
+
+
 def _train_on(
     model: MultiTaskModel,
     train_split: DomainSplit,
@@ -428,17 +434,7 @@ def _train_on(
 ) -> TrainResult:
     """Train with early stopping on the validation score (mean gain over trivial)."""
     heads = model.head_specs()
-    val_reference = score_tasks(
-        {
-            head.task: trivial_predictions(
-                head.task,
-                head.task_type,
-                train_split.labels[head.label_field],
-                val_enc.labels[head.label_field],
-            )
-            for head in heads
-        }
-    )
+    val_reference = trivial_scores(heads, train_split.labels, val_enc.labels)
 
     def validate() -> float:
         run = predict(model, val_enc, batch_size=config.eval_batch_size, device=device)
