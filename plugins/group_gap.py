@@ -20,7 +20,9 @@ group metrics in :mod:`plugins.task_type_gaps`.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from itertools import combinations
 from typing import Any
 
@@ -29,9 +31,13 @@ import numpy as np
 from harness import FairnessContext, FairnessMetricSpec, hookimpl
 from harness.bootstrap import bootstrap
 from harness.tasks import METRICS
-from plugins.resampled_metrics import RowsMetric, exact_metric, rows_metric
+from plugins.resampled_metrics import GroupedMetric, RowsMetric, exact_metric, grouped_metric
 
 INTERSECTION = "&"
+
+# Builds a metric of every group under row weights from the rows' group codes and the number
+# of groups (see plugins.resampled_metrics).
+GroupedFactory = Callable[[np.ndarray, int], GroupedMetric]
 
 
 def sensitive_features(context: FairnessContext) -> dict[str, np.ndarray]:
@@ -51,11 +57,11 @@ def compare_groups(
     name: str,
     direction: int,
     context: FairnessContext,
-    resampled: RowsMetric | None = None,
+    resampled: GroupedFactory | None = None,
 ) -> dict[str, Any]:
     """A metric per group (fairlearn ``MetricFrame`` over row indices) and the gap figures.
 
-    ``resampled``, when given, is a faster equal of ``metric`` used for the bootstrap.
+    ``resampled``, when given, builds a fast all-groups equal of ``metric`` for the bootstrap.
     """
     from fairlearn.metrics import MetricFrame
 
@@ -85,12 +91,15 @@ def compare_groups(
         "difference": _finite(frame.difference(method="between_groups")),
         "ratio": _finite(frame.ratio(method="between_groups")),
         "worst_group": worst,
-        "difference_ci": difference_interval(resampled or metric, groups, context),
+        "difference_ci": difference_interval(metric, groups, context, resampled),
     }
 
 
 def difference_interval(
-    metric: RowsMetric, groups: np.ndarray, context: FairnessContext
+    metric: RowsMetric,
+    groups: np.ndarray,
+    context: FairnessContext,
+    resampled: GroupedFactory | None = None,
 ) -> list[float] | None:
     """95% interval of the max-min gap, simultaneous over all group pairs.
 
@@ -100,20 +109,16 @@ def difference_interval(
     within c of its estimate: the interval is [max(0, gap - c), gap + c].
     """
     labels = np.asarray(groups)
-    names, codes = np.unique(labels, return_inverse=True)  # integer codes compare fast
+    names, codes = np.unique(labels, return_inverse=True)
+    by_group = (resampled or _looped(metric))(codes, len(names))
     units = SamplingUnits.of(labels, context.user_ids)
-
-    def per_group(rows: np.ndarray) -> np.ndarray:
-        picked = codes[rows]
-        return np.array([float(metric(rows[picked == code])) for code in range(len(names))])
-
-    full = per_group(np.arange(len(labels)))
+    full = by_group(np.ones(len(labels)))
     if np.isfinite(full).sum() < 2:
         return None
     gap = float(np.nanmax(full) - np.nanmin(full))
 
     def largest_change(picked_units: np.ndarray) -> float | None:
-        moves = per_group(units.rows(picked_units)) - full
+        moves = by_group(units.weights(picked_units)) - full
         moves = moves[np.isfinite(moves)]
         return float(moves.max() - moves.min()) if len(moves) >= 2 else None
 
@@ -130,6 +135,18 @@ def difference_interval(
     return [max(0.0, gap - spread.high), gap + spread.high]
 
 
+def _looped(metric: RowsMetric) -> GroupedFactory:
+    def build(codes: np.ndarray, n_groups: int) -> GroupedMetric:
+        def compute(weights: np.ndarray) -> np.ndarray:
+            rows = np.repeat(np.arange(len(codes)), weights.astype(np.int64))
+            picked = codes[rows]
+            return np.array([float(metric(rows[picked == code])) for code in range(n_groups)])
+
+        return compute
+
+    return build
+
+
 @dataclass(frozen=True, kw_only=True)
 class SamplingUnits:
     """What a bootstrap resamples: users with all their test rows, or single rows.
@@ -141,39 +158,26 @@ class SamplingUnits:
 
     count: int  # number of units
     groups: np.ndarray  # the group of each unit (bootstrap strata)
-    order: np.ndarray  # row indices sorted by unit
-    starts: np.ndarray  # where each unit's rows begin in ``order``
-    sizes: np.ndarray  # how many rows each unit has
+    unit_of_row: np.ndarray  # the unit each row belongs to
 
     @classmethod
     def of(cls, labels: np.ndarray, user_ids: np.ndarray | None) -> SamplingUnits:
         n = len(labels)
-        by_row = cls(
-            count=n,
-            groups=labels,
-            order=np.arange(n),
-            starts=np.arange(n),
-            sizes=np.ones(n, dtype=np.int64),
-        )
+        by_row = cls(count=n, groups=labels, unit_of_row=np.arange(n))
         if user_ids is None or len(user_ids) != n:
             return by_row
         users, unit = np.unique(np.asarray(user_ids), return_inverse=True)
         _, label_codes = np.unique(labels, return_inverse=True)
         if len(np.unique(np.stack([unit, label_codes]), axis=1)[0]) != len(users):
             return by_row  # some user is in several groups
-        order = np.argsort(unit, kind="stable")
-        sizes = np.bincount(unit, minlength=len(users))
-        starts = np.cumsum(sizes) - sizes
-        return cls(
-            count=len(users), groups=labels[order[starts]], order=order, starts=starts, sizes=sizes
-        )
+        first_row = np.zeros(len(users), dtype=np.int64)
+        first_row[unit[::-1]] = np.arange(n)[::-1]
+        return cls(count=len(users), groups=labels[first_row], unit_of_row=unit)
 
-    def rows(self, units: np.ndarray) -> np.ndarray:
-        """The row indices of ``units`` (repeated units give repeated rows)."""
-        sizes = self.sizes[units]
-        within = np.arange(int(sizes.sum())) - np.repeat(np.cumsum(sizes) - sizes, sizes)
-        result: np.ndarray = self.order[np.repeat(self.starts[units], sizes) + within]
-        return result
+    def weights(self, units: np.ndarray) -> np.ndarray:
+        """How often each row is drawn when these units are (a unit brings all its rows)."""
+        drawn: np.ndarray = np.bincount(units, minlength=self.count)[self.unit_of_row]
+        return drawn.astype(np.float64)
 
 
 def group_gap(context: FairnessContext) -> dict[str, Any]:
@@ -181,7 +185,8 @@ def group_gap(context: FairnessContext) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for task, predictions in context.tasks.items():
         name = predictions.primary_metric
-        metric, resampled = exact_metric(predictions, name), rows_metric(predictions, name)
+        metric = exact_metric(predictions, name)
+        resampled = partial(grouped_metric, predictions, name)
         result[task] = {
             attribute: compare_groups(
                 metric,

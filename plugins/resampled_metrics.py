@@ -1,11 +1,13 @@
-"""Task metrics on many row subsets, fast enough for bootstrap intervals.
+"""Task metrics of every group at once, fast enough for bootstrap intervals.
 
-A bootstrap interval of a group gap evaluates a metric on every group of every resample: tens
-of thousands of calls, where scikit-learn's input checks cost more than the arithmetic. Here
-each metric is precomputed per row where it decomposes (accuracy, errors, log loss, micro-F1
-counts) and computed from ranks where it does not (AUC, average precision), giving the values
-scikit-learn gives on the same rows (tests compare them). Reported point figures still come
-from :mod:`harness.tasks`; these functions only feed resamples.
+A bootstrap interval of a group gap needs every group's metric on every resample: with
+intersections that is hundreds of groups times a thousand resamples. A resample is a count
+per row (how often the row was drawn), so each metric here is a *weighted* metric of the
+original rows, all groups in one pass: sums per group for metrics that decompose over rows
+(accuracy, errors, log loss, micro-F1), and, for the ranking metrics (AUC, average precision),
+cumulative sums along an order of (group, score) sorted once. With integer weights the values
+equal scikit-learn's on the repeated rows (tests compare them). Reported point figures still
+come from :mod:`harness.tasks`; these functions only feed resamples.
 """
 
 from __future__ import annotations
@@ -18,86 +20,161 @@ from harness import TaskPredictions
 from harness.tasks import METRICS
 
 RowsMetric = Callable[[np.ndarray], float]  # a metric of the test rows with these indices
+GroupedMetric = Callable[[np.ndarray], np.ndarray]  # row weights -> the metric of each group
 
 
-def rows_metric(predictions: TaskPredictions, name: str) -> RowsMetric:
-    """Metric ``name`` of a task's predictions, as a function of row indices."""
+def grouped_metric(
+    predictions: TaskPredictions, name: str, codes: np.ndarray, n_groups: int
+) -> GroupedMetric:
+    """Metric ``name`` of each group (rows coded 0..n_groups-1) under row weights."""
     y_true, y_pred, score = predictions.y_true, predictions.y_pred, predictions.score
     if name == "accuracy" and y_true.ndim == 1:
-        return _mean_of((y_true == y_pred).astype(np.float64))
+        return grouped_mean((y_true == y_pred).astype(np.float64), codes, n_groups)
     if name == "mae":
-        return _mean_of(np.abs(y_pred - y_true))
+        return grouped_mean(np.abs(y_pred - y_true), codes, n_groups)
     if name == "rmse":
-        squared = _mean_of((y_pred - y_true) ** 2)
-        return lambda rows: float(np.sqrt(squared(rows)))
+        squared = grouped_mean((y_pred - y_true) ** 2, codes, n_groups)
+        return lambda weights: np.sqrt(squared(weights))
     if name == "log_loss" and score is not None:
         eps = np.finfo(score.dtype).eps
         p = np.clip(score, eps, 1 - eps)
-        return _mean_of(-(y_true * np.log(p) + (1 - y_true) * np.log1p(-p)))
+        loss = -(y_true * np.log(p) + (1 - y_true) * np.log1p(-p))
+        return grouped_mean(loss, codes, n_groups)
     if name == "auc" and score is not None:
-        return lambda rows: _auc(y_true[rows], score[rows])
+        return _grouped_auc(y_true, score, codes, n_groups)
     if name == "micro_f1" and y_true.ndim == 2:
-        return _micro_f1(y_true, y_pred)
+        return _grouped_micro_f1(y_true, y_pred, codes, n_groups)
     if name == "map" and score is not None and y_true.ndim == 2:
-        return lambda rows: _mean_average_precision(y_true[rows], score[rows])
-    return exact_metric(predictions, name)
+        return _grouped_map(y_true, score, codes, n_groups)
+    return _grouped_loop(exact_metric(predictions, name), codes, n_groups)
 
 
-def _mean_of(per_row: np.ndarray) -> RowsMetric:
-    return lambda rows: float(per_row[rows].mean()) if len(rows) else float("nan")
+def grouped_mean(per_row: np.ndarray, codes: np.ndarray, n_groups: int) -> GroupedMetric:
+    """Weighted mean of a per-row value in each group (NaN for a group without weight)."""
 
-
-def _auc(y_true: np.ndarray, score: np.ndarray) -> float:
-    """Mann-Whitney AUC with average ranks for ties (what roc_auc_score gives)."""
-    positives = y_true == 1
-    n_pos = int(positives.sum())
-    n_neg = len(y_true) - n_pos
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    ranks = _average_ranks(score)
-    return float((ranks[positives].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-
-
-def _average_ranks(values: np.ndarray) -> np.ndarray:
-    """1-based ranks, tied values sharing the mean of their ranks."""
-    order = np.argsort(values)  # tied values get their mean rank whatever their order
-    ordered = values[order]
-    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
-    ends = np.r_[starts[1:], len(values)]
-    ranks = np.empty(len(values), dtype=np.float64)
-    ranks[order] = np.repeat((starts + ends + 1) / 2.0, ends - starts)
-    return ranks
-
-
-def _micro_f1(y_true: np.ndarray, y_pred: np.ndarray) -> RowsMetric:
-    true, pred = y_true.astype(bool), y_pred.astype(bool)
-    tp = (true & pred).sum(axis=1)
-    wrong = (true ^ pred).sum(axis=1)  # false positives plus false negatives
-
-    def compute(rows: np.ndarray) -> float:
-        hits = 2.0 * tp[rows].sum()
-        denominator = hits + wrong[rows].sum()
-        return float(hits / denominator) if denominator else 0.0
+    def compute(weights: np.ndarray) -> np.ndarray:
+        total = np.bincount(codes, weights=weights * per_row, minlength=n_groups)
+        return _ratio(total, np.bincount(codes, weights=weights, minlength=n_groups))
 
     return compute
 
 
-def _average_precision(y_true: np.ndarray, score: np.ndarray) -> float:
-    """Step-wise AP over distinct thresholds, highest first (average_precision_score)."""
-    order = np.argsort(-score, kind="stable")
-    score, y_true = score[order], y_true[order]
-    last = np.r_[np.flatnonzero(np.diff(score)), len(score) - 1]  # end of each threshold
-    tps = np.cumsum(y_true)[last]
-    precision = tps / (last + 1)
-    recall = tps / tps[-1]
-    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+def _grouped_micro_f1(
+    y_true: np.ndarray, y_pred: np.ndarray, codes: np.ndarray, n_groups: int
+) -> GroupedMetric:
+    true, pred = y_true.astype(bool), y_pred.astype(bool)
+    tp = (true & pred).sum(axis=1)
+    wrong = (true ^ pred).sum(axis=1)  # false positives plus false negatives
+
+    def compute(weights: np.ndarray) -> np.ndarray:
+        hits = 2.0 * np.bincount(codes, weights=weights * tp, minlength=n_groups)
+        errors = np.bincount(codes, weights=weights * wrong, minlength=n_groups)
+        drawn = np.bincount(codes, weights=weights, minlength=n_groups)
+        f1 = np.where(hits + errors > 0, _ratio(hits, hits + errors), 0.0)  # zero_division=0
+        return np.where(drawn > 0, f1, np.nan)
+
+    return compute
 
 
-def _mean_average_precision(y_true: np.ndarray, score: np.ndarray) -> float:
-    present = np.flatnonzero(y_true.sum(axis=0) > 0)
-    if len(present) == 0:
-        return float("nan")
-    return float(np.mean([_average_precision(y_true[:, j], score[:, j]) for j in present]))
+def _grouped_auc(
+    y_true: np.ndarray, score: np.ndarray, codes: np.ndarray, n_groups: int
+) -> GroupedMetric:
+    """Weighted Mann-Whitney AUC per group; tied scores count one half."""
+    blocks = _ScoreBlocks(score, codes, n_groups, descending=False)
+    positive = (y_true == 1).astype(np.float64)
+
+    def compute(weights: np.ndarray) -> np.ndarray:
+        pos = blocks.sums(weights * positive)
+        neg = blocks.sums(weights * (1.0 - positive))
+        below = blocks.cumulative(neg) - neg  # negatives scored lower, same group
+        wins = np.bincount(blocks.group, weights=pos * (below + 0.5 * neg), minlength=n_groups)
+        pairs = blocks.per_group(pos) * blocks.per_group(neg)
+        return _ratio(wins, pairs)
+
+    return compute
+
+
+def _grouped_map(
+    y_true: np.ndarray, score: np.ndarray, codes: np.ndarray, n_groups: int
+) -> GroupedMetric:
+    """Macro step-wise average precision per group, over the labels present in the group."""
+    blocks = _ScoreBlocks(score, codes, n_groups, descending=True)
+    positives = y_true.astype(np.float64)
+    shape = (score.shape[1], n_groups)
+
+    def compute(weights: np.ndarray) -> np.ndarray:
+        hits = blocks.sums(weights[:, None] * positives)
+        drawn = blocks.sums(np.broadcast_to(weights[:, None], positives.shape))
+        precision = _ratio(blocks.cumulative(hits), blocks.cumulative(drawn))
+        gained = np.where(hits > 0, hits * precision, 0.0)  # recall gained x precision
+        total = blocks.per_group(hits).reshape(shape)
+        precisions = _ratio(blocks.per_group(gained).reshape(shape), total)
+        present = total > 0
+        summed = np.where(present, precisions, 0.0).sum(axis=0)
+        return _ratio(summed, present.sum(axis=0).astype(np.float64))
+
+    return compute
+
+
+class _ScoreBlocks:
+    """Rows sorted by (group, score), cut into blocks of one group and one score value.
+
+    With a 2-D score (one column per label) every label gets its own blocks, side by side,
+    and its own copy of the groups (label j, group g is group j * n_groups + g).
+    """
+
+    def __init__(
+        self, score: np.ndarray, codes: np.ndarray, n_groups: int, *, descending: bool
+    ) -> None:
+        columns = score.reshape(len(codes), -1)
+        self.block = np.empty(columns.shape, dtype=np.int64)  # block of each row and label
+        groups = []
+        offset = 0
+        for j in range(columns.shape[1]):
+            key = -columns[:, j] if descending else columns[:, j]
+            order = np.lexsort((key, codes))
+            sorted_key, sorted_codes = key[order], codes[order]
+            new = np.ones(len(order), dtype=bool)
+            new[1:] = (sorted_key[1:] != sorted_key[:-1]) | (sorted_codes[1:] != sorted_codes[:-1])
+            self.block[order, j] = offset + np.cumsum(new) - 1
+            groups.append(sorted_codes[new] + j * n_groups)
+            offset += int(new.sum())
+        self.group = np.concatenate(groups)  # group of each block, in block order
+        self.n_blocks = offset
+        self.n_groups = n_groups * columns.shape[1]
+
+    def sums(self, values: np.ndarray) -> np.ndarray:
+        """Per-row (and per-label) values summed per block."""
+        flat = np.asarray(values, dtype=np.float64).reshape(self.block.shape).ravel()
+        return np.bincount(self.block.ravel(), weights=flat, minlength=self.n_blocks)
+
+    def per_group(self, block_values: np.ndarray) -> np.ndarray:
+        return np.bincount(self.group, weights=block_values, minlength=self.n_groups)
+
+    def cumulative(self, block_values: np.ndarray) -> np.ndarray:
+        """Running sum over each group's blocks, up to and including the block."""
+        running = np.cumsum(block_values)
+        totals = self.per_group(block_values)
+        before_group = np.cumsum(totals) - totals
+        result: np.ndarray = running - before_group[self.group]
+        return result
+
+
+def _grouped_loop(metric: RowsMetric, codes: np.ndarray, n_groups: int) -> GroupedMetric:
+    """Any metric, group by group, on the rows repeated by their weights (slow path)."""
+
+    def compute(weights: np.ndarray) -> np.ndarray:
+        rows = np.repeat(np.arange(len(codes)), weights.astype(np.int64))
+        picked = codes[rows]
+        return np.array([float(metric(rows[picked == code])) for code in range(n_groups)])
+
+    return compute
+
+
+def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    out = np.full(np.shape(numerator), np.nan)
+    np.divide(numerator, denominator, out=out, where=denominator > 0)
+    return out
 
 
 def exact_metric(predictions: TaskPredictions, name: str) -> RowsMetric:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -25,7 +26,7 @@ import numpy as np
 from harness import FairnessContext, FairnessMetricSpec, TaskPredictions, TaskType, hookimpl
 from harness.tasks import HIGHER, LOWER
 from plugins.group_gap import compare_groups, sensitive_features
-from plugins.resampled_metrics import exact_metric, rows_metric
+from plugins.resampled_metrics import exact_metric, grouped_mean, grouped_metric
 
 TaskFigures = Callable[[TaskPredictions, FairnessContext], dict[str, Any]]
 
@@ -63,6 +64,7 @@ def demographic_parity(predictions: TaskPredictions, context: FairnessContext) -
             name="selection_rate",
             direction=HIGHER,
             context=context,
+            resampled=partial(grouped_mean, decided),
         )
         common = {"y_true": predictions.y_true, "y_pred": predictions.y_pred}
         figures["difference"] = float(
@@ -121,14 +123,17 @@ def error_gap(predictions: TaskPredictions, context: FairnessContext) -> dict[st
         mae = compare_groups(
             lambda rows: float(np.abs(errors[rows]).mean()),
             groups, name="mae", direction=LOWER, context=context,
+            resampled=partial(grouped_metric, predictions, "mae"),
         )  # fmt: skip
         rmse = compare_groups(
             lambda rows: float(np.sqrt(np.mean(errors[rows] ** 2))),
             groups, name="rmse", direction=LOWER, context=context,
+            resampled=partial(grouped_metric, predictions, "rmse"),
         )  # fmt: skip
         mean_prediction = compare_groups(
             lambda rows: float(predictions.y_pred[rows].mean()),
             groups, name="mean_prediction", direction=HIGHER, context=context,
+            resampled=partial(grouped_mean, predictions.y_pred.astype(np.float64)),
         )  # fmt: skip
         labels = {str(g): float(predictions.y_true[groups == g].mean()) for g in np.unique(groups)}
         result[attribute] = {
@@ -154,7 +159,7 @@ def error_gap(predictions: TaskPredictions, context: FairnessContext) -> dict[st
 
 def accuracy_gap(predictions: TaskPredictions, context: FairnessContext) -> dict[str, Any]:
     name = "micro_f1" if predictions.task_type is TaskType.MULTILABEL else "accuracy"
-    metric, resampled = exact_metric(predictions, name), rows_metric(predictions, name)
+    metric, resampled = exact_metric(predictions, name), partial(grouped_metric, predictions, name)
     return {
         attribute: compare_groups(
             metric, groups, name=name, direction=HIGHER, context=context, resampled=resampled

@@ -17,7 +17,7 @@ from sklearn import metrics as skm
 from harness import FairnessContext, TaskPredictions, TaskType
 from harness.tasks import TASK_METRICS, primary_metric
 from plugins.group_gap import group_gap, sensitive_features
-from plugins.resampled_metrics import exact_metric, rows_metric
+from plugins.resampled_metrics import exact_metric, grouped_metric
 from plugins.task_type_gaps import mtrec_register_fairness_metrics
 
 N = 600
@@ -193,11 +193,16 @@ def test_accuracy_gap_for_classes() -> None:
 
 @pytest.mark.parametrize("task_type", list(TaskType))
 def test_resampled_metrics_equal_the_reported_ones(task_type: TaskType) -> None:
+    """All-groups weighted metrics equal scikit-learn on each group's repeated rows."""
     rng = np.random.default_rng(1)
     predictions = _predictions(task_type, rng)
     if predictions.score is not None:  # coarse scores: many ties
         predictions = replace(predictions, score=np.round(predictions.score, 1))
-    rows = rng.integers(0, N, 150)
+    _, codes = np.unique(AGE, return_inverse=True)
+    weights = rng.integers(0, 3, N).astype(np.float64)  # a resample: 0, 1 or 2 draws per row
+    rows = np.repeat(np.arange(N), weights.astype(np.int64))
     for name in TASK_METRICS[task_type]:
-        fast = rows_metric(predictions, name)(rows)
-        assert fast == pytest.approx(exact_metric(predictions, name)(rows), rel=1e-9), name
+        fast = grouped_metric(predictions, name, codes, 3)(weights)
+        exact = exact_metric(predictions, name)
+        slow = [exact(rows[codes[rows] == code]) for code in range(3)]
+        assert fast == pytest.approx(slow, rel=1e-9), name
