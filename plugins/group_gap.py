@@ -31,7 +31,13 @@ import numpy as np
 from harness import FairnessContext, FairnessMetricSpec, hookimpl
 from harness.bootstrap import bootstrap
 from harness.tasks import METRICS
-from plugins.resampled_metrics import GroupedMetric, RowsMetric, exact_metric, grouped_metric
+from plugins.resampled_metrics import (
+    GroupedMetric,
+    RowsMetric,
+    exact_metric,
+    grouped_loop,
+    grouped_metric,
+)
 
 INTERSECTION = "&"
 
@@ -110,7 +116,7 @@ def difference_interval(
     """
     labels = np.asarray(groups)
     names, codes = np.unique(labels, return_inverse=True)
-    by_group = (resampled or _looped(metric))(codes, len(names))
+    by_group = (resampled or partial(grouped_loop, metric))(codes, len(names))
     units = SamplingUnits.of(labels, context.user_ids)
     full = by_group(np.ones(len(labels)))
     if np.isfinite(full).sum() < 2:
@@ -133,18 +139,6 @@ def difference_interval(
     if spread.high is None:
         return None
     return [max(0.0, gap - spread.high), gap + spread.high]
-
-
-def _looped(metric: RowsMetric) -> GroupedFactory:
-    def build(codes: np.ndarray, n_groups: int) -> GroupedMetric:
-        def compute(weights: np.ndarray) -> np.ndarray:
-            rows = np.repeat(np.arange(len(codes)), weights.astype(np.int64))
-            picked = codes[rows]
-            return np.array([float(metric(rows[picked == code])) for code in range(n_groups)])
-
-        return compute
-
-    return build
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -181,6 +175,7 @@ class SamplingUnits:
 
 
 def group_gap(context: FairnessContext) -> dict[str, Any]:
+    """Task -> attribute (and intersection) -> the primary metric's group figures."""
     features = sensitive_features(context)
     result: dict[str, Any] = {}
     for task, predictions in context.tasks.items():

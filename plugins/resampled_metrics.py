@@ -46,7 +46,7 @@ def grouped_metric(
         return _grouped_micro_f1(y_true, y_pred, codes, n_groups)
     if name == "map" and score is not None and y_true.ndim == 2:
         return _grouped_map(y_true, score, codes, n_groups)
-    return _grouped_loop(exact_metric(predictions, name), codes, n_groups)
+    return grouped_loop(exact_metric(predictions, name), codes, n_groups)
 
 
 def grouped_mean(per_row: np.ndarray, codes: np.ndarray, n_groups: int) -> GroupedMetric:
@@ -160,7 +160,7 @@ class _ScoreBlocks:
         return result
 
 
-def _grouped_loop(metric: RowsMetric, codes: np.ndarray, n_groups: int) -> GroupedMetric:
+def grouped_loop(metric: RowsMetric, codes: np.ndarray, n_groups: int) -> GroupedMetric:
     """Any metric, group by group, on the rows repeated by their weights (slow path)."""
 
     def compute(weights: np.ndarray) -> np.ndarray:

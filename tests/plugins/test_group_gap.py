@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -16,7 +17,7 @@ from sklearn import metrics as skm
 
 from harness import FairnessContext, TaskPredictions, TaskType
 from harness.tasks import TASK_METRICS, primary_metric
-from plugins.group_gap import group_gap, sensitive_features
+from plugins.group_gap import difference_interval, group_gap, sensitive_features
 from plugins.resampled_metrics import exact_metric, grouped_metric
 from plugins.task_type_gaps import mtrec_register_fairness_metrics
 
@@ -206,3 +207,13 @@ def test_resampled_metrics_equal_the_reported_ones(task_type: TaskType) -> None:
         exact = exact_metric(predictions, name)
         slow = [exact(rows[codes[rows] == code]) for code in range(3)]
         assert fast == pytest.approx(slow, rel=1e-9), name
+
+
+def test_fast_and_slow_intervals_agree() -> None:
+    """The all-groups weighted path gives the interval the group-by-group path gives."""
+    context = _context(resamples=50)
+    predictions = context.tasks["binary"]
+    metric = exact_metric(predictions, "auc")
+    slow = difference_interval(metric, AGE, context)
+    fast = difference_interval(metric, AGE, context, partial(grouped_metric, predictions, "auc"))
+    assert slow is not None and fast == pytest.approx(slow, rel=1e-9)
