@@ -241,9 +241,6 @@ class PluginHost:
                 )
 
 
-def _arguments(impl: pluggy.HookImpl, **kwargs: Any) -> dict[str, Any]:
-    """The subset of a hook's arguments an implementation asked for (pluggy semantics)."""
-    return {name: kwargs[name] for name in impl.argnames}
 def _field_problem(item: object) -> tuple[str, str] | None:
     """A spec field whose value cannot work (an enum field given a string, a loader that is
     not callable) as (what was returned, what was expected); None when the spec looks sound.
@@ -265,6 +262,9 @@ def _field_problem(item: object) -> tuple[str, str] | None:
     return None
 
 
+def _arguments(impl: pluggy.HookImpl, **kwargs: Any) -> dict[str, Any]:
+    """The subset of a hook's arguments an implementation asked for (pluggy semantics)."""
+    return {name: kwargs[name] for name in impl.argnames}
 
 
 def _in_call_order(impls: list[pluggy.HookImpl]) -> list[pluggy.HookImpl]:
