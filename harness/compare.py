@@ -16,7 +16,6 @@ import json
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +24,8 @@ import numpy as np
 from harness.bootstrap import DEFAULT_RESAMPLES, Interval, paired_difference, unpaired_difference
 from harness.compare_rules import EFFICIENCY, WILDCARD, Rule
 from harness.errors import UsageError
-from harness.predictions import aligned_predictions, rows_of
-from harness.specs import TaskPredictions
+from harness.predictions import aligned_predictions
+from harness.resampled import resampled_metric
 from harness.tasks import HIGHER, METRICS
 
 DEFAULT_MIN_EFFECT = 0.005
@@ -310,8 +309,8 @@ def _accuracy_check(
             return None
         old, new = aligned
         return paired_difference(
-            resampled_metric(metric, old),
-            resampled_metric(metric, new),
+            resampled_metric(old, metric),
+            resampled_metric(new, metric),
             len(old.y_true),
             resamples=resamples,
             seed=seed,
@@ -327,45 +326,6 @@ def _accuracy_check(
         interval,
         min_effect=min_effect,
     )
-
-
-def resampled_metric(
-    metric: str, predictions: TaskPredictions
-) -> Callable[[np.ndarray], float | None]:
-    """``metric`` of ``predictions`` on given rows, for a thousand resamples in a second.
-
-    Means of per-row terms (accuracy, MAE, RMSE) precompute the terms; AUC uses the rank-sum
-    identity (ties count one half, as in scikit-learn). Both equal the reported metric on the
-    full rows; any other metric is computed by its own function on each resample.
-    """
-    y_true, y_pred = predictions.y_true, predictions.y_pred
-    if metric == "accuracy" and y_true.ndim == 1:
-        correct = (y_true == y_pred).astype(np.float64)
-        return lambda rows: float(correct[rows].mean())
-    if metric == "mae":
-        error = np.abs(y_true - y_pred)
-        return lambda rows: float(error[rows].mean())
-    if metric == "rmse":
-        squared = (y_true - y_pred) ** 2
-        return lambda rows: math.sqrt(float(squared[rows].mean()))
-    if metric == "auc" and predictions.score is not None:
-        return partial(_rank_auc, y_true.astype(bool), predictions.score)
-    compute = METRICS[metric].compute
-    return lambda rows: compute(rows_of(predictions, rows))
-
-
-def _rank_auc(positive: np.ndarray, score: np.ndarray, rows: np.ndarray) -> float | None:
-    labels, scores = positive[rows], score[rows]
-    n_positive = int(labels.sum())
-    n_negative = len(labels) - n_positive
-    if n_positive == 0 or n_negative == 0:
-        return None
-    # Average ranks: tied scores share the mean of the ranks they span.
-    _, tie_group, tie_sizes = np.unique(scores, return_inverse=True, return_counts=True)
-    last = np.cumsum(tie_sizes)
-    ranks = ((last - tie_sizes + 1 + last) / 2.0)[tie_group]
-    rank_sum = float(ranks[labels].sum())
-    return (rank_sum - n_positive * (n_positive + 1) / 2) / (n_positive * n_negative)
 
 
 def _efficiency_check(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Callable, Mapping
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -68,21 +67,11 @@ def aligned_predictions(
     shared = [(i, position[row_id]) for i, row_id in enumerate(old_ids) if row_id in position]
     if len(shared) < 2:
         return None
-    old = rows_of(old, np.array([i for i, _ in shared]))
-    new = rows_of(new, np.array([j for _, j in shared]))
+    old = old.take(np.array([i for i, _ in shared]))
+    new = new.take(np.array([j for _, j in shared]))
     if not np.array_equal(old.y_true, new.y_true):
         return None
     return old, new
-
-
-def rows_of(predictions: TaskPredictions, rows: np.ndarray) -> TaskPredictions:
-    """The same predictions on a subset (or a bootstrap resample) of the rows."""
-    return replace(
-        predictions,
-        y_true=predictions.y_true[rows],
-        y_pred=predictions.y_pred[rows],
-        score=None if predictions.score is None else predictions.score[rows],
-    )
 
 
 def _column(rows: Rows, name: str, kind: type) -> np.ndarray:

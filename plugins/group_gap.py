@@ -30,19 +30,19 @@ import numpy as np
 
 from harness import FairnessContext, FairnessMetricSpec, hookimpl
 from harness.bootstrap import bootstrap
-from harness.tasks import METRICS
-from plugins.resampled_metrics import (
+from harness.resampled import (
     GroupedMetric,
     RowsMetric,
     exact_metric,
     grouped_loop,
     grouped_metric,
 )
+from harness.tasks import METRICS
 
 INTERSECTION = "&"
 
 # Builds a metric of every group under row weights from the rows' group codes and the number
-# of groups (see plugins.resampled_metrics).
+# of groups (see harness.resampled).
 GroupedFactory = Callable[[np.ndarray, int], GroupedMetric]
 
 

@@ -24,6 +24,7 @@ import numpy as np
 
 from harness import FairnessContext, FairnessMetricSpec, TaskPredictions, hookimpl
 from harness.bootstrap import bootstrap
+from harness.resampled import resampled_metric
 from harness.tasks import METRICS
 
 
@@ -55,10 +56,12 @@ def task_gain(
 ) -> dict[str, Any]:
     """D_t of one task, with its interval and standard error."""
     metric = METRICS[multi.primary_metric]
+    multi_on = resampled_metric(multi, metric.name)
+    baselines_on = [resampled_metric(b, metric.name) for b in baselines]
 
     def on_rows(rows: np.ndarray) -> float | None:
-        base = [metric.compute(b.take(rows)) for b in baselines]
-        return gain(metric.compute(multi.take(rows)), float(np.mean(base)), metric.direction)
+        base = float(np.mean([on(rows) for on in baselines_on]))
+        return gain(multi_on(rows), base, metric.direction)
 
     interval = bootstrap(on_rows, len(multi.y_true), resamples=resamples, seed=seed)
     value = metric.compute(multi)

@@ -24,9 +24,9 @@ from typing import Any
 import numpy as np
 
 from harness import FairnessContext, FairnessMetricSpec, TaskPredictions, TaskType, hookimpl
+from harness.resampled import exact_metric, grouped_mean, grouped_metric
 from harness.tasks import HIGHER, LOWER
 from plugins.group_gap import compare_groups, sensitive_features
-from plugins.resampled_metrics import exact_metric, grouped_mean, grouped_metric
 
 TaskFigures = Callable[[TaskPredictions, FairnessContext], dict[str, Any]]
 

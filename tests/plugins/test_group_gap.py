@@ -16,9 +16,9 @@ from fairlearn.metrics import (
 from sklearn import metrics as skm
 
 from harness import FairnessContext, TaskPredictions, TaskType
+from harness.resampled import exact_metric, grouped_metric
 from harness.tasks import TASK_METRICS, primary_metric
 from plugins.group_gap import difference_interval, group_gap, sensitive_features
-from plugins.resampled_metrics import exact_metric, grouped_metric
 from plugins.task_type_gaps import mtrec_register_fairness_metrics
 
 N = 600

@@ -7,7 +7,8 @@ original rows, all groups in one pass: sums per group for metrics that decompose
 (accuracy, errors, log loss, micro-F1), and, for the ranking metrics (AUC, average precision),
 cumulative sums along an order of (group, score) sorted once. With integer weights the values
 equal scikit-learn's on the repeated rows (tests compare them). Reported point figures still
-come from :mod:`harness.tasks`; these functions only feed resamples.
+come from :mod:`harness.tasks`; these functions only feed resamples (group gaps, subtask gains,
+``mtrec compare``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from harness import TaskPredictions
+from harness.specs import TaskPredictions
 from harness.tasks import METRICS
 
 RowsMetric = Callable[[np.ndarray], float]  # a metric of the test rows with these indices
@@ -180,17 +181,15 @@ def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
 def exact_metric(predictions: TaskPredictions, name: str) -> RowsMetric:
     """Metric ``name`` on a subset of rows through mtrec's own (scikit-learn) code."""
     metric = METRICS[name]
+    return lambda rows: metric.compute(predictions.take(rows))
 
-    def compute(rows: np.ndarray) -> float:
-        return metric.compute(
-            TaskPredictions(
-                task=predictions.task,
-                task_type=predictions.task_type,
-                y_true=predictions.y_true[rows],
-                y_pred=predictions.y_pred[rows],
-                score=None if predictions.score is None else predictions.score[rows],
-                primary_metric=predictions.primary_metric,
-            )
-        )
 
-    return compute
+def resampled_metric(predictions: TaskPredictions, name: str) -> Callable[[np.ndarray], float]:
+    """Metric ``name`` of the rows with these indices (a bootstrap resample), fast.
+
+    The same weighted computation as the grouped metrics, with one group: the weight of a row
+    is how often the resample drew it. NaN where the metric is undefined on the resample.
+    """
+    n = len(predictions.y_true)
+    one_group = grouped_metric(predictions, name, np.zeros(n, dtype=np.int64), 1)
+    return lambda rows: float(one_group(np.bincount(rows, minlength=n).astype(np.float64))[0])
