@@ -666,6 +666,7 @@ def _fairness(
         ),
         baselines=baselines,
         bootstrap_resamples=combination.fairness.bootstrap_resamples,
+        top_k=combination.fairness.top_k,
         seed=combination.seed,
     )
     return {

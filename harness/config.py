@@ -135,6 +135,7 @@ class FairnessConfig(_Strict):
 
     baseline_seeds: Annotated[int, Field(ge=0, le=20)] = 1  # single-task runs per task; 0: none
     bootstrap_resamples: Annotated[int, Field(ge=0, le=100_000)] = 1000  # 0: no intervals
+    top_k: Annotated[int, Field(ge=1, le=1000)] = 10  # recommendations per user (item side)
 
 
 class BackboneEntry(_Strict):

@@ -201,6 +201,7 @@ class FairnessContext:
     # Single-task baselines on the same test rows (subtask metrics): task -> one run per seed.
     baselines: Mapping[str, Sequence[TaskPredictions]] = field(default_factory=dict)
     bootstrap_resamples: int = 1000  # resamples for confidence intervals (0: none)
+    top_k: int = 10  # recommendations per user, for item-side metrics
     seed: int = 0  # seeds the bootstrap, so a report is reproducible
 
 

@@ -60,12 +60,15 @@ def gini(exposure: np.ndarray) -> float:
     return float((2.0 * (ranks * values).sum()) / (n * total) - (n + 1) / n)
 
 
-def item_exposure(k: int = DEFAULT_K) -> Callable[[FairnessContext], dict[str, Any]]:
-    """The ``item-exposure`` metric with ``k`` recommendations per user."""
+def item_exposure(k: int | None = None) -> Callable[[FairnessContext], dict[str, Any]]:
+    """The ``item-exposure`` metric with ``k`` recommendations per user.
+
+    ``None``: the suite's ``fairness.top_k`` (``FairnessContext.top_k``).
+    """
 
     def compute(context: FairnessContext) -> dict[str, Any]:
         return {
-            task: _task_exposure(predictions, context, k)
+            task: _task_exposure(predictions, context, k or context.top_k)
             for task, predictions in context.tasks.items()
         }
 
@@ -148,9 +151,9 @@ def mtrec_register_fairness_metrics() -> list[FairnessMetricSpec]:
         FairnessMetricSpec(
             name="item-exposure",
             scope="item",
-            compute=item_exposure(DEFAULT_K),
-            description="top-k per user from binary/regression scores: catalogue coverage, "
-            "Gini of exposure, popularity of recommended items",
-            options={"k": DEFAULT_K},
+            compute=item_exposure(),
+            description="top-k per user from binary/regression scores (k: fairness.top_k, "
+            f"default {DEFAULT_K}): catalogue coverage, Gini of exposure, popularity of "
+            "recommended items",
         )
     ]

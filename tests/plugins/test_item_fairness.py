@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -93,6 +95,10 @@ def test_not_applicable_without_item_ids() -> None:
     assert figures["applicable"] is False and "user_ids" in figures["reason"]
 
 
-def test_registered_with_its_k() -> None:
+def test_registered_metric_takes_k_from_the_suite() -> None:
     (spec,) = mtrec_register_fairness_metrics()
-    assert spec.name == "item-exposure" and spec.scope == "item" and spec.options == {"k": 10}
+    assert spec.name == "item-exposure" and spec.scope == "item"
+    context = _context(click=_task(TaskType.BINARY, [1, 1, 0, 1, 0, 1], CLICK))
+    assert spec.compute(replace(context, top_k=2)) == item_exposure(k=2)(context)
+    assert spec.compute(context) == item_exposure(k=10)(context)
+    assert spec.compute(context) != item_exposure(k=1)(context)
