@@ -39,8 +39,10 @@ browser:
 			--no-install-recommends chromium chromium-driver; \
 	fi
 
+# One pytest worker per core (pytest-xdist), each with a single torch thread: tiny models
+# gain nothing from intra-op threads, and two workers never fight over the cores.
 unit: dev browser
-	$(BIN)/python -m pytest
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest -n auto --durations=15
 
 test: lint typecheck unit
 

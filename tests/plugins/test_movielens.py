@@ -329,7 +329,7 @@ def test_mtrec_run_records_the_fetch_command_as_the_failure(
     from harness.config import parse_suite
     from harness.plugin_host import PluginHost
     from harness.runner import run_sweep
-    from plugins import ecommerce_heads, mtl, tiny_backbones
+    from plugins import ecommerce_heads, executors, mtl, tiny_backbones
 
     monkeypatch.setenv("MTREC_CACHE", str(tmp_path / "cache"))
     suite = parse_suite(
@@ -345,6 +345,7 @@ def test_mtrec_run_records_the_fetch_command_as_the_failure(
             ("ecommerce-heads", ecommerce_heads),
             ("movielens", movielens),
             ("mtl", mtl),
+            ("executors", executors),
         ],
     )
     result = run_sweep(suite, host, tmp_path / "run", device="cpu")
