@@ -26,6 +26,7 @@ backbones: [{{name: {backbone}, training: {{lr: 0.00005, head_lr: 0.002, precisi
 head_sets: [ecommerce-seed]
 domains: [{{name: synthetic-ecommerce, options: {{n_interactions: {rows}}}}}]
 training: {{epochs: 2, batch_size: 64, eval_batch_size: 256, patience: 0}}
+fairness: {{baseline_seeds: 0}}
 measure: {{latency_batch_sizes: [1, 32], latency_warmup: 10, latency_min_repeats: 50,
   latency_min_seconds: 1.0}}
 """
