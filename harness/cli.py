@@ -511,7 +511,15 @@ def _compare(args: argparse.Namespace) -> int:
 
 def console_main() -> None:
     """Entry point of the ``mtrec`` console script."""
-    sys.exit(main())
+    try:
+        code = main()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (`mtrec report RUN | head`): not an error of ours. Point
+        # stdout at /dev/null so the interpreter's own final flush stays quiet.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 0
+    sys.exit(code)
 
 
 if __name__ == "__main__":

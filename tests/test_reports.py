@@ -8,6 +8,8 @@ import base64
 import hashlib
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -292,6 +294,21 @@ def test_report_verb_writes_both_or_prints_one(
     (tmp_path / "results.json").write_text("{broken", encoding="utf-8")
     assert main(["report", str(tmp_path), "--format", "html"]) == 2
     assert "results.json: not valid JSON" in capsys.readouterr().err
+
+
+def test_a_reader_that_stops_early_is_not_an_error(tmp_path: Path) -> None:
+    """`mtrec report RUN --format html | head`: exit 0, no traceback."""
+    run = document(*(record(f"r{i}") for i in range(40)))
+    (tmp_path / "results.json").write_text(json.dumps(run), encoding="utf-8")
+    assert len(render_html(run)) > 1 << 17  # more than a pipe buffer holds
+    command = [sys.executable, "-m", "harness.cli", "report", str(tmp_path), "--format", "html"]
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert child.stdout is not None and child.stderr is not None
+    child.stdout.read(100)
+    child.stdout.close()
+    error = child.stderr.read().decode()
+    assert child.wait(timeout=60) == 0, error
+    assert "Traceback" not in error and "BrokenPipe" not in error
 
 
 # --------------------------------------------------------------------------------------
