@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from reports.overview import build_overview
@@ -127,6 +127,7 @@ def render_markdown(document: Mapping[str, Any]) -> str:
                 for r in ok
             ],
         )
+        lines += _attribute_gap_lines(ok)
         lines += _tradeoff_lines(document)
     if failed:
         lines += ["", "## Failed combinations", ""]
@@ -144,6 +145,51 @@ def render_markdown(document: Mapping[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _attribute_gap_lines(ok: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Each task's between-group gap per sensitive attribute (intersections: results.json)."""
+    rows = []
+    for r in ok:
+        for task, attributes in ((r.get("fairness") or {}).get("group-gap") or {}).items():
+            for attribute, figures in attributes.items():
+                if "&" in attribute or not isinstance(figures, Mapping):
+                    continue
+                interval = figures.get("difference_ci")
+                rows.append(
+                    [
+                        r["backbone"],
+                        strategy(r),
+                        r["domain"],
+                        task,
+                        attribute,
+                        str(figures.get("metric")),
+                        number(figures.get("difference")),
+                        "-" if not interval else f"[{number(interval[0])}, {number(interval[1])}]",
+                        str(figures.get("worst_group") or "-"),
+                    ]
+                )
+    if not rows:
+        return []
+    return [
+        "",
+        "## Group gaps per attribute",
+        "",
+        *_table(
+            [
+                "backbone",
+                "strategy",
+                "domain",
+                "task",
+                "attribute",
+                "metric",
+                "gap",
+                "95% CI",
+                "worst group",
+            ],
+            rows,
+        ),
+    ]
 
 
 def _tradeoff_lines(document: Mapping[str, Any]) -> list[str]:

@@ -20,6 +20,7 @@ from harness.cli import main
 from reports import build_overview, render_html, render_markdown
 from reports.html import SORT_SCRIPT, script_json
 from reports.plots import Scale, fitted_scale, heat_colour, quantile, tick_label
+from reports.summary import number
 
 HOSTILE = "<script>alert(1)</script>"
 
@@ -268,6 +269,20 @@ def test_markdown_lists_the_tradeoffs() -> None:
         if line.startswith("| fast") or line.startswith("| slow")
     ]
     assert rows[0].endswith("| yes |") and rows[1].endswith("|  |")
+
+
+def test_markdown_lists_group_gaps_per_attribute_not_intersections() -> None:
+    one = record("a")
+    gaps = one["fairness"]["group-gap"]["category"]
+    gaps["age"]["difference_ci"] = [0.01, 0.2]
+    gaps["age&region"] = {**gaps["age"], "difference": 0.9}
+    section = render_markdown(document(one)).split("## Group gaps per attribute", 1)[1]
+    section = section.split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| a ")]
+    assert len(rows) == 1
+    cells = [cell.strip() for cell in rows[0].strip("|").split("|")]
+    assert cells[3:] == ["category", "age", "accuracy", number(gaps["age"]["difference"]),
+                         "[0.0100, 0.2000]", "old"]  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------
