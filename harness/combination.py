@@ -88,7 +88,6 @@ class Fit:
     model: MultiTaskModel
     heads: list[HeadSpec]
     details: Mapping[str, Any]  # strategy facts (prepare)
-    trains: bool
     trained: TrainResult
     train_split: DomainSplit  # after max_train_samples
     val_enc: Batchable
@@ -168,7 +167,6 @@ def run_combination(
     ]
     efficiency["cuda_peak_memory_mb"] = max(cuda_peaks) if cuda_peaks else None
     efficiency["params"] += int(fit.details.get("frozen_backbone_params", 0))
-    del model  # baselines and the target-alone run load their own copies
     selected = _selected_fairness(host, fairness_metrics)
     baselines: dict[str, list[TaskPredictions]] = {}
     if any("baselines" in spec.needs for spec in selected):
@@ -391,7 +389,6 @@ def fit_variant(
         model=model,
         heads=heads,
         details=prepared.details,
-        trains=prepared.trains,
         trained=trained,
         train_split=train_split,
         val_enc=val_enc,
