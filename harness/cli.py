@@ -28,6 +28,12 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+def help_literal(value: object) -> str:
+    """A value shown verbatim in argparse help: argparse %-formats help strings, so a '%' in
+    an interpolated value (a default rule like '*:+2%') must be doubled."""
+    return str(value).replace("%", "%%")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="mtrec",
@@ -46,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
         "-v", "--verbose", action="store_true", help="log plugin loading and show tracebacks"
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    from harness.config import DEFAULT_SUITE, builtin_suites
 
     run = commands.add_parser(
         "run",
@@ -58,7 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="?",
         default=None,
         metavar="SUITE",
-        help="built-in suite name (smoke, quick) or a YAML file; default: quick",
+        help=f"built-in suite name ({help_literal(', '.join(builtin_suites()))}) or a YAML "
+        f"file; default: {help_literal(DEFAULT_SUITE)}",
     )
     run.add_argument(
         "--out",
@@ -109,8 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
     plugins = commands.add_parser(
         "plugins",
         help="list every registered plugin item per kind",
-        description="List every registered backbone, head set, domain "
-        "and fairness metric with the plugin and version providing it.",
+        description="List every registered item of every plugin kind (backbones, head sets, "
+        "domains, fairness metrics, architectures, loss weightings, trackers, executors) "
+        "with the plugin and version providing it.",
     )
     plugins.add_argument("--json", action="store_true", help="machine-readable output")
 
@@ -287,27 +296,37 @@ def _plugins(args: argparse.Namespace) -> int:
         return 0
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
+
+    from harness.printable import printable
+
+    def cell(value: object) -> Text:
+        # Plugin-provided strings are shown as they are: no Rich markup, no control codes.
+        return Text(printable(value, one_line=True))
 
     console = Console()
-    for kind in (
-        "backbones",
-        "head_sets",
-        "domains",
-        "fairness_metrics",
-        "architectures",
-        "loss_weightings",
-        "trackers",
-    ):
+    for kind in registry_kinds():
         table = Table(title=kind.replace("_", " "), title_justify="left")
         for title in ("name", "plugin", "version", "description"):
             table.add_column(title)
         for item in listing[kind]:
             version = f"{item['distribution']} {item['version']}".strip()
-            table.add_row(item["name"], item["plugin"], version, item["description"])
+            table.add_row(
+                cell(item["name"]), cell(item["plugin"]), cell(version), cell(item["description"])
+            )
         console.print(table)
     if host.blocked:
-        console.print(f"blocked plugins: {', '.join(host.blocked)}")
+        console.print(cell(f"blocked plugins: {', '.join(host.blocked)}"))
     return 0
+
+
+def registry_kinds() -> list[str]:
+    """Every plugin kind, in the order the registries declare them."""
+    import dataclasses
+
+    from harness.plugin_host import Registries
+
+    return [registry.name for registry in dataclasses.fields(Registries)]
 
 
 def plugin_listing(host: Any) -> dict[str, Any]:
@@ -320,11 +339,38 @@ def plugin_listing(host: Any) -> dict[str, Any]:
             "plugin": entry.provider.plugin,
             "distribution": entry.provider.distribution,
             "version": entry.provider.version,
-            "description": entry.spec.description,
+            "description": getattr(entry.spec, "description", ""),
             **extra,
         }
 
-    return {
+    # What a kind shows beyond name, provider and description.
+    details: dict[str, Any] = {
+        "backbones": lambda spec: {
+            "family": spec.family.value,
+            "pooling": spec.pooling.value,
+            "pretrained": spec.pretrained,
+            "unavailable": spec.available(),
+        },
+        "head_sets": lambda spec: {
+            "architecture": spec.architecture,
+            "heads": [
+                {
+                    "task": h.task,
+                    "type": h.task_type.value,
+                    "label_field": h.label_field,
+                    "loss": h.loss,
+                }
+                for h in spec.heads
+            ],
+        },
+        "domains": lambda spec: {
+            "domain_kind": spec.domain_kind,
+            "label_fields": list(spec.label_fields),
+            "sensitive_attributes": list(spec.sensitive_attributes),
+        },
+        "fairness_metrics": lambda spec: {"scope": spec.scope},
+    }
+    listing: dict[str, Any] = {
         "plugins": [
             {
                 "name": p.name,
@@ -335,46 +381,18 @@ def plugin_listing(host: Any) -> dict[str, Any]:
             for p in host.loaded
         ],
         "blocked": host.blocked,
-        "backbones": [
-            provided(
-                e,
-                family=e.spec.family.value,
-                pooling=e.spec.pooling.value,
-                pretrained=e.spec.pretrained,
-                unavailable=e.spec.available(),
-            )
-            for e in registries.backbones
-        ],
-        "head_sets": [
-            provided(
-                e,
-                architecture=e.spec.architecture,
-                heads=[
-                    {
-                        "task": h.task,
-                        "type": h.task_type.value,
-                        "label_field": h.label_field,
-                        "loss": h.loss,
-                    }
-                    for h in e.spec.heads
-                ],
-            )
-            for e in registries.head_sets
-        ],
-        "domains": [
-            provided(
-                e,
-                domain_kind=e.spec.domain_kind,
-                label_fields=list(e.spec.label_fields),
-                sensitive_attributes=list(e.spec.sensitive_attributes),
-            )
-            for e in registries.domains
-        ],
-        "fairness_metrics": [provided(e, scope=e.spec.scope) for e in registries.fairness_metrics],
-        "architectures": [provided(e) for e in registries.architectures],
-        "loss_weightings": [provided(e) for e in registries.loss_weightings],
-        "trackers": [provided(e, unavailable=e.spec.available()) for e in registries.trackers],
     }
+    for kind in registry_kinds():
+
+        def extra(spec: Any, kind: str = kind) -> dict[str, Any]:
+            if kind in details:
+                shown: dict[str, Any] = details[kind](spec)
+                return shown
+            available = getattr(spec, "available", None)
+            return {"unavailable": available()} if callable(available) else {}
+
+        listing[kind] = [provided(e, **extra(e.spec)) for e in getattr(registries, kind)]
+    return listing
 
 
 def _suites(args: argparse.Namespace) -> int:
@@ -445,7 +463,7 @@ def _add_compare_command(commands: Any) -> None:
         metavar="RULES",
         help="comma-separated METRIC:+N%% or METRIC:+N (allowed worsening); METRIC is "
         "TASK.METRIC, '*' (every primary metric) or latency_p50, flops_per_sample, "
-        f"peak_memory_mb, params, ... (default: {DEFAULT_RULES})",
+        f"peak_memory_mb, params, ... (default: {help_literal(DEFAULT_RULES)})",
     )
     compare.add_argument(
         "--min-effect",

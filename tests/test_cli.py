@@ -167,3 +167,81 @@ def test_suites_and_report_errors(tmp_path: Path) -> None:
     missing = mtrec("report", str(tmp_path))
     assert missing.returncode == 2
     assert "no results.json" in missing.stderr
+
+
+# --------------------------------------------------------------------------------------
+# help and listings
+# --------------------------------------------------------------------------------------
+
+
+def _command_paths() -> list[list[str]]:
+    """Every command and sub-command of the parser, e.g. ["datasets", "fetch"]."""
+    import argparse
+
+    from harness.cli import build_parser
+
+    paths: list[list[str]] = [[]]
+
+    def walk(parser: argparse.ArgumentParser, prefix: list[str]) -> None:
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, child in action.choices.items():
+                    paths.append([*prefix, name])
+                    walk(child, [*prefix, name])
+
+    walk(build_parser(), [])
+    return paths
+
+
+@pytest.mark.parametrize("path", _command_paths(), ids=lambda p: " ".join(p) or "mtrec")
+def test_every_command_has_working_help(
+    path: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from harness.cli import main
+
+    with pytest.raises(SystemExit) as exited:
+        main([*path, "--help"])
+    out, err = capsys.readouterr()
+    assert exited.value.code == 0, err
+    assert out.startswith("usage: mtrec"), out
+    assert err == ""
+
+
+def test_compare_help_shows_the_default_rules(capsys: pytest.CaptureFixture[str]) -> None:
+    from harness.cli import main
+    from harness.compare_rules import DEFAULT_RULES
+
+    with pytest.raises(SystemExit):
+        main(["compare", "--help"])
+    assert DEFAULT_RULES in " ".join(capsys.readouterr().out.split())
+
+
+def test_run_help_names_every_builtin_suite(capsys: pytest.CaptureFixture[str]) -> None:
+    from harness.cli import main
+    from harness.config import builtin_suites
+
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert len(builtin_suites()) >= 5
+    for name in builtin_suites():
+        assert name in text, name
+
+
+def test_plugins_lists_every_registry_kind(capsys: pytest.CaptureFixture[str]) -> None:
+    import dataclasses
+
+    from harness.cli import main
+    from harness.plugin_host import Registries
+
+    kinds = [f.name for f in dataclasses.fields(Registries)]
+    assert "executors" in kinds
+    assert main(["plugins", "--json"]) == 0
+    listing = json.loads(capsys.readouterr().out)
+    for kind in kinds:
+        assert listing[kind], kind
+    assert {"local", "process"} <= {item["name"] for item in listing["executors"]}
+    assert main(["plugins"]) == 0
+    table = capsys.readouterr().out
+    for kind in kinds:
+        assert kind.replace("_", " ") in table, kind
