@@ -189,10 +189,10 @@ def test_latency_measurement_vs_independent_timing(benchmark, record_ratio) -> N
     ratios = []
     for _ in range(3):  # interleaved: drift hits both alike
         reference = independent()
-        measured = measure_latency(model, encoded, 32, measure, cpu)["p50"]
+        measured = measure_latency(model, encoded, 32, measure, cpu, "fp32")["p50"]
         ratios.append(measured / reference)
     benchmark.pedantic(
-        lambda: measure_latency(model, encoded, 32, measure, cpu), rounds=1, iterations=1
+        lambda: measure_latency(model, encoded, 32, measure, cpu, "fp32"), rounds=1, iterations=1
     )
     ratio = float(np.median(ratios))
     benchmark.extra_info["latency_p50_vs_independent"] = ratio

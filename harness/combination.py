@@ -384,7 +384,13 @@ def fit_variant(
             else TrainResult()
         )
     with track_memory(device) as inference_memory:
-        test_run = predict(model, test_enc, batch_size=config.eval_batch_size, device=device)
+        test_run = predict(
+            model,
+            test_enc,
+            batch_size=config.eval_batch_size,
+            device=device,
+            precision=config.precision,
+        )
     return Fit(
         model=model,
         heads=heads,
@@ -434,7 +440,13 @@ def _train_on(
     val_reference = trivial_scores(heads, train_split.labels, val_enc.labels)
 
     def validate() -> float:
-        run = predict(model, val_enc, batch_size=config.eval_batch_size, device=device)
+        run = predict(
+            model,
+            val_enc,
+            batch_size=config.eval_batch_size,
+            device=device,
+            precision=config.precision,
+        )
         return validation_score(score_tasks(run.tasks), val_reference, run.tasks)
 
     return train(
@@ -615,7 +627,9 @@ def _measure(
     total, trainable = parameter_counts(model)
     measure = combination.measure
     latency = {
-        str(size): measure_latency(model, test_enc, size, measure, device)
+        str(size): measure_latency(
+            model, test_enc, size, measure, device, combination.training.precision
+        )
         for size in measure.latency_batch_sizes
     }
     inference_rate = inference_samples / inference_seconds if inference_seconds else 0.0

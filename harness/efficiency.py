@@ -88,15 +88,17 @@ def measure_latency(
     batch_size: int,
     measure: MeasureConfig,
     device: torch.device,
+    precision: str,
 ) -> dict[str, Any]:
-    """Latency of one inference call on a batch of the first ``batch_size`` test rows."""
+    """Latency of one inference call on a batch of the first ``batch_size`` test rows, at the
+    configured ``precision`` (as evaluation runs)."""
     model.eval()
     rows = np.arange(batch_size) % len(encoded)
     batch = encoded.collate(rows).to(device)
     inputs = batch.model_inputs()
 
     def call() -> None:
-        with autocast_for(device):
+        with autocast_for(device, precision):
             model(**inputs)
 
     samples = time_calls(

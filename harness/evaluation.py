@@ -39,8 +39,12 @@ def predict(
     *,
     batch_size: int,
     device: torch.device,
+    precision: str,
 ) -> PredictionRun:
-    """Run the model over a split (length-sorted batches), return predictions in row order."""
+    """Run the model over a split (length-sorted batches), return predictions in row order.
+
+    ``precision`` is the suite's ``training.precision``: evaluation runs as training did.
+    """
     model.eval()
     heads = {head.spec.task: head for head in model.task_heads()}
     n = len(encoded)
@@ -50,7 +54,7 @@ def predict(
     started = time.perf_counter()
     for batch in iterate_batches(encoded, batch_size):
         batch = batch.to(device)
-        with autocast_for(device):
+        with autocast_for(device, precision):
             outputs = model(**batch.model_inputs())
         for task, head in heads.items():
             pred, score = decode_outputs(head, outputs[task])

@@ -66,8 +66,12 @@ def build_optimizer(model: MultiTaskModel, config: TrainingConfig) -> torch.opti
     )
 
 
-def autocast_for(device: torch.device, precision: str = "auto") -> AbstractContextManager[object]:
-    """Mixed precision on CUDA: bf16 where supported (``auto``), or as asked; fp32 elsewhere."""
+def autocast_for(device: torch.device, precision: str) -> AbstractContextManager[object]:
+    """Mixed precision on CUDA: bf16 where supported (``auto``), or as asked; fp32 elsewhere.
+
+    ``precision`` has no default on purpose: every forward pass (training, validation, test,
+    latency) must run at the precision the suite configured and the record reports.
+    """
     if device.type != "cuda" or precision == "fp32":
         return nullcontext()
     if precision == "fp16" or not torch.cuda.is_bf16_supported():
