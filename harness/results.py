@@ -6,8 +6,9 @@ import json
 import math
 import os
 import platform
+import re
+import secrets
 import subprocess
-import tempfile
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
@@ -15,6 +16,8 @@ from typing import Any
 
 SCHEMA_VERSION = 1
 SCHEMA_RESOURCE = "results.schema.json"
+DISTRIBUTION = "mtrec-harness"  # the name in mtrec's own pyproject.toml
+_PROJECT_NAME = re.compile(r"""name\s*=\s*["']([^"']+)["']""")
 
 
 def now() -> str:
@@ -46,12 +49,20 @@ def environment(device: str) -> dict[str, Any]:
 
 
 def _git_commit() -> str | None:
-    """The commit of the mtrec checkout, when it is one (an installed wheel has none)."""
-    here = Path(__file__).resolve().parent
+    """The commit of mtrec's own source checkout, when mtrec runs from one.
+
+    Only when the folder above the package is the top of a git work tree whose
+    ``pyproject.toml`` names this distribution: an installed mtrec sitting inside some other
+    repository (a project with its virtual environment inside it) has no commit of its own,
+    and the ``mtrec`` version in the environment block says which release it is.
+    """
+    root = Path(__file__).resolve().parent.parent
+    if not _is_mtrec_source(root / "pyproject.toml"):
+        return None
     try:
         out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=here,
+            ["git", "rev-parse", "--show-toplevel", "HEAD"],
+            cwd=root,
             capture_output=True,
             text=True,
             timeout=5,
@@ -59,8 +70,31 @@ def _git_commit() -> str | None:
         )
     except (OSError, subprocess.SubprocessError):
         return None
-    commit = out.stdout.strip()
-    return commit if out.returncode == 0 and commit else None
+    lines = out.stdout.split("\n")
+    if out.returncode != 0 or len(lines) < 2 or not lines[1].strip():
+        return None
+    top, commit = Path(lines[0].strip()), lines[1].strip()
+    try:
+        same = top.resolve() == root
+    except OSError:
+        return None
+    return commit if same else None
+
+
+def _is_mtrec_source(pyproject: Path) -> bool:
+    """Whether ``pyproject`` is mtrec's own (its ``[project]`` name is this distribution)."""
+    try:
+        text = pyproject.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False
+    table = ""
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("["):
+            table = stripped
+        elif table == "[project]" and (match := _PROJECT_NAME.fullmatch(stripped)):
+            return match.group(1) == DISTRIBUTION
+    return False
 
 
 def json_ready(value: Any) -> Any:
@@ -75,15 +109,20 @@ def json_ready(value: Any) -> Any:
 
 
 def write_json_atomic(path: Path, document: Any) -> None:
-    """Write to a temporary file beside ``path`` and rename it in place: never half-written."""
+    """Write to a temporary file beside ``path`` and rename it in place: never half-written.
+
+    The file gets the permissions a plain ``open`` gives (0666 less the umask), like the
+    reports beside it; a temporary file from :mod:`tempfile` would be private (0600).
+    """
     text = json.dumps(json_ready(document), indent=2, allow_nan=False)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
             stream.write(text + "\n")
         os.replace(temporary, path)
     except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+        temporary.unlink(missing_ok=True)
         raise
 
 
