@@ -57,13 +57,14 @@ from harness.strategies import FeatureCache, accepts_segments, prepare
 from harness.tasks import (
     LOSSES,
     METRICS,
+    SELECTION_RULE,
     TASK_METRICS,
     primary_metric,
     relative_gain,
     trivial_predictions,
 )
 from harness.token_cache import TokenCache
-from harness.training import TrainResult, effective_precision, train
+from harness.training import TrainResult, Validation, effective_precision, train
 from harness.weighting import LossWeighting
 
 EpochCallback = Callable[[int, float, float], None]
@@ -206,6 +207,8 @@ def run_combination(
             "epochs_run": len(trained.history),
             "best_epoch": trained.best_epoch,
             "best_validation_score": trained.best_validation_score,
+            "selection_rule": SELECTION_RULE,
+            "validation_reference": trained.validation_reference,
             "stopped_early": trained.stopped_early,
             "steps": trained.steps,
             "train_seconds": trained.train_seconds,
@@ -435,11 +438,11 @@ def _train_on(
     on_epoch: EpochCallback | None,
     weighting: LossWeighting,
 ) -> TrainResult:
-    """Train with early stopping on the validation score (mean gain over trivial)."""
+    """Train with early stopping on the validation score (``tasks.SELECTION_RULE``)."""
     heads = model.head_specs()
     val_reference = trivial_scores(heads, train_split.labels, val_enc.labels)
 
-    def validate() -> float:
+    def validate() -> Validation:
         run = predict(
             model,
             val_enc,

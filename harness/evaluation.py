@@ -19,8 +19,8 @@ import torch
 from harness.batching import Batchable, iterate_batches
 from harness.model import MultiTaskModel, decode_outputs
 from harness.specs import DomainSplit, TaskPredictions, TaskType
-from harness.tasks import METRICS, compute_metrics, primary_metric, relative_gain
-from harness.training import autocast_for
+from harness.tasks import METRICS, compute_metrics, log_ratio, primary_metric, selection_score
+from harness.training import Validation, autocast_for
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -104,19 +104,25 @@ def validation_score(
     metrics: Mapping[str, Mapping[str, float]],
     reference: Mapping[str, Mapping[str, float]],
     tasks: Mapping[str, TaskPredictions],
-) -> float:
-    """Mean relative gain of each task's primary metric over the trivial predictor.
+) -> Validation:
+    """The checkpoint-selection score of one validation pass (``tasks.SELECTION_RULE``).
 
-    Each gain is signed by the metric's direction, so RMSE going down and accuracy going
-    up both raise the score, and tasks on different scales weigh the same.
+    Each task's primary metric is compared with the trivial predictor's as a signed log
+    ratio, and the score is their geometric-mean gain (%). Unlike the mean relative gain it
+    replaces, two checkpoints compare by the mean relative change of each task's metric, so a
+    task whose trivial reference is tiny (a multilabel mAP of 0.1) no longer decides the epoch.
+    Tasks whose metric is undefined on this split (NaN) are left out.
     """
-    gains = []
+    ratios = []
+    primaries: dict[str, float] = {}
+    trivial: dict[str, float] = {}
     for task, predictions in tasks.items():
         name = predictions.primary_metric
         value, base = metrics[task][name], reference[task][name]
+        primaries[task], trivial[task] = float(value), float(base)
         if np.isfinite(value) and np.isfinite(base):
-            gains.append(relative_gain(value, base, METRICS[name].direction))
-    return float(np.mean(gains)) if gains else float("-inf")
+            ratios.append(log_ratio(value, base, METRICS[name].direction))
+    return Validation(score=selection_score(ratios), metrics=primaries, reference=trivial)
 
 
 def save_predictions(

@@ -13,7 +13,7 @@ import math
 from collections.abc import Hashable, Mapping, Sequence
 from typing import Any, NamedTuple, TypeVar
 
-from harness.tasks import relative_gain
+from harness.tasks import log_ratio, selection_score
 
 Key = TypeVar("Key", bound=Hashable)
 
@@ -27,7 +27,7 @@ class Objective(NamedTuple):
 
 
 OBJECTIVES: tuple[Objective, ...] = (
-    Objective("score", "higher", "accuracy score (mean % gain over trivial)"),
+    Objective("score", "higher", "accuracy score (geometric-mean % gain over trivial)"),
     Objective("latency_p50_ms", "lower", "p50 latency ms"),
     Objective("peak_memory_mb", "lower", "peak memory MB"),
     Objective("d_min", "higher", "worst-task gain D_min %"),
@@ -99,10 +99,11 @@ def annotate_tradeoffs(document: dict[str, Any]) -> None:
 
 
 def _score(record: Mapping[str, Any]) -> float | None:
-    """Mean relative gain (%) of each task's primary test metric over the trivial predictor."""
+    """Geometric-mean gain (%) of the tasks' primary test metrics over the trivial predictor,
+    the rule that selects checkpoints too (``tasks.SELECTION_RULE``)."""
     metrics = record.get("metrics") or {}
     trivial = (record.get("reference") or {}).get("trivial") or {}
-    gains = []
+    ratios = []
     for task, info in (record.get("tasks") or {}).items():
         name = info.get("primary_metric")
         value = _number((metrics.get(task) or {}).get(name))
@@ -110,8 +111,8 @@ def _score(record: Mapping[str, Any]) -> float | None:
         if value is None or base is None:
             continue
         direction = 1 if info.get("directions", {}).get(name, "higher") == "higher" else -1
-        gains.append(relative_gain(value, base, direction))
-    return sum(gains) / len(gains) if gains else None
+        ratios.append(log_ratio(value, base, direction))
+    return selection_score(ratios) if ratios else None
 
 
 def _latency_p50(efficiency: Mapping[str, Any]) -> float | None:

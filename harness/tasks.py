@@ -7,7 +7,7 @@ are saved to ``predictions/``, so anyone can recompute it from the files.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -143,6 +143,34 @@ def trivial_predictions(
         score=score,
         primary_metric=primary_metric(task_type),
     )
+
+
+def log_ratio(value: float, reference: float, direction: int) -> float:
+    """``direction * ln(value / reference)``: positive means better than the reference.
+
+    Between two models scored on the same split the reference cancels,
+    ``log_ratio(a, t) - log_ratio(b, t) = direction * ln(a / b)``, so a task whose reference
+    is tiny cannot outweigh the others; every task's 1 % relative change counts the same.
+    """
+    return direction * (math.log(max(value, 1e-12)) - math.log(max(reference, 1e-12)))
+
+
+def selection_score(log_ratios: Sequence[float]) -> float:
+    """The geometric-mean gain (%) over the trivial predictor: ``100 * (exp(mean) - 1)`` of
+    the tasks' :func:`log_ratio` values; ``-inf`` without any.
+
+    This is the score that selects checkpoints (early stopping), ``summary.score`` and the
+    accuracy axis of the Pareto front (see ``SELECTION_RULE``).
+    """
+    if not log_ratios:
+        return float("-inf")
+    return 100.0 * math.expm1(math.fsum(log_ratios) / len(log_ratios))
+
+
+SELECTION_RULE = (
+    "geometric-mean gain over the trivial predictor: 100 * (exp(mean over tasks of "
+    "direction * ln(primary metric / trivial primary metric)) - 1)"
+)
 
 
 def relative_gain(value: float, reference: float, direction: int) -> float:

@@ -8,7 +8,7 @@ Test data never reaches this module.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +22,18 @@ from harness.model import MultiTaskModel, task_loss
 from harness.weighting import WEIGHTINGS, LossWeighting, TaskLossMeter
 
 EpochCallback = Callable[[int, float, float], None]  # (epoch, train loss, validation score)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Validation:
+    """One epoch's validation: the selection score and what it was computed from."""
+
+    score: float  # higher is better; early stopping and checkpoint selection read only this
+    metrics: Mapping[str, float]  # task -> primary validation metric, kept in the history
+    reference: Mapping[str, float]  # task -> the trivial predictor's on the same rows
+
+
+Validate = Callable[[], Validation | float]
 # A NaN/inf loss is tracked on the device every step and read back this often (and at the end
 # of each epoch), so a diverged run stops early without a host sync per step.
 NONFINITE_CHECK_EVERY = 50
@@ -34,6 +46,8 @@ class TrainResult:
     history: list[dict[str, Any]] = field(default_factory=list)  # per epoch
     best_epoch: int = 0  # 1-based epoch whose weights were restored
     best_validation_score: float = float("-inf")  # higher is better
+    # task -> the trivial predictor's primary validation metric (what the score compares with)
+    validation_reference: dict[str, float] = field(default_factory=dict)
     stopped_early: bool = False  # patience ran out before the last epoch
     train_seconds: float = 0.0  # wall time in optimisation steps
     train_samples: int = 0  # samples seen (all epochs)
@@ -108,7 +122,7 @@ def warmup_then_linear_decay(
 def train(
     model: MultiTaskModel,
     train_split: Batchable,
-    validate: Callable[[], float],
+    validate: Validate,
     config: TrainingConfig,
     *,
     device: torch.device,
@@ -116,7 +130,8 @@ def train(
     on_epoch: EpochCallback | None = None,
     weighting: LossWeighting | None = None,
 ) -> TrainResult:
-    """Train in place; ``validate`` returns a higher-is-better score over all tasks."""
+    """Train in place; ``validate`` returns a higher-is-better score over all tasks (with the
+    per-task validation metrics it came from, which the history keeps)."""
     heads = {head.spec.task: head for head in model.task_heads()}
     label_fields = tuple(sorted({head.spec.label_field for head in heads.values()}))
     static = {task: head.spec.loss_weight for task, head in heads.items()}
@@ -174,7 +189,10 @@ def train(
         task_losses = meter.means()  # one host sync per epoch
         weighting.end_epoch(task_losses)
         train_loss = float(sum(task_losses.values()))
-        score = validate()
+        validation = validate()
+        score = validation.score if isinstance(validation, Validation) else float(validation)
+        if isinstance(validation, Validation):
+            result.validation_reference = dict(validation.reference)
         if not np.isfinite(train_loss):
             raise FloatingPointError(f"training loss is {train_loss} at epoch {epoch}")
         result.history.append(
@@ -182,6 +200,11 @@ def train(
                 "epoch": epoch,
                 "train_loss": train_loss,
                 "validation_score": score,
+                **(
+                    {"validation_metrics": dict(validation.metrics)}
+                    if isinstance(validation, Validation)
+                    else {}
+                ),
                 "task_losses": task_losses,
                 "task_weights": weighting.current_weights(),
             }

@@ -184,8 +184,9 @@ def _combinations_section(overview: Mapping[str, Any]) -> str:
         rows.append(row)
     explanation = (
         "A combination is Pareto-optimal when no other is at least as good on every objective "
-        "both report and better on one. The accuracy score is the mean, over tasks, of the "
-        "primary test metric's relative gain (%) over the trivial predictor."
+        "both report and better on one. The accuracy score is the geometric-mean gain (%) of "
+        "the tasks' primary test metrics over the trivial predictor, the rule that also picks "
+        "each checkpoint: every task's relative change counts alike."
     )
     return f"<p>{text(explanation)}</p>" + _table(headers, rows, "combinations")
 

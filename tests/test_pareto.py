@@ -58,8 +58,8 @@ def test_summary_figures() -> None:
         gaps=(0.1, 0.3, 0.2),
     )  # fmt: skip
     summary = summarise(record)
-    # accuracy +50 %, rmse halved = +50 %
-    assert summary["score"] == pytest.approx(50.0)
+    # accuracy x1.5, rmse halved (x2): geometric-mean gain sqrt(3) - 1 = +73.2 %
+    assert summary["score"] == pytest.approx(100 * (3**0.5 - 1))
     assert summary["latency_p50_ms"] == 2.0  # batch size 1 preferred
     assert summary["peak_memory_mb"] == 100.0
     assert summary["d_min"] == -3.5
@@ -70,7 +70,7 @@ def test_summary_without_optional_figures() -> None:
     record = _record("a", accuracy=0.5, rmse=3.0, p50={"32": 9.0}, memory=1.0)
     record["metrics"]["category"]["accuracy"] = None  # undefined metric: that task is skipped
     summary = summarise(record)
-    assert summary["score"] == pytest.approx(-50.0)
+    assert summary["score"] == pytest.approx(100 * (2 / 3 - 1))  # rmse 3 vs trivial 2
     assert summary["latency_p50_ms"] == 9.0  # no batch size 1: the first measured
     assert summary["d_min"] is None
     assert summary["worst_group_gap"] is None
@@ -121,7 +121,7 @@ def test_annotate_a_three_record_document() -> None:
     records = {record["key"]: record for record in document["records"]}
     assert [records[k]["pareto_optimal"] for k in ("k1", "k2", "k3")] == [True, True, False]
     assert "summary" not in records["k4"] and "pareto_optimal" not in records["k4"]
-    assert records["k1"]["summary"]["score"] == pytest.approx((80.0 + 50.0) / 2)
+    assert records["k1"]["summary"]["score"] == pytest.approx(100 * ((1.8 * 2.0) ** 0.5 - 1))
     assert document["tradeoffs"]["front"] == ["k1", "k2"]
     assert [o["name"] for o in document["tradeoffs"]["objectives"]] == [
         "score", "latency_p50_ms", "peak_memory_mb", "d_min", "worst_group_gap",
