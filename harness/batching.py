@@ -70,23 +70,23 @@ def _labels(
 
 
 @dataclass(frozen=True, kw_only=True)
-class EncodedSplit:
-    """A tokenized split: variable-length ids plus label arrays, ready to batch."""
+class TokenizedSplit:
+    """The token ids of a split's rows and nothing else: what a token cache may hold.
+
+    Labels are deliberately absent: two splits with the same texts share these tokens even
+    when their labels differ, so labels are paired with tokens per use (:func:`with_labels`).
+    """
 
     input_ids: list[np.ndarray]  # one int64 array per row, no padding
     token_type_ids: list[np.ndarray] | None  # segment ids where the tokenizer makes them
     lengths: np.ndarray  # tokens per row
-    labels: Mapping[str, np.ndarray]  # label field -> values, row-aligned
     pad_id: int  # the tokenizer's pad token id
 
     def __len__(self) -> int:
         return len(self.input_ids)
 
-    def sort_keys(self) -> np.ndarray:
-        return self.lengths
-
-    def collate(self, rows: np.ndarray, label_fields: tuple[str, ...] = ()) -> Batch:
-        """Pad the given rows to their longest row."""
+    def inputs(self, rows: np.ndarray) -> dict[str, torch.Tensor]:
+        """Encoder inputs of the given rows, padded to their longest row."""
         width = int(self.lengths[rows].max())
         input_ids = np.full((len(rows), width), self.pad_id, dtype=np.int64)
         mask = np.zeros((len(rows), width), dtype=np.int64)
@@ -103,7 +103,58 @@ class EncodedSplit:
         }
         if types is not None:
             inputs["token_type_ids"] = torch.from_numpy(types)
-        return Batch(rows=rows, inputs=inputs, labels=_labels(self.labels, rows, label_fields))
+        return inputs
+
+
+@dataclass(frozen=True, kw_only=True)
+class EncodedSplit:
+    """A split ready to batch: shared tokens paired with the labels of THIS split."""
+
+    tokens: TokenizedSplit  # may be shared with other splits of the same texts
+    labels: Mapping[str, np.ndarray]  # label field -> values, row-aligned with tokens
+
+    def __post_init__(self) -> None:
+        for name, values in self.labels.items():
+            if len(values) != len(self.tokens):
+                raise ValueError(
+                    f"label field '{name}' has {len(values)} rows for {len(self.tokens)} "
+                    "tokenized rows"
+                )
+
+    @property
+    def input_ids(self) -> list[np.ndarray]:
+        return self.tokens.input_ids
+
+    @property
+    def token_type_ids(self) -> list[np.ndarray] | None:
+        return self.tokens.token_type_ids
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return self.tokens.lengths
+
+    @property
+    def pad_id(self) -> int:
+        return self.tokens.pad_id
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    def sort_keys(self) -> np.ndarray:
+        return self.tokens.lengths
+
+    def collate(self, rows: np.ndarray, label_fields: tuple[str, ...] = ()) -> Batch:
+        """Pad the given rows to their longest row."""
+        return Batch(
+            rows=rows,
+            inputs=self.tokens.inputs(rows),
+            labels=_labels(self.labels, rows, label_fields),
+        )
+
+
+def with_labels(tokens: TokenizedSplit, labels: Mapping[str, np.ndarray]) -> EncodedSplit:
+    """Pair (possibly cached) tokens with the labels of the split being used now."""
+    return EncodedSplit(tokens=tokens, labels=dict(labels))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -124,10 +175,10 @@ class IndexedSplit:
         return Batch(rows=rows, inputs=inputs, labels=_labels(self.labels, rows, label_fields))
 
 
-def encode_split(
+def tokenize_split(
     split: DomainSplit, tokenizer: Any, max_length: int, *, segments: bool
-) -> EncodedSplit:
-    """Tokenize every row of a split as a (user text, item text) pair, once."""
+) -> TokenizedSplit:
+    """Tokenize every row of a split as a (user text, item text) pair, once; no labels."""
     encoded = tokenizer(
         list(split.user_text),
         list(split.item_text),
@@ -143,12 +194,20 @@ def encode_split(
         if segments and "token_type_ids" in encoded
         else None
     )
-    return EncodedSplit(
+    return TokenizedSplit(
         input_ids=input_ids,
         token_type_ids=token_types,
         lengths=np.fromiter((len(ids) for ids in input_ids), dtype=np.int64, count=len(input_ids)),
-        labels=dict(split.labels),
         pad_id=int(tokenizer.pad_token_id),
+    )
+
+
+def encode_split(
+    split: DomainSplit, tokenizer: Any, max_length: int, *, segments: bool
+) -> EncodedSplit:
+    """Tokenize a split and pair the tokens with its own labels (no cache involved)."""
+    return with_labels(
+        tokenize_split(split, tokenizer, max_length, segments=segments), split.labels
     )
 
 

@@ -28,6 +28,7 @@ from harness.efficiency import (
     model_flops_utilisation,
     parameter_counts,
     track_memory,
+    uncached,
 )
 from harness.errors import CombinationError
 from harness.evaluation import (
@@ -53,7 +54,7 @@ from harness.specs import (
     TaskPredictions,
     TaskType,
 )
-from harness.strategies import FeatureCache, accepts_segments, prepare
+from harness.strategies import FeatureCache, ServingPath, accepts_segments, prepare
 from harness.tasks import (
     LOSSES,
     METRICS,
@@ -97,6 +98,7 @@ class Fit:
     flops: float | None
     architecture: str
     memory: tuple[PhaseMemory, PhaseMemory]  # training, inference
+    serving: ServingPath | None  # frozen: the uncached path, for end-to-end cost
     transfer: Mapping[str, Any] | None  # what the source stage did, when there was one
 
 
@@ -139,7 +141,10 @@ def run_combination(
         transfer=combination.domain.transfer,
     )
     if combination.domain.transfer is None:
-        cache.outcomes[combination.key] = Outcome.of(fit.test_run.tasks)
+        # A transfer of this very combination compares against it: trained once.
+        cache.outcomes[plain_variant_key(combination, host)] = Outcome.of(
+            fit.test_run.tasks, fit.heads
+        )
     model, heads, test_enc = fit.model, fit.heads, fit.test_enc
     metrics = score_tasks(fit.test_run.tasks)
     files = save_predictions(predictions_dir, data.test, fit.test_run.tasks)
@@ -155,6 +160,7 @@ def run_combination(
         fit.test_run.samples,
         fit.test_run.seconds,
         fit.flops,
+        fit.serving,
     )
     efficiency["memory"] = {
         "train": asdict(train_memory),
@@ -329,6 +335,7 @@ def fit_variant(
         encoded_splits=encoded_splits,
         features=cache.features,
         device=device,
+        backbone_options=combination.backbone.options,
     )
     model = prepared.model
     model.set_target_scaling(train_split.labels)
@@ -406,6 +413,7 @@ def fit_variant(
         flops=flops,
         architecture=architecture.name,
         memory=(train_memory, inference_memory),
+        serving=prepared.serving,
         transfer=stage,
     )
 
@@ -626,18 +634,37 @@ def _measure(
     inference_samples: int,
     inference_seconds: float,
     flops: float | None,
+    serving: ServingPath | None = None,
 ) -> dict[str, Any]:
+    """Cost of the trained model as it would be served.
+
+    With a feature cache (strategy ``frozen``) a request with new texts runs the backbone
+    too: ``latency_ms`` and ``flops_per_sample`` are that end-to-end cost (what the Pareto
+    front and ``compare`` read), ``latency_ms_cached`` and ``flops_per_sample_cached`` the cost
+    when both texts' features are cached. Without a cache the ``_cached`` fields are null.
+    """
     total, trainable = parameter_counts(model)
     measure = combination.measure
-    latency = {
-        str(size): measure_latency(
-            model, test_enc, size, measure, device, combination.training.precision
-        )
-        for size in measure.latency_batch_sizes
-    }
+
+    def latencies(served: MultiTaskModel, rows: Batchable) -> dict[str, Any]:
+        return {
+            str(size): measure_latency(
+                served, rows, size, measure, device, combination.training.precision
+            )
+            for size in measure.latency_batch_sizes
+        }
+
+    latency = latencies(model, test_enc)
+    cached_latency, cached_flops = None, None
+    if serving is not None:
+        cached_latency, cached_flops = latency, flops
+        with uncached(model, serving.encoder, device) as end_to_end:
+            latency = latencies(end_to_end, serving.split)
+            flops = flops_per_sample(end_to_end, serving.split, device) if measure.flops else None
     inference_rate = inference_samples / inference_seconds if inference_seconds else 0.0
     return {
         "latency_ms": latency,
+        "latency_ms_cached": cached_latency,
         "seq_len_median": (
             float(np.median(test_enc.lengths)) if isinstance(test_enc, EncodedSplit) else None
         ),
@@ -646,7 +673,11 @@ def _measure(
         "params": total,
         "trainable_params": trainable,
         "flops_per_sample": flops,
-        "mfu": model_flops_utilisation(flops, inference_rate, device),
+        "flops_per_sample_cached": cached_flops,
+        # throughput was measured on the path test prediction took (cached, if any)
+        "mfu": model_flops_utilisation(
+            cached_flops if serving is not None else flops, inference_rate, device
+        ),
         "device": str(device),
     }
 
@@ -682,6 +713,7 @@ def _fairness(
         bootstrap_resamples=combination.fairness.bootstrap_resamples,
         top_k=combination.fairness.top_k,
         seed=combination.seed,
+        min_group_users=combination.fairness.min_group_users,
     )
     return {
         spec.name: _call_plugin(host, "fairness_metrics", spec.name, spec.compute, context=context)
@@ -696,24 +728,65 @@ def _fairness(
 
 @dataclass(frozen=True, kw_only=True)
 class Outcome:
-    """What a variant leaves for others to compare against: its test predictions."""
+    """What a variant leaves for others to compare against: its test predictions.
 
-    tasks: Mapping[str, TaskPredictions]
+    Only predictions: labels are not determined by the variant's key alone (a plugin can
+    change its data), so they are attached from the test split being scored now
+    (:meth:`on`), never stored with the predictions.
+    """
+
+    tasks: Mapping[str, OutcomeTask]
 
     @classmethod
-    def of(cls, tasks: Mapping[str, TaskPredictions]) -> Outcome:
-        return cls(tasks=dict(tasks))
+    def of(cls, tasks: Mapping[str, TaskPredictions], heads: Sequence[HeadSpec]) -> Outcome:
+        fields = {head.task: head.label_field for head in heads}
+        return cls(
+            tasks={
+                task: OutcomeTask(
+                    task_type=p.task_type,
+                    label_field=fields[task],
+                    primary_metric=p.primary_metric,
+                    y_pred=p.y_pred,
+                    score=p.score,
+                )
+                for task, p in tasks.items()
+            }
+        )
+
+    def on(self, labels: Mapping[str, np.ndarray]) -> dict[str, TaskPredictions]:
+        """The predictions paired with ``labels`` (label field -> values of the test split)."""
+        return {
+            task: TaskPredictions(
+                task=task,
+                task_type=info.task_type,
+                y_true=label_array(info.task_type, labels[info.label_field]),
+                y_pred=info.y_pred,
+                score=info.score,
+                primary_metric=info.primary_metric,
+            )
+            for task, info in self.tasks.items()
+        }
+
+    def fits(self, labels: Mapping[str, np.ndarray]) -> bool:
+        """Whether every task has a label column of the same length as its predictions."""
+        return all(
+            info.label_field in labels and len(labels[info.label_field]) == len(info.y_pred)
+            for info in self.tasks.values()
+        )
 
     def save(self, path: Path) -> None:
         """One ``.npz`` (arrays) plus its task table, written atomically."""
         arrays: dict[str, Any] = {}
         table: dict[str, Any] = {}
         for task, p in self.tasks.items():
-            arrays[f"{task}.y_true"] = p.y_true
             arrays[f"{task}.y_pred"] = p.y_pred
             if p.score is not None:
                 arrays[f"{task}.score"] = p.score
-            table[task] = {"type": p.task_type.value, "primary_metric": p.primary_metric}
+            table[task] = {
+                "type": p.task_type.value,
+                "label_field": p.label_field,
+                "primary_metric": p.primary_metric,
+            }
         arrays["__tasks__"] = np.asarray(json.dumps(table))
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
@@ -727,34 +800,54 @@ class Outcome:
             with np.load(path, allow_pickle=False) as archive:
                 table = json.loads(str(archive["__tasks__"]))
                 tasks = {
-                    task: TaskPredictions(
-                        task=task,
+                    task: OutcomeTask(
                         task_type=TaskType(info["type"]),
-                        y_true=archive[f"{task}.y_true"],
+                        label_field=info["label_field"],
+                        primary_metric=info["primary_metric"],
                         y_pred=archive[f"{task}.y_pred"],
                         score=archive.get(f"{task}.score"),
-                        primary_metric=info["primary_metric"],
                     )
                     for task, info in table.items()
                 }
-        except (OSError, KeyError, ValueError):
+        except (OSError, KeyError, ValueError, TypeError):
             return None  # absent or unreadable: train it again
         return cls(tasks=tasks)
 
 
+@dataclass(frozen=True, kw_only=True)
+class OutcomeTask:
+    """One task of an outcome: predictions and which label column they are scored against."""
+
+    task_type: TaskType  # decides metrics and the label dtype
+    label_field: str  # the domain label column holding y_true
+    primary_metric: str  # the metric that ranks this task
+    y_pred: np.ndarray  # predicted class / 0-1 decision / value, in test row order
+    score: np.ndarray | None  # probabilities where the task has them
+
+
+def label_array(task_type: TaskType, values: np.ndarray) -> np.ndarray:
+    """Labels as predictions carry them: float64 targets, int64 classes and 0/1 flags."""
+    return np.asarray(values, dtype=np.float64 if task_type is TaskType.REGRESSION else np.int64)
+
+
 def _outcome(
-    cache: SweepCache, key: str, produce: Callable[[], Mapping[str, TaskPredictions]]
-) -> Outcome:
-    """A variant's outcome from this sweep, else from disk, else trained now (and kept)."""
-    if key in cache.outcomes:
-        return cache.outcomes[key]
+    cache: SweepCache,
+    key: str,
+    produce: Callable[[], Fit],
+    labels: Mapping[str, np.ndarray],
+) -> dict[str, TaskPredictions]:
+    """A variant's test predictions from this sweep, else from disk, else trained now (and
+    kept), always scored against ``labels``: the test split of the combination asking."""
+    outcome = cache.outcomes.get(key)
     path = cache_dir() / "outcomes" / f"{key}.npz"
-    outcome = Outcome.load(path)
-    if outcome is None:
-        outcome = Outcome.of(produce())
+    if outcome is None or not outcome.fits(labels):
+        outcome = Outcome.load(path)
+    if outcome is None or not outcome.fits(labels):
+        fit = produce()
+        outcome = Outcome.of(fit.test_run.tasks, fit.heads)
         outcome.save(path)
     cache.outcomes[key] = outcome
-    return outcome
+    return outcome.on(labels)
 
 
 def _variant_key(parts: Mapping[str, Any]) -> str:
@@ -762,6 +855,32 @@ def _variant_key(parts: Mapping[str, Any]) -> str:
 
     canonical = json.dumps({**parts, "mtrec": __version__}, sort_keys=True, default=str)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
+
+
+def _providers(host: PluginHost, combination: Combination, *kinds: str) -> list[str]:
+    """'distribution version' of the plugins providing the combination's items of ``kinds``."""
+    names = {
+        "backbones": combination.backbone.name,
+        "head_sets": combination.head_set.name,
+        "domains": combination.domain.name,
+    }
+    providers = [host.provider_of(kind, names[kind]) for kind in kinds]
+    return [f"{p.distribution} {p.version}" for p in providers]
+
+
+def plain_variant_key(combination: Combination, host: PluginHost) -> str:
+    """Outcome-cache key of a combination trained on its own domain (no transfer).
+
+    Like the single-task baselines' keys it holds the mtrec version and the versions of the
+    plugins providing the backbone, head set and domain: an upgrade trains it again.
+    """
+    return _variant_key(
+        {
+            "kind": "combination",
+            "combination": combination.key,
+            "providers": _providers(host, combination, "backbones", "head_sets", "domains"),
+        }
+    )
 
 
 def baseline_seeds(combination: Combination) -> list[int]:
@@ -797,13 +916,9 @@ def single_task_baselines(
             "compile": False,
         }
     )
-    providers = [
-        host.provider_of("backbones", combination.backbone.name),
-        host.provider_of("domains", combination.domain.name),
-    ]
     common = {
         # a new release of the backbone's or domain's plugin may change what they give
-        "providers": [f"{p.distribution} {p.version}" for p in providers],
+        "providers": _providers(host, combination, "backbones", "domains"),
         "backbone": combination.backbone.model_dump(mode="json", exclude={"training"}),
         "domain": {"name": combination.domain.name, "options": combination.domain.options},
         "data_seed": combination.seed,
@@ -829,9 +944,9 @@ def single_task_baselines(
                 }
             )
 
-            def produce(seed: int = seed, alone: HeadSetSpec = alone) -> dict[str, TaskPredictions]:
+            def produce(seed: int = seed, alone: HeadSetSpec = alone) -> Fit:
                 cache.baseline_trainings += 1
-                fit = fit_variant(
+                return fit_variant(
                     combination,
                     host,
                     cache,
@@ -841,9 +956,8 @@ def single_task_baselines(
                     seed=seed,
                     device=device,
                 )
-                return dict(fit.test_run.tasks)
 
-            runs.append(_outcome(cache, key, produce).tasks[head.task])
+            runs.append(_outcome(cache, key, produce, data.test.labels)[head.task])
         baselines[head.task] = runs
     return baselines
 
@@ -866,8 +980,8 @@ def transfer_gain(
     """
     alone = replace(combination, domain=combination.domain.model_copy(update={"transfer": None}))
 
-    def produce() -> dict[str, TaskPredictions]:
-        fit = fit_variant(
+    def produce() -> Fit:
+        return fit_variant(
             alone,
             host,
             cache,
@@ -877,12 +991,11 @@ def transfer_gain(
             seed=alone.seed,
             device=device,
         )
-        return dict(fit.test_run.tasks)
 
-    outcome = _outcome(cache, alone.key, produce)
-    reference = score_tasks(outcome.tasks)
+    outcome = _outcome(cache, plain_variant_key(alone, host), produce, data.test.labels)
+    reference = score_tasks(outcome)
     gains: dict[str, float] = {}
-    for task, predictions in outcome.tasks.items():
+    for task, predictions in outcome.items():
         name = predictions.primary_metric
         gains[task] = relative_gain(
             metrics[task][name], reference[task][name], METRICS[name].direction

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,7 +21,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from harness.batching import Batchable, EncodedSplit, IndexedSplit, batch_rows
+from harness.batching import (
+    Batch,
+    Batchable,
+    EncodedSplit,
+    IndexedSplit,
+    TokenizedSplit,
+    batch_rows,
+    with_labels,
+)
 from harness.errors import CombinationError
 from harness.model import (
     CachedFeatureEncoder,
@@ -37,7 +46,12 @@ FEATURE_BATCH = 64
 
 @dataclass
 class FeatureCache:
-    """Pooled features of single texts, per (backbone, pooling, max length), for a sweep."""
+    """Pooled features of single texts, per (backbone, pooling, max length), for a sweep.
+
+    The backbone part of the key is its name, its loader options and the checkpoint actually
+    loaded: two entries of one backbone with different options are different encoders. Only
+    features live here; labels always come from the split being prepared.
+    """
 
     tables: dict[tuple[str, str, int], dict[str, np.ndarray]] = field(default_factory=dict)
     encodings: int = 0  # texts run through a backbone (tests check: once per unique text)
@@ -52,6 +66,83 @@ class Prepared:
     splits: Mapping[str, Batchable]  # "train", "validation", "test"
     trains: bool  # False: nothing to fit by gradient (the trivial predictor)
     details: Mapping[str, Any]  # strategy facts for the record
+    # frozen: what serving runs when a request's texts are not in the feature cache
+    serving: ServingPath | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServingPath:
+    """The uncached way through a cached-feature model, for end-to-end cost.
+
+    Swapping ``encoder`` in for the model's cached-feature encoder gives the model a request
+    runs when its texts are new: the backbone encodes the user text and the item text, then
+    the same heads read the same [user; item; user * item] features.
+    """
+
+    encoder: nn.Module  # texts -> the features the cache would have held
+    split: Batchable  # the test rows as tokenized texts, for latency and FLOPs
+
+
+class FrozenTextEncoder(nn.Module):
+    """The frozen backbone over a user text and an item text: [user; item; user * item]."""
+
+    def __init__(self, backbone: nn.Module, pooling: Pooling) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.pooling = pooling
+
+    def _encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask)
+        return pool(hidden.last_hidden_state, attention_mask, self.pooling).float()
+
+    def forward(
+        self,
+        user_input_ids: torch.Tensor,
+        user_attention_mask: torch.Tensor,
+        item_input_ids: torch.Tensor,
+        item_attention_mask: torch.Tensor,
+    ) -> torch.Tensor:
+        user = self._encode(user_input_ids, user_attention_mask)
+        item = self._encode(item_input_ids, item_attention_mask)
+        return torch.cat([user, item, user * item], dim=-1)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TextRows:
+    """Rows of a split as separate user and item texts, tokenized when a batch is made."""
+
+    split: DomainSplit
+    tokenizer: Any
+    max_length: int
+
+    @property
+    def labels(self) -> Mapping[str, np.ndarray]:
+        return self.split.labels
+
+    def __len__(self) -> int:
+        return len(self.split)
+
+    def sort_keys(self) -> np.ndarray:
+        return np.zeros(len(self), dtype=np.int64)
+
+    def collate(self, rows: np.ndarray, label_fields: tuple[str, ...] = ()) -> Batch:
+        inputs: dict[str, torch.Tensor] = {}
+        for side, texts in (("user", self.split.user_text), ("item", self.split.item_text)):
+            encoded = self.tokenizer(
+                [texts[int(row)] for row in rows],
+                truncation=True,
+                max_length=self.max_length,
+                padding=True,
+                return_tensors="pt",
+                return_token_type_ids=False,
+            )
+            inputs[f"{side}_input_ids"] = encoded["input_ids"]
+            inputs[f"{side}_attention_mask"] = encoded["attention_mask"]
+        labels = {
+            name: torch.from_numpy(np.ascontiguousarray(self.split.labels[name][rows]))
+            for name in label_fields
+        }
+        return Batch(rows=rows, inputs=inputs, labels=labels)
 
 
 def prepare(
@@ -69,8 +160,13 @@ def prepare(
     encoded_splits: Callable[[str, DomainSplit], EncodedSplit],
     features: FeatureCache,
     device: torch.device,
+    backbone_options: Mapping[str, Any] | None = None,
 ) -> Prepared:
-    """Build the encoder for ``family`` under ``strategy`` and wrap the splits to match."""
+    """Build the encoder for ``family`` under ``strategy`` and wrap the splits to match.
+
+    ``backbone_options`` are the options the backbone was loaded with (part of the
+    frozen-feature cache key).
+    """
     if family is Family.TRIVIAL:
         model = build_model(ConstantEncoder(), 1)
         model.fit_constant_outputs(splits["train"].labels)
@@ -85,9 +181,12 @@ def prepare(
         )
     pooling = pooling or loaded.pooling
     if strategy == "frozen":
-        return _frozen(
-            backbone_name, loaded, pooling, splits, build_model, max_length, features, device
+        identity = json.dumps(
+            {"name": backbone_name, "options": backbone_options or {}, "source": loaded.source},
+            sort_keys=True,
+            default=str,
         )
+        return _frozen(identity, loaded, pooling, splits, build_model, max_length, features, device)
     details: dict[str, Any] = {"strategy": strategy, "pooling": pooling.value}
     backbone = loaded.model
     if strategy == "top_k":
@@ -178,7 +277,7 @@ def freeze_below_top_layers(model: nn.Module, k: int) -> int:
 
 
 def _frozen(
-    backbone_name: str,
+    backbone_identity: str,
     loaded: LoadedBackbone,
     pooling: Pooling,
     splits: Mapping[str, DomainSplit],
@@ -187,7 +286,7 @@ def _frozen(
     features: FeatureCache,
     device: torch.device,
 ) -> Prepared:
-    table = features.tables.setdefault((backbone_name, pooling.value, max_length), {})
+    table = features.tables.setdefault((backbone_identity, pooling.value, max_length), {})
     user_texts = _unique(text for split in splits.values() for text in split.user_text)
     item_texts = _unique(text for split in splits.values() for text in split.item_text)
     missing = [text for text in _unique([*user_texts, *item_texts]) if text not in table]
@@ -220,6 +319,10 @@ def _frozen(
         model=model,
         splits=wrapped,
         trains=True,
+        serving=ServingPath(
+            encoder=FrozenTextEncoder(loaded.model, pooling),
+            split=TextRows(split=splits["test"], tokenizer=loaded.tokenizer, max_length=max_length),
+        ),
         details={
             "strategy": "frozen",
             "pooling": pooling.value,
@@ -254,12 +357,14 @@ def encode_texts(
         return_attention_mask=False,
         return_token_type_ids=False,
     )
-    split = EncodedSplit(
-        input_ids=[np.asarray(ids, dtype=np.int64) for ids in encoded["input_ids"]],
-        token_type_ids=None,
-        lengths=np.array([len(ids) for ids in encoded["input_ids"]], dtype=np.int64),
-        labels={},
-        pad_id=int(loaded.tokenizer.pad_token_id),
+    split = with_labels(
+        TokenizedSplit(
+            input_ids=[np.asarray(ids, dtype=np.int64) for ids in encoded["input_ids"]],
+            token_type_ids=None,
+            lengths=np.array([len(ids) for ids in encoded["input_ids"]], dtype=np.int64),
+            pad_id=int(loaded.tokenizer.pad_token_id),
+        ),
+        {},
     )
     out: list[np.ndarray | None] = [None] * len(texts)
     for rows in batch_rows(split.lengths, FEATURE_BATCH, shuffle=False):

@@ -4,6 +4,10 @@ The key is a hash of everything that decides the token ids: the tokenizer (its f
 serialised definition), the maximum length, whether segment ids are made, and the texts
 themselves. A changed template, domain option or tokenizer therefore changes the key; the
 same inputs in a later run load from ``$MTREC_CACHE/tokens`` instead of re-tokenizing.
+
+The cache holds token ids only. Labels are not part of the key (two variants of a domain can
+share every text and differ in every label), so they are paired with the cached tokens from
+the split asked about, on every call.
 """
 
 from __future__ import annotations
@@ -17,16 +21,16 @@ from typing import Any
 
 import numpy as np
 
-from harness.batching import EncodedSplit, encode_split
+from harness.batching import EncodedSplit, TokenizedSplit, tokenize_split, with_labels
 from harness.specs import DomainSplit
 
 
 class TokenCache:
-    """Encoded splits by content key: in memory for a sweep, on disk across runs."""
+    """Tokenized splits by content key: in memory for a sweep, on disk across runs."""
 
     def __init__(self, folder: Path | None) -> None:
         self.folder = folder  # None: memory only
-        self._memory: dict[str, EncodedSplit] = {}
+        self._memory: dict[str, TokenizedSplit] = {}
         self._fingerprints: dict[int, str] = {}
         self.tokenized = 0  # splits run through a tokenizer
         self.disk_hits = 0  # splits loaded from an earlier run
@@ -34,18 +38,19 @@ class TokenCache:
     def get(
         self, split: DomainSplit, tokenizer: Any, max_length: int, *, segments: bool
     ) -> EncodedSplit:
+        """The split's tokens (cached by key) paired with this split's own labels."""
         key = self.key(split, tokenizer, max_length, segments)
-        if key in self._memory:
-            return self._memory[key]
-        encoded = self._load(key, split)
-        if encoded is None:
-            encoded = encode_split(split, tokenizer, max_length, segments=segments)
-            self.tokenized += 1
-            self._save(key, encoded)
-        else:
-            self.disk_hits += 1
-        self._memory[key] = encoded
-        return encoded
+        tokens = self._memory.get(key)
+        if tokens is None:
+            tokens = self._load(key)
+            if tokens is None:
+                tokens = tokenize_split(split, tokenizer, max_length, segments=segments)
+                self.tokenized += 1
+                self._save(key, tokens)
+            else:
+                self.disk_hits += 1
+            self._memory[key] = tokens
+        return with_labels(tokens, split.labels)
 
     def key(self, split: DomainSplit, tokenizer: Any, max_length: int, segments: bool) -> str:
         digest = hashlib.sha256()
@@ -73,7 +78,7 @@ class TokenCache:
     def _path(self, key: str) -> Path | None:
         return None if self.folder is None else self.folder / f"{key}.npz"
 
-    def _load(self, key: str, split: DomainSplit) -> EncodedSplit | None:
+    def _load(self, key: str) -> TokenizedSplit | None:
         path = self._path(key)
         if path is None or not path.is_file():
             return None
@@ -85,15 +90,14 @@ class TokenCache:
         except (OSError, ValueError, KeyError):
             return None  # unreadable: tokenize again and overwrite
         bounds = list(itertools.pairwise(offsets))
-        return EncodedSplit(
+        return TokenizedSplit(
             input_ids=[ids[start:end] for start, end in bounds],
             token_type_ids=None if types is None else [types[s:e] for s, e in bounds],
             lengths=np.diff(offsets),
-            labels=dict(split.labels),
             pad_id=pad_id,
         )
 
-    def _save(self, key: str, encoded: EncodedSplit) -> None:
+    def _save(self, key: str, encoded: TokenizedSplit) -> None:
         path = self._path(key)
         if path is None:
             return

@@ -11,7 +11,7 @@ import pytest
 import torch
 from transformers import BertConfig, BertModel
 
-from harness.batching import EncodedSplit
+from harness.batching import EncodedSplit, TokenizedSplit
 from harness.config import parse_suite
 from harness.efficiency import current_rss_mb, flops_per_sample, time_calls, track_memory
 from harness.model import MultiTaskModel, TextPairEncoder
@@ -48,11 +48,13 @@ def test_flops_per_sample_matches_analytic_count() -> None:
     model = tiny_bert_model()
     rows = 8
     split = EncodedSplit(
-        input_ids=[np.arange(1, LENGTH + 1, dtype=np.int64) for _ in range(rows)],
-        token_type_ids=None,
-        lengths=np.full(rows, LENGTH, dtype=np.int64),
+        tokens=TokenizedSplit(
+            input_ids=[np.arange(1, LENGTH + 1, dtype=np.int64) for _ in range(rows)],
+            token_type_ids=None,
+            lengths=np.full(rows, LENGTH, dtype=np.int64),
+            pad_id=0,
+        ),
         labels={},
-        pad_id=0,
     )
     counted = flops_per_sample(model, split, torch.device("cpu"))
     per_token_linear = 2 * (4 * HIDDEN * HIDDEN + 2 * HIDDEN * INTERMEDIATE)

@@ -1,0 +1,140 @@
+"""The target-alone reference of a transfer is keyed like the single-task baselines.
+
+Its stored predictions must carry the versions of mtrec and of the plugins providing the
+backbone, head set and domain in their key, so an upgrade trains it again instead of
+comparing against predictions an older release made. Training is replaced by a stand-in
+that counts calls and returns constant predictions: only the caching is under test.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+import harness
+from harness import combination as combination_module
+from harness.combination import SweepCache, transfer_gain
+from harness.config import parse_suite
+from harness.matrix import expand
+from harness.plugin_host import PluginHost
+from harness.specs import TaskPredictions, TaskType
+
+SUITE = """
+name: transfer-reference
+seeds: [0]
+backbones: [tiny-bert]
+head_sets: [ecommerce-seed]
+domains:
+  - name: synthetic-ecommerce
+    options: {n_users: 20, n_items: 20, n_interactions: 100}
+    transfer:
+      sources: [{name: synthetic-ecommerce, head_set: ecommerce-seed}]
+"""
+
+
+@pytest.fixture
+def setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    monkeypatch.setenv("MTREC_CACHE", str(tmp_path / "cache"))
+    host = PluginHost()
+    (combination,) = expand(parse_suite(SUITE, origin="suite.yaml", source="file"))
+    data = host.registries.domains.get("synthetic-ecommerce").load(
+        seed=0, **combination.domain.options
+    )
+    head_set = host.registries.head_sets.get("ecommerce-seed")
+    trained: list[str] = []
+
+    def fake_fit(variant: Any, *args: Any, head_set: Any, **kwargs: Any) -> Any:
+        assert variant.domain.transfer is None  # the target-alone variant
+        trained.append(harness.__version__)
+        n = len(data.test)
+        tasks = {
+            head.task: TaskPredictions(
+                task=head.task,
+                task_type=head.task_type,
+                y_true=np.zeros(n),
+                y_pred=(
+                    np.full((n, len(data.label_fields[head.label_field].classes)), 1)
+                    if head.task_type is TaskType.MULTILABEL
+                    else np.full(n, 1.0 if head.task_type is TaskType.REGRESSION else 1)
+                ),
+                score=np.full(n, 0.5) if head.task_type is TaskType.BINARY else None,
+                primary_metric={
+                    TaskType.MULTICLASS: "accuracy",
+                    TaskType.REGRESSION: "rmse",
+                    TaskType.BINARY: "auc",
+                }[head.task_type],
+            )
+            for head in head_set.heads
+        }
+        return SimpleNamespace(test_run=SimpleNamespace(tasks=tasks), heads=list(head_set.heads))
+
+    monkeypatch.setattr(combination_module, "fit_variant", fake_fit)
+
+    def reference(cache: SweepCache) -> dict[str, Any]:
+        metrics = {"category": {"accuracy": 0.5}, "rating": {"rmse": 1.0}, "click": {"auc": 0.5}}
+        return transfer_gain(
+            combination,
+            host,
+            cache,
+            data=data,
+            head_set=head_set,
+            device=torch.device("cpu"),
+            stage={},
+            metrics=metrics,
+        )
+
+    return {"combination": combination, "trained": trained, "reference": reference}
+
+
+def _stale_outcome(path: Path, n: int) -> None:
+    """Predictions an older release left under the plain combination key (all wrong)."""
+    arrays: dict[str, Any] = {}
+    table = {}
+    for task, kind, field, metric in (
+        ("category", "multiclass", "category", "accuracy"),
+        ("rating", "regression", "rating", "rmse"),
+        ("click", "binary", "click", "auc"),
+    ):
+        arrays[f"{task}.y_true"] = np.zeros(n, dtype=np.int64)
+        arrays[f"{task}.y_pred"] = np.full(n, 7, dtype=np.int64)
+        if kind == "binary":
+            arrays[f"{task}.score"] = np.zeros(n)
+        table[task] = {"type": kind, "label_field": field, "primary_metric": metric}
+    arrays["__tasks__"] = np.asarray(json.dumps(table))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as handle:
+        np.savez(handle, **arrays)
+
+
+def test_target_alone_reference_is_keyed_with_versions(
+    setting: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    combination, trained, reference = (
+        setting["combination"],
+        setting["trained"],
+        setting["reference"],
+    )
+    alone_key = combination.key  # the plain combination key does not change with versions
+    plain = combination_module.replace(
+        combination, domain=combination.domain.model_copy(update={"transfer": None})
+    )
+    _stale_outcome(tmp_path / "cache" / "outcomes" / f"{plain.key}.npz", 20)
+    assert alone_key != plain.key
+    first = reference(SweepCache())
+    assert trained == [harness.__version__]  # the stale file was not taken
+    assert first["target_alone_key"] == plain.key
+    reference(SweepCache())  # same versions, a later run: from the cache
+    assert len(trained) == 1
+    monkeypatch.setattr(harness, "__version__", harness.__version__ + ".post1")
+    reference(SweepCache())  # mtrec upgraded: trained again
+    assert len(trained) == 2
+    provider = PluginHost().provider_of("domains", "synthetic-ecommerce")
+    monkeypatch.setattr(type(provider), "version", property(lambda self: "999"), raising=False)
+    reference(SweepCache())  # the domain's plugin upgraded: trained again
+    assert len(trained) == 3
