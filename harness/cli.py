@@ -1,7 +1,9 @@
 """The ``mtrec`` command line.
 
 Exit codes: 0 everything ok, 1 some combination failed, 2 bad input (suite, flag, plugin
-name, output folder). Errors are one line on stderr, never a traceback (``-v`` shows it).
+name, output folder), 74 the run folder or store could not be written (disk full,
+read-only), 130 Ctrl-C, 143 SIGTERM. Errors are one line on stderr, never a traceback
+(``-v`` shows it).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from harness import __version__
-from harness.errors import MtrecError, UsageError
+from harness.errors import MtrecError, SweepTerminated, UsageError
 
 log = logging.getLogger("mtrec")
 
@@ -209,6 +211,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("mtrec: interrupted", file=sys.stderr)
         return 130
+    except SweepTerminated:  # SIGTERM during a sweep: workers stopped, records kept
+        print("mtrec: terminated", file=sys.stderr)
+        return 143
 
 
 # --------------------------------------------------------------------------------------

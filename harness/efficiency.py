@@ -132,6 +132,25 @@ def eager_attention(model: torch.nn.Module) -> Iterator[None]:
             module.set_attn_implementation(previous)
 
 
+@contextlib.contextmanager
+def uncached(
+    model: MultiTaskModel, encoder: torch.nn.Module, device: torch.device
+) -> Iterator[MultiTaskModel]:
+    """``model`` with ``encoder`` in place of its cached-feature encoder, for the duration.
+
+    A frozen-backbone model reads features computed once per text; serving a request whose
+    texts are new runs the backbone first. Its end-to-end cost is measured on this model.
+    """
+    cached = model.encoder
+    encoder.to(device)
+    model.encoder = encoder
+    try:
+        yield model
+    finally:
+        model.encoder = cached
+        encoder.to("cpu")
+
+
 @torch.inference_mode()
 def flops_per_sample(model: MultiTaskModel, encoded: Batchable, device: torch.device) -> float:
     """Forward FLOPs per sample on a batch of test rows, counted by torch (no timing)."""

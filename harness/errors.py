@@ -33,3 +33,18 @@ class UnknownNameError(UsageError):
 
 class CombinationError(MtrecError):
     """One combination failed; recorded in results, never fatal to the sweep."""
+
+
+class StorageError(MtrecError):
+    """The run folder or the results store cannot be written any more (disk full, read-only):
+    the sweep stops, what finished stays recorded, ``--resume`` continues. Exit code 74
+    (``EX_IOERR``)."""
+
+    exit_code = 74
+
+
+class SweepTerminated(BaseException):
+    """SIGTERM reached the sweep: workers are stopped and mtrec exits 143 (128 + 15).
+
+    A BaseException, like KeyboardInterrupt, so that no ``except Exception`` in a plugin or
+    in the core mistakes it for a failure of one combination."""

@@ -32,7 +32,14 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Protocol
 
-from harness.errors import CombinationError, UsageError
+from harness.errors import CombinationError, StorageError, UsageError
+from harness.faults import (
+    describe_storage_fault,
+    plugin_exit_reason,
+    stop_requested,
+    storage_fault,
+)
+from harness.fingerprint import combination_fingerprint
 from harness.results import now
 
 if TYPE_CHECKING:
@@ -142,8 +149,10 @@ def execute(
 ) -> dict[str, Any]:
     """Run one combination in this process; never raises for a failure of the combination.
 
-    Plugins raising, non-finite losses and CUDA out-of-memory all end as a failed record
-    with the reason; with ``oom_retry`` an out-of-memory is retried once at half the batch
+    Plugins raising (or calling ``sys.exit``), non-finite losses and CUDA out-of-memory all
+    end as a failed record with the reason; a full or read-only disk raises
+    :class:`StorageError` (the sweep stops) and the user's Ctrl-C goes through. With
+    ``oom_retry`` an out-of-memory is retried once at half the batch
     sizes (the record's ``oom_retry`` says so). ``collect`` frees the combination's model
     before returning (a full garbage collection: worth it only if the process goes on).
     """
@@ -181,9 +190,20 @@ def execute(
                     "eval_batch_size": attempt.training.eval_batch_size,
                 }
                 _free_device_memory()
+        # What else the result depends on; the domain is in the cache by now.
+        record["fingerprint"] = combination_fingerprint(combination, host, cache, fairness_metrics)
     except Exception as exc:
+        fault = storage_fault(exc)
+        if fault is not None:  # the disk, not the combination: every later write fails too
+            raise StorageError(describe_storage_fault(fault)) from exc
         record["status"] = "failed"
         record["error"] = failure_reason(exc)
+        host.on_combination_error(key, config, exc)
+    except (KeyboardInterrupt, SystemExit) as exc:
+        if stop_requested():
+            raise  # the user's Ctrl-C: the sweep stops
+        record["status"] = "failed"
+        record["error"] = plugin_exit_reason(exc)
         host.on_combination_error(key, config, exc)
     record["finished"] = now()
     record["duration_s"] = time.perf_counter() - started
@@ -446,17 +466,28 @@ class ProcessExecutor:
         child.start()
         sender.close()  # the child holds the only writing end: EOF means it is gone
         record: dict[str, Any] | None = None
-        while True:
-            try:
-                message = receiver.recv()
-            except EOFError:
-                break
-            if message[0] == "epoch":
-                events.epoch(*message[1:])
-            elif message[0] == "record":
-                record = message[1]
-        child.join()
-        receiver.close()
+        storage: str | None = None
+        try:
+            while True:
+                try:
+                    message = receiver.recv()
+                except EOFError:
+                    break
+                if message[0] == "epoch":
+                    events.epoch(*message[1:])
+                elif message[0] == "record":
+                    record = message[1]
+                elif message[0] == "storage":
+                    storage = message[1]
+            child.join()
+        except BaseException:
+            # Ctrl-C, SIGTERM or a failing event handler: the worker must not train on.
+            _stop(child)
+            raise
+        finally:
+            receiver.close()
+        if storage is not None:
+            raise StorageError(storage)
         if record is not None:
             return record
         reason = worker_death(child.exitcode)
@@ -479,13 +510,32 @@ def worker_death(exitcode: int | None) -> str:
     return f"worker exited with code {exitcode} before sending its record"
 
 
+def _stop(child: Any, grace_s: float = 5.0) -> None:
+    """End a worker: SIGTERM, then SIGKILL if it is still there after ``grace_s``."""
+    if child.is_alive():
+        child.terminate()
+        child.join(grace_s)
+    if child.is_alive():
+        child.kill()
+        child.join()
+
+
 def _child_main(sender: Any, task: WorkerTask) -> None:
+    # Ctrl-C reaches the whole process group; the driver decides and stops its workers.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
     def on_epoch(epoch: int, train_loss: float, score: float) -> None:
         sender.send(("epoch", epoch, train_loss, score))
 
-    record = run_task(task, on_epoch, collect=False)
-    sender.send(("record", record))
-    sender.close()
+    try:
+        try:
+            message: tuple[str, Any] = ("record", run_task(task, on_epoch, collect=False))
+        except StorageError as exc:
+            message = ("storage", str(exc))
+        sender.send(message)
+        sender.close()
+    except OSError:  # BrokenPipeError: the driver is gone; nobody is left to tell
+        os._exit(1)
 
 
 def _process_context(host: PluginHost) -> multiprocessing.context.BaseContext:

@@ -18,6 +18,7 @@ from typing import Any
 
 from harness.errors import UsageError
 from harness.results import SCHEMA_VERSION, write_json_atomic
+from harness.run_folder import claim_run_folder
 from harness.runner import check_output_folder, same_suite
 from harness.store import Store, record_id_of
 
@@ -117,29 +118,29 @@ def merge_runs(out: Path, folders: Sequence[Path], store: Store | None = None) -
     else:
         annotate_tradeoffs(document)
 
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "predictions").mkdir(exist_ok=True)
-    for record in records:
-        source = owner[record["key"]] / "predictions" / record["key"]
-        if source.is_dir():
-            shutil.copytree(source, out / "predictions" / record["key"])
-    write_json_atomic(out / "results.json", document)
-    if store is not None:
-        store.add_run(
-            run_id=document["run_id"],
-            path=out,
-            suite=document["suite"],
-            environment=document["environment"],
-            started=document["started"],
-        )
+    with claim_run_folder(out):  # a new folder, or one holding only mtrec's files
+        (out / "predictions").mkdir(exist_ok=True)
         for record in records:
-            # The record stays where its shard put it too; this copy belongs to the merge.
-            origin = record_id_of(str(record.get("shard_run_id")), record)
-            store.add_record(
-                document["run_id"], {**record, "record_id": f"{origin}+{document['run_id']}"}
+            source = owner[record["key"]] / "predictions" / record["key"]
+            if source.is_dir():
+                shutil.copytree(source, out / "predictions" / record["key"])
+        write_json_atomic(out / "results.json", document)
+        if store is not None:
+            store.add_run(
+                run_id=document["run_id"],
+                path=out,
+                suite=document["suite"],
+                environment=document["environment"],
+                started=document["started"],
             )
-        if document["finished"] is not None:
-            store.finish_run(document["run_id"], document["finished"])
+            for record in records:
+                # The record stays where its shard put it too; this copy belongs to the merge.
+                origin = record_id_of(str(record.get("shard_run_id")), record)
+                store.add_record(
+                    document["run_id"], {**record, "record_id": f"{origin}+{document['run_id']}"}
+                )
+            if document["finished"] is not None:
+                store.finish_run(document["run_id"], document["finished"])
     return document
 
 

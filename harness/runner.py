@@ -21,12 +21,15 @@ import torch
 
 from harness.combination import SweepCache
 from harness.config import Suite
-from harness.errors import UsageError
-from harness.executors import SweepJob, executor_for
+from harness.errors import StorageError, UsageError
+from harness.executors import Executor, SweepJob, executor_for
+from harness.faults import describe_storage_fault, storage_fault, user_signals
 from harness.matrix import Combination, check_suite
 from harness.pareto import annotate_tradeoffs
 from harness.plugin_host import PluginHost
 from harness.results import SCHEMA_VERSION, environment, now, write_json_atomic
+from harness.resume import ResumeCheck, continued_document, copy_from_store, settle
+from harness.run_folder import claim_run_folder
 from harness.store import Store
 from harness.trackers import TrackerContext, check_trackers, with_trackers
 
@@ -191,19 +194,27 @@ def run_sweep(
     resume: bool = False,
     executor: str = "local",
     shard: Shard | None = None,
+    force: bool = False,
 ) -> SweepResult:
     """Run every combination of ``suite`` (or of its ``shard``) into the run folder ``out``.
 
     With a ``store``, each record is appended to it as it finishes. With ``resume``, an
     ``out`` holding a run of the same suite is continued in place (its ok records kept, its
     failed ones retried), and a combination whose key has an ok record in the store (with
-    its prediction files still on disk) is copied in instead of run again.
+    its prediction files still on disk) is copied in instead of run again; either only when
+    the record's code and data fingerprints match the combination's now. ``out`` is claimed
+    for the run (:mod:`harness.run_folder`); ``force`` lets it hold files mtrec did not write.
+
+    Raises :class:`StorageError` when the run folder or the store cannot be written any more
+    (what finished is recorded), ``KeyboardInterrupt`` on Ctrl-C and
+    :class:`SweepTerminated` on SIGTERM.
     """
     combinations = check_suite(suite, host.registries)
     resolved = resolve_device(device)
     continuing = resume and (out / "results.json").is_file()
     block = suite_block(suite)
-    document = _continued(out, block, shard) if continuing else None
+    shard_block = {"index": shard.index, "count": shard.count} if shard else None
+    document = continued_document(out, block, shard_block) if continuing else None
     if document is None:
         check_output_folder(out)
     run_executor = executor_for(host, executor)
@@ -212,10 +223,43 @@ def run_sweep(
         store.runs()  # opens (creates) the store now: a bad store is bad input
     if shard is not None:
         combinations = shard.select(combinations)
-    reporter = with_trackers(
-        reporter or Silent(), trackers, TrackerContext(run_dir=out, suite=suite.name)
-    )
-    out.mkdir(parents=True, exist_ok=True)
+    with claim_run_folder(out, force=force), user_signals():
+        return _sweep(
+            suite,
+            host,
+            out,
+            combinations,
+            document,
+            block,
+            resolved=resolved,
+            requested_device=device,
+            reporter=with_trackers(
+                reporter or Silent(), trackers, TrackerContext(run_dir=out, suite=suite.name)
+            ),
+            store=store,
+            resume=resume,
+            run_executor=run_executor,
+            shard=shard_block,
+        )
+
+
+def _sweep(
+    suite: Suite,
+    host: PluginHost,
+    out: Path,
+    combinations: list[Combination],
+    document: dict[str, Any] | None,
+    block: dict[str, Any],
+    *,
+    resolved: torch.device,
+    requested_device: str,
+    reporter: SweepReporter,
+    store: Store | None,
+    resume: bool,
+    run_executor: Executor,
+    shard: dict[str, int] | None,
+) -> SweepResult:
+    """:func:`run_sweep` once the folder is claimed."""
     (out / "predictions").mkdir(exist_ok=True)
     if document is None:
         document = {
@@ -232,61 +276,76 @@ def run_sweep(
             "records": [],
         }
         if shard is not None:
-            document["shard"] = {"index": shard.index, "count": shard.count}
+            document["shard"] = shard
     document.setdefault("run_id", uuid.uuid4().hex[:12])
     document["finished"] = None
     run_id: str = document["run_id"]
-    if store is not None:
-        store.add_run(
-            run_id=run_id,
-            path=out,
-            suite=block,
-            environment=document["environment"],
-            started=document["started"],
-            shard=str(shard) if shard else None,
-        )
-    write_json_atomic(out / "results.json", document)
-
-    wanted = [c.key for c in combinations]
-    done = _settled(document, wanted, store, run_id)
-    resumed: list[str] = []
-    if resume and store is not None:
-        for combination in combinations:
-            if combination.key not in done and _copy_from_store(
-                combination.key, store, out, document, run_id
-            ):
-                done[combination.key] = True
-                resumed.append(combination.key)
-    write_json_atomic(out / "results.json", document)
-    pending = [c for c in combinations if c.key not in done]
-    for combination in pending:  # what a killed attempt left half-written
-        shutil.rmtree(out / "predictions" / combination.key, ignore_errors=True)
+    try:
+        if store is not None:
+            store.add_run(
+                run_id=run_id,
+                path=out,
+                suite=block,
+                environment=document["environment"],
+                started=document["started"],
+                shard=_shard_text(shard) if shard else None,
+            )
+        write_json_atomic(out / "results.json", document)
+    except (OSError, StorageError) as exc:  # nothing ran yet: the folder or store is unusable
+        raise UsageError(f"cannot start the run in {out}: {_storage_text(exc)}") from None
 
     cache = SweepCache()
-    events = _Events(document, out, host, reporter, store, run_id)
-    reporter.sweep_started(len(pending))
-    run_executor.run(
-        SweepJob(
-            combinations=pending,
-            host=host,
-            device=resolved,
-            requested_device=device,
-            run_dir=out,
-            fairness_metrics=suite.fairness_metrics,
-            resources=suite.resources,
-            oom_retry=suite.oom_retry,
-            cache=cache,
-        ),
-        events,
-    )
-    order = {key: position for position, key in enumerate(wanted)}
-    document["records"].sort(key=lambda r: order.get(r["key"], len(order)))
-    annotate_tradeoffs(document)
-    document["finished"] = now()
-    write_json_atomic(out / "results.json", document)
-    if store is not None:
-        store.finish_run(run_id, document["finished"])
+    check = ResumeCheck(combinations, host, cache, suite.fairness_metrics) if resume else None
+    events = _Events(document, out, host, reporter, store, run_id, check)
+    try:
+        done = settle(document, store, run_id, check)
+        resumed: list[str] = []
+        if check is not None and store is not None:
+            for combination in combinations:
+                if combination.key not in done and copy_from_store(
+                    combination.key, store, out, document, run_id, check
+                ):
+                    done.add(combination.key)
+                    resumed.append(combination.key)
+        events.write()
+        pending = [c for c in combinations if c.key not in done]
+        for combination in pending:  # what a killed attempt left half-written
+            shutil.rmtree(out / "predictions" / combination.key, ignore_errors=True)
+
+        reporter.sweep_started(len(pending))
+        run_executor.run(
+            SweepJob(
+                combinations=pending,
+                host=host,
+                device=resolved,
+                requested_device=requested_device,
+                run_dir=out,
+                fairness_metrics=suite.fairness_metrics,
+                resources=suite.resources,
+                oom_retry=suite.oom_retry,
+                cache=cache,
+            ),
+            events,
+        )
+        order = {c.key: position for position, c in enumerate(combinations)}
+        document["records"].sort(key=lambda r: order.get(r["key"], len(order)))
+        annotate_tradeoffs(document)
+        document["finished"] = now()
+        events.write()
+        if store is not None:
+            store.finish_run(run_id, document["finished"])
+    except StorageError as exc:
+        raise events.stopped_by(exc) from exc
     return SweepResult(run_dir=out, document=document, cache=cache, ran=events.ran, resumed=resumed)
+
+
+def _storage_text(exc: BaseException) -> str:
+    fault = storage_fault(exc)
+    if fault is not None:
+        return describe_storage_fault(fault)
+    if isinstance(exc, OSError):
+        return f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc)
+    return str(exc)
 
 
 class _Events:
@@ -300,6 +359,7 @@ class _Events:
         reporter: SweepReporter,
         store: Store | None,
         run_id: str,
+        check: ResumeCheck | None,
     ) -> None:
         self.document = document
         self.out = out
@@ -307,102 +367,61 @@ class _Events:
         self.reporter = reporter
         self.store = store
         self.run_id = run_id
+        self.check = check
         self.ran: list[str] = []
+        self.running: Combination | None = None
 
     def started(self, combination: Combination) -> None:
+        self.running = combination
         self.reporter.combination_started(combination)
 
     def epoch(self, epoch: int, train_loss: float, score: float) -> None:
         self.reporter.epoch_finished(epoch, train_loss, score)
 
     def finished(self, record: dict[str, Any]) -> None:
+        if self.check is not None:
+            record["resume"] = self.check.note_for(record["key"])
+        problem: StorageError | None = None
         if self.store is not None:
-            self.store.add_record(self.run_id, record)
+            try:
+                self.store.add_record(self.run_id, record)
+            except StorageError as exc:  # still put the record in results.json
+                problem = exc
         self.document["records"].append(record)
-        write_json_atomic(self.out / "results.json", self.document)
         self.ran.append(record["key"])
+        if self.running is not None and self.running.key == record["key"]:
+            self.running = None
+        try:
+            self.write()
+        except StorageError as exc:
+            problem = problem or exc
+        if problem is not None:
+            raise problem
         self.host.after_combination(record["key"], record)
         self.reporter.combination_finished(record)
 
+    def write(self) -> None:
+        """Write results.json; a full or read-only disk is a :class:`StorageError`."""
+        path = self.out / "results.json"
+        try:
+            write_json_atomic(path, self.document)
+        except OSError as exc:
+            if storage_fault(exc) is None:
+                raise
+            raise StorageError(f"{path}: {_storage_text(exc)}") from exc
 
-def _continued(out: Path, block: dict[str, Any], shard: Shard | None) -> dict[str, Any]:
-    """The document of the run in ``out``, checked to be a run of the same suite."""
-    import json
-
-    path = out / "results.json"
-    try:
-        document: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise UsageError(f"--resume: {path}: cannot be read ({exc})") from None
-    if not isinstance(document, dict) or not isinstance(document.get("records"), list):
-        raise UsageError(f"--resume: {path}: not an mtrec results.json")
-    previous = document.get("suite") or {}
-    if not same_suite(previous.get("config") or {}, block["config"]):
-        raise UsageError(
-            f"--resume: {out} holds a run of a different suite configuration "
-            f"('{previous.get('name')}'); resume with the same suite and flags, or use a new --out"
+    def stopped_by(self, exc: StorageError) -> StorageError:
+        """The error that ends a sweep a storage fault stopped, after tidying up: the
+        combination that was running has no record, so its predictions go."""
+        if self.running is not None:
+            shutil.rmtree(self.out / "predictions" / self.running.key, ignore_errors=True)
+        recorded = sum(1 for r in self.document["records"] if r.get("status") == "ok")
+        return StorageError(
+            f"{exc}; the sweep stopped ({recorded} combination(s) recorded ok in "
+            f"{self.out / 'results.json'}); free space or make it writable, then rerun with "
+            f"--resume --out {self.out}"
         )
-    mine = {"index": shard.index, "count": shard.count} if shard else None
-    if document.get("shard") != mine:
-        raise UsageError(
-            f"--resume: {out} holds shard {_shard_text(document.get('shard'))}, "
-            f"not {_shard_text(mine)}; pass the same --shard"
-        )
-    return document
 
 
 def _shard_text(shard: Any) -> str:
     return f"{shard['index']}/{shard['count']}" if isinstance(shard, dict) else "(whole suite)"
-
-
-def _settled(
-    document: dict[str, Any], wanted: list[str], store: Store | None, run_id: str
-) -> dict[str, bool]:
-    """Keys this run has an ok record for. Failed records are dropped (they are retried; the
-    store keeps them as history). An ok record the store holds for this run but the document
-    lacks (killed between the two writes) is taken back from the store."""
-    kept = [r for r in document["records"] if r.get("status") == "ok"]
-    done = {r["key"]: True for r in kept}
-    if store is not None:
-        for record in store.records(run_id):
-            if record["status"] == "ok" and record["key"] in wanted and record["key"] not in done:
-                record.pop("run_id", None)
-                kept.append(record)
-                done[record["key"]] = True
-    document["records"] = kept
-    return done
-
-
-def _copy_from_store(
-    key: str, store: Store, out: Path, document: dict[str, Any], run_id: str
-) -> bool:
-    """Copy the newest usable ok record of ``key`` (and its predictions) into this run."""
-    folders: dict[str, Path | None] = {}
-
-    def source(record: dict[str, Any]) -> Path | None:
-        run = record["run_id"]
-        if run not in folders:
-            folders[run] = store.find_run(run)
-        return folders[run]
-
-    def usable(record: dict[str, Any]) -> bool:
-        folder = source(record)
-        if folder is None or record["run_id"] == run_id:
-            return False
-        files = (record.get("predictions") or {}).values()
-        return all((folder / "predictions" / name).is_file() for name in files)
-
-    record = store.ok_record(key, usable=usable)
-    if record is None:
-        return False
-    folder = source(record)
-    assert folder is not None
-    target = out / "predictions" / key
-    shutil.rmtree(target, ignore_errors=True)
-    shutil.copytree(folder / "predictions" / key, target)
-    copied = {k: v for k, v in record.items() if k not in {"run_id", "summary", "pareto_optimal"}}
-    copied["resumed_from"] = record["run_id"]
-    copied["record_id"] = uuid.uuid4().hex
-    store.add_record(run_id, copied)
-    document["records"].append(copied)
-    return True

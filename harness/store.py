@@ -25,7 +25,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-from harness.errors import UsageError
+from harness.errors import StorageError, UsageError
+from harness.faults import storage_fault
 from harness.results import json_ready, now
 
 STORE_ENV = "MTREC_STORE"
@@ -134,12 +135,18 @@ class Store:
                 try:
                     yield connection
                 except BaseException:
-                    connection.execute("ROLLBACK")
+                    # A full disk can end the transaction already; ROLLBACK would then hide
+                    # the real error behind "no transaction is active".
+                    if connection.in_transaction:
+                        connection.execute("ROLLBACK")
                     raise
                 connection.execute("COMMIT")
             else:
                 yield connection
         except sqlite3.DatabaseError as exc:
+            if storage_fault(exc) is not None:
+                # Mid-run, the store's disk filled up or turned read-only: not bad input.
+                raise StorageError(f"store {self.path}: {exc}") from exc
             raise UsageError(f"store {self.path}: {exc}") from exc
         finally:
             connection.close()

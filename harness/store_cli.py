@@ -23,7 +23,15 @@ def add_run_options(run: argparse.ArgumentParser) -> None:
         "--resume",
         action="store_true",
         help="skip combinations with an ok record in the store (copied in with their "
-        "predictions); with --out DIR holding a run, continue that run in place",
+        "predictions); with --out DIR holding a run, continue that run in place. Only "
+        "records made by the same mtrec and plugin versions from the same domain data "
+        "are reused",
+    )
+    run.add_argument(
+        "--force",
+        action="store_true",
+        help="write the run into an --out folder that holds files mtrec did not write "
+        "(refused without it)",
     )
     run.add_argument(
         "--executor",
@@ -62,6 +70,7 @@ def sweep_options(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "store": open_store(args),
         "resume": args.resume,
+        "force": args.force,
         "executor": args.executor,
         "shard": Shard.parse(args.shard) if args.shard else None,
     }

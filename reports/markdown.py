@@ -8,6 +8,7 @@ from typing import Any
 from reports.overview import build_overview
 from reports.summary import (
     compact,
+    flops_cell,
     metric_cell,
     number,
     strategy,
@@ -71,6 +72,13 @@ def render_markdown(document: Mapping[str, Any]) -> str:
             trivial_rows.append([r["domain"], *(metric_cell(trivial, c) for c in columns)])
         lines += _table(["domain", *(c.title for c in columns)], trivial_rows)
         lines += ["", "## Efficiency", ""]
+        if any(r["efficiency"].get("flops_per_sample_cached") is not None for r in ok):
+            lines += [
+                "Latency and FLOPs are the end-to-end serving cost (a frozen backbone encodes "
+                "the request's texts); \"cached\" is the cost when both texts' features are "
+                "already cached. The Pareto front uses the end-to-end cost.",
+                "",
+            ]
         sizes = sorted(
             {size for r in ok for size in r["efficiency"].get("latency_ms", {})}, key=int
         )
@@ -104,7 +112,7 @@ def render_markdown(document: Mapping[str, Any]) -> str:
                     number(r["efficiency"].get("inference_samples_per_s"), 1),
                     compact(r["efficiency"].get("params")),
                     compact(r["efficiency"].get("trainable_params")),
-                    compact(r["efficiency"].get("flops_per_sample")),
+                    flops_cell(r),
                     number(r["efficiency"].get("peak_memory_mb"), 0),
                     number(r["efficiency"].get("cuda_peak_memory_mb"), 0),
                     number(r["efficiency"].get("mfu"), 3),
@@ -235,7 +243,9 @@ def _latency_cell(record: Mapping[str, Any], size: str) -> str:
     entry = record["efficiency"].get("latency_ms", {}).get(size)
     if entry is None:
         return "-"
-    return f"{number(entry['p50'], 3)} / {number(entry['p95'], 3)}"
+    shown = f"{number(entry['p50'], 3)} / {number(entry['p95'], 3)}"
+    cached = (record["efficiency"].get("latency_ms_cached") or {}).get(size)
+    return shown if not cached else f"{shown} (cached {number(cached['p50'], 3)})"
 
 
 def _gap_cells(gap: tuple[str, float] | None) -> list[str]:

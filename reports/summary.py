@@ -76,6 +76,21 @@ def worst_group_gap(record: Mapping[str, Any]) -> tuple[str, float] | None:
     return worst
 
 
+def latency_p50_cell(record: Mapping[str, Any], batch_size: str = "1", digits: int = 2) -> str:
+    """p50 latency as served end to end; with a feature cache (frozen), the cached p50 too."""
+    shown = number(latency_p50(record, batch_size), digits)
+    cached = (record.get("efficiency", {}).get("latency_ms_cached") or {}).get(batch_size)
+    return shown if not cached else f"{shown} (cached {number(cached.get('p50'), digits)})"
+
+
+def flops_cell(record: Mapping[str, Any]) -> str:
+    """FLOPs per sample end to end; with a feature cache (frozen), the cached figure too."""
+    efficiency = record.get("efficiency", {})
+    shown = compact(efficiency.get("flops_per_sample"))
+    cached = efficiency.get("flops_per_sample_cached")
+    return shown if cached is None else f"{shown} (cached {compact(cached)})"
+
+
 def strategy(record: Mapping[str, Any]) -> str:
     """How the backbone was trained: full, top_k (k), frozen, none."""
     training = record.get("training", {})

@@ -13,7 +13,14 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from reports.summary import compact, latency_p50, number, strategy, worst_group_gap
+from reports.summary import (
+    compact,
+    flops_cell,
+    latency_p50_cell,
+    number,
+    strategy,
+    worst_group_gap,
+)
 
 IDENTITY = (
     ("backbone", "backbone"),
@@ -113,11 +120,11 @@ def _cost_table(
         efficiency = record.get("efficiency", {})
         table.add_row(
             *names(record),
-            number(latency_p50(record), 2),
+            latency_p50_cell(record),
             compact(efficiency.get("train_samples_per_s")),
             compact(efficiency.get("inference_samples_per_s")),
             number(efficiency.get("peak_memory_mb"), 0),
             compact(efficiency.get("params")),
-            compact(efficiency.get("flops_per_sample")),
+            flops_cell(record),
         )
     return table

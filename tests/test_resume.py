@@ -6,6 +6,7 @@ records are stored, then resumes into the same folder.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -17,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from harness import DomainSpec, hookimpl
 from harness import combination as combination_module
 from harness.config import parse_suite
 from harness.errors import UsageError
@@ -50,6 +52,10 @@ head_sets: [ecommerce-seed]
 domains: [{name: synthetic-ecommerce, options: {n_users: 30, n_items: 30, n_interactions: 150}}]
 """
     + FAST
+)
+
+SIX_ONE = SIX.replace("seeds: [0, 1, 2]", "seeds: [0]").replace(
+    ", {name: id-embedding, options: {dim: 16}}", ""
 )
 
 
@@ -158,3 +164,141 @@ def test_kill_9_then_resume_loses_and_duplicates_nothing(tmp_path: Path) -> None
     for record in document["records"]:
         for name in record["predictions"].values():
             assert (out / "predictions" / name).is_file()
+
+
+# --------------------------------------------------------------------------------------
+# the resume fingerprint: other code or other data -> computed again, and the record says why
+# --------------------------------------------------------------------------------------
+
+# This module is also a plugin: domain ``drifting-shop`` returns other labels when
+# DRIFT["label_noise"] changes, as a plugin's new data release (same config, same key) would.
+DRIFT = {"label_noise": 0.0}
+
+
+def load_drifting(*, seed: int = 0, n_users: int = 30, n_items: int = 30) -> Any:
+    from plugins.synthetic_ecommerce import load_synthetic_ecommerce
+
+    return load_synthetic_ecommerce(
+        seed=seed,
+        n_users=n_users,
+        n_items=n_items,
+        n_interactions=150,
+        label_noise=DRIFT["label_noise"],
+    )
+
+
+@hookimpl
+def mtrec_register_domains() -> list[DomainSpec]:
+    return [
+        DomainSpec(
+            name="drifting-shop",
+            load=load_drifting,
+            label_fields=("category", "rating", "click"),
+            sensitive_attributes=("age_group",),
+            description="test: a shop whose data changes between runs",
+        )
+    ]
+
+
+DRIFTING = (
+    """
+name: drifting
+backbones: [{name: id-embedding, options: {dim: 8}}]
+head_sets: [ecommerce-seed]
+domains: [drifting-shop]
+"""
+    + FAST
+)
+
+
+def drifting_host() -> PluginHost:
+    return PluginHost(extra_plugins=[("drifting", sys.modules[__name__])])
+
+
+def test_resume_reuses_only_records_of_the_same_code_and_data(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(DRIFT, "label_noise", 0.0)
+    store = Store(tmp_path / "runs.sqlite")
+    first = run_sweep(suite(DRIFTING), drifting_host(), tmp_path / "a", device="cpu", store=store)
+    [original] = first.document["records"]
+    assert original["status"] == "ok"
+    assert set(original["fingerprint"]) == {"code", "data", "versions"}
+    assert original["fingerprint"]["versions"]["domain"].startswith("drifting: test_resume.py")
+
+    # Unchanged: copied in, and the record says so.
+    same = run_sweep(
+        suite(DRIFTING), drifting_host(), tmp_path / "b", device="cpu", store=store, resume=True
+    )
+    assert same.ran == [] and same.resumed == [original["key"]]
+    [copied] = same.document["records"]
+    assert copied["resume"]["reused"] is True
+    assert copied["resume"]["earlier_run_id"] == first.document["run_id"]
+    assert copied["metrics"] == original["metrics"]
+
+    # The domain's plugin now returns other labels under the same config: trained again.
+    monkeypatch.setitem(DRIFT, "label_noise", 0.9)
+    drifted = run_sweep(
+        suite(DRIFTING), drifting_host(), tmp_path / "c", device="cpu", store=store, resume=True
+    )
+    assert drifted.resumed == [] and drifted.ran == [original["key"]]
+    [fresh] = drifted.document["records"]
+    assert fresh["key"] == original["key"] and "resumed_from" not in fresh
+    assert fresh["resume"]["reused"] is False
+    assert "domain data changed" in fresh["resume"]["reason"]
+    assert fresh["fingerprint"]["data"] != original["fingerprint"]["data"]
+    assert fresh["fingerprint"]["code"] == original["fingerprint"]["code"]
+    assert fresh["metrics"] != original["metrics"]  # what reusing would have hidden
+
+    # A new mtrec release: trained again too, even with the first run's data back.
+    monkeypatch.setitem(DRIFT, "label_noise", 0.0)
+    monkeypatch.setattr("harness.__version__", "99.0.0")
+    upgraded = run_sweep(
+        suite(DRIFTING), drifting_host(), tmp_path / "d", device="cpu", store=store, resume=True
+    )
+    assert upgraded.resumed == [] and upgraded.ran == [original["key"]]
+    reason = upgraded.document["records"][0]["resume"]["reason"]
+    assert "code changed (mtrec 0.1.0 -> 99.0.0)" in reason, reason
+
+
+def test_a_new_plugin_release_is_computed_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = Store(tmp_path / "runs.sqlite")
+    first = run_sweep(suite(SIX_ONE), PluginHost(), tmp_path / "a", device="cpu", store=store)
+    [original] = first.document["records"]
+
+    host = PluginHost()
+    real = host.provider_of
+
+    def released(kind: str, name: str) -> Any:
+        provider = real(kind, name)
+        if kind == "backbones":
+            return dataclasses.replace(provider, version="0.2.0")
+        return provider
+
+    monkeypatch.setattr(host, "provider_of", released)
+    again = run_sweep(suite(SIX_ONE), host, tmp_path / "b", device="cpu", store=store, resume=True)
+    assert again.resumed == [] and again.ran == [original["key"]]
+    reason = again.document["records"][0]["resume"]["reason"]
+    assert "code changed (backbone baselines: mtrec-harness 0.1.0 -> " in reason, reason
+    assert "0.2.0" in reason
+
+
+def test_resume_in_place_recomputes_records_of_other_data(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(DRIFT, "label_noise", 0.0)
+    out = tmp_path / "run"
+    first = run_sweep(suite(DRIFTING), drifting_host(), out, device="cpu")
+    [original] = first.document["records"]
+    monkeypatch.setitem(DRIFT, "label_noise", 0.9)
+    again = run_sweep(suite(DRIFTING), drifting_host(), out, device="cpu", resume=True)
+    assert again.ran == [original["key"]]
+    [fresh] = json.loads((out / "results.json").read_text())["records"]
+    assert fresh["record_id"] != original["record_id"]
+    assert fresh["resume"]["reused"] is False
+    assert "an earlier attempt of this run: domain data changed" in fresh["resume"]["reason"]
+    kept = run_sweep(suite(DRIFTING), drifting_host(), out, device="cpu", resume=True)
+    assert kept.ran == []
+    assert kept.document["records"][0]["resume"]["reused"] is True
