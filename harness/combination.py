@@ -21,6 +21,7 @@ import torch
 from harness.architectures import expert_gates
 from harness.batching import Batchable, EncodedSplit
 from harness.config import TrainingConfig, TransferConfig
+from harness.domain_checks import describe_problems, domain_problems
 from harness.efficiency import (
     PhaseMemory,
     flops_per_sample,
@@ -589,9 +590,20 @@ def _load_domain(
     )
     if key not in cache.domains:
         spec = host.registries.domains.get(name)
-        cache.domains[key] = _call_plugin(
-            host, "domains", spec.name, spec.load, seed=combination.seed, **options
+        data = _call_plugin(host, "domains", spec.name, spec.load, seed=combination.seed, **options)
+        # Checked here, once per load: nothing trains on (or writes files from) bad arrays.
+        problems = domain_problems(
+            data,
+            declared_labels=spec.label_fields,
+            declared_sensitive=spec.sensitive_attributes,
         )
+        if problems:
+            provider = host.provider_of("domains", spec.name)
+            raise CombinationError(
+                f"domain '{spec.name}' ({provider.describe()}) returned invalid data: "
+                + describe_problems(problems)
+            )
+        cache.domains[key] = data
     return cache.domains[key]
 
 

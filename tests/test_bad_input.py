@@ -528,6 +528,26 @@ RUNTIME_PLUGIN_CASES = {
     ),
 }
 
+# Domains whose loader returns arrays that do not fit together: the combination fails before
+# anything trains, naming the domain, the plugin, the split and the field; no prediction file.
+DOMAIN_PLUGIN_CASES = {
+    "domain_labels_longer": (
+        "misaligned",
+        "split 'train', field 'labels.rating': 121 values for 120 ids",
+    ),
+    "domain_arrays_shorter": ("shortened", "split 'test', field 'item_ids': 14 values for 15 ids"),
+    "domain_nan_labels": ("unrated", "split 'validation', field 'labels.rating': non-finite value"),
+    "domain_class_out_of_range": (
+        "overflowing",
+        "split 'train', field 'labels.category': value 9 at row 2 is outside [0, 5]",
+    ),
+    "domain_sensitive_wrong_length": (
+        "ungrouped",
+        "split 'test', field 'sensitive.age_group': 12 values for 15 ids",
+    ),
+    "domain_duplicate_ids": ("repeated", "split 'train', field 'ids': id"),
+}
+
 
 @pytest.fixture
 def install_plugin(
@@ -561,7 +581,7 @@ def install_plugin(
 
 
 def test_every_plugin_in_the_corpus_has_a_case() -> None:
-    cases = {*PLUGIN_CASES, *RUNTIME_PLUGIN_CASES}
+    cases = {*PLUGIN_CASES, *RUNTIME_PLUGIN_CASES, *DOMAIN_PLUGIN_CASES}
     assert sorted(cases) == sorted(path.name.split(".")[0] for path in PLUGINS.iterdir())
 
 
@@ -611,6 +631,34 @@ def test_plugin_failing_at_run_time_fails_its_combination(
     domain = "ecommerce-seed:{name: synthetic-ecommerce, options: {n_interactions: 120}}"
     record, _ = failed_sweep(capsys, sweep_suite(tmp_path, backbone, domain), tmp_path / "run")
     assert expected in str(record["error"])
+
+
+@pytest.mark.parametrize(
+    ("stem", "case"), DOMAIN_PLUGIN_CASES.items(), ids=list(DOMAIN_PLUGIN_CASES)
+)
+def test_domain_returning_bad_arrays_fails_its_combination(
+    stem: str,
+    case: tuple[str, str],
+    install_plugin: Callable[[str], Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    _clean_environment: Path,
+) -> None:
+    domain, expected = case
+    install_plugin(stem)
+    dashed = stem.replace("_", "-")
+    suite = sweep_suite(tmp_path, "tiny-bert", f"ecommerce-seed:{{name: {domain}}}")
+    record, _ = failed_sweep(capsys, suite, tmp_path / "run")
+    error = str(record["error"])
+    assert error.startswith(
+        f"domain '{domain}' (plugin 'bad-{dashed}' (mtrec-bad-{dashed} 0.1)) returned invalid "
+        "data: "
+    ), error
+    assert expected in error, error
+    assert "\n" not in error
+    # Failed before anything trained or was written: no predictions, no cached outcome.
+    assert files_under(tmp_path / "run" / "predictions") == []
+    assert not [p for p in files_under(_clean_environment) if p.startswith(("outcomes", "tokens"))]
 
 
 # --------------------------------------------------------------------------------------
