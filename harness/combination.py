@@ -726,6 +726,7 @@ def _fairness(
         top_k=combination.fairness.top_k,
         seed=combination.seed,
         min_group_users=combination.fairness.min_group_users,
+        min_group_users=combination.fairness.min_group_users,
     )
     return {
         spec.name: _call_plugin(host, "fairness_metrics", spec.name, spec.compute, context=context)

@@ -136,6 +136,8 @@ class FairnessConfig(_Strict):
     baseline_seeds: Annotated[int, Field(ge=0, le=20)] = 1  # single-task runs per task; 0: none
     bootstrap_resamples: Annotated[int, Field(ge=0, le=100_000)] = 1000  # 0: no intervals
     top_k: Annotated[int, Field(ge=1, le=1000)] = 10  # recommendations per user (item side)
+    # Groups with fewer users are reported but left out of group gaps and their intervals.
+    min_group_users: Annotated[int, Field(ge=1, le=100_000)] = 20
 
 
 class BackboneEntry(_Strict):

@@ -203,6 +203,7 @@ class FairnessContext:
     bootstrap_resamples: int = 1000  # resamples for confidence intervals (0: none)
     top_k: int = 10  # recommendations per user, for item-side metrics
     seed: int = 0  # seeds the bootstrap, so a report is reproducible
+    min_group_users: int = 20  # groups with fewer users stay out of group gaps and intervals
 
 
 @dataclass(frozen=True, kw_only=True)
