@@ -3,6 +3,11 @@
 * ``id-embedding``: matrix-factorisation style. Hashed user and item ids get learned
   embeddings; [user; item; user * item] goes through a small MLP into the task heads.
   It never sees text: it learns from who interacted with what.
+* ``bias``: user and item effects only, no interaction. A user vector and an item vector
+  (hashed ids) are concatenated, so through linear heads (``hidden_size: 0``, shared-bottom)
+  every output is global offset + user effect + item effect: the BaselineOnly model of
+  collaborative filtering, for every task and class. It shows how much of a score needs
+  nothing but "this user rates high, this item is popular".
 * ``trivial``: reads nothing. Each head outputs the best constant from the training labels
   (majority class, mean rating, base rate, label frequencies); nothing is trained.
 """
@@ -34,6 +39,37 @@ class IdEmbeddings(nn.Module):
         return out
 
 
+class UserItemBiases(nn.Module):
+    """Hashed per-user and per-item vectors, concatenated: additive effects, no interaction."""
+
+    def __init__(self, *, buckets: int, dim: int) -> None:
+        super().__init__()
+        self.buckets = buckets
+        self.users = nn.Embedding(buckets, dim)
+        self.items = nn.Embedding(buckets, dim)
+        nn.init.normal_(self.users.weight, std=0.01)
+        nn.init.normal_(self.items.weight, std=0.01)
+
+    def forward(self, user_ids: torch.Tensor, item_ids: torch.Tensor) -> torch.Tensor:
+        user = self.users(user_ids % self.buckets)
+        item = self.items(item_ids % self.buckets)
+        return torch.cat([user, item], dim=-1)
+
+
+def load_biases(buckets: int = 8192, dim: int = 32) -> LoadedBackbone:
+    """Options: hash buckets and the width of each user/item effect vector (a linear head
+    reads one effect per output from it, so ``dim`` at least the widest head suffices)."""
+    if buckets < 1 or dim < 1:
+        raise ValueError(f"buckets and dim must be >= 1, got {buckets}, {dim}")
+    return LoadedBackbone(
+        model=UserItemBiases(buckets=buckets, dim=dim),
+        tokenizer=None,
+        hidden_size=2 * dim,
+        pooling=Pooling.CLS,
+        source="bias",
+    )
+
+
 def load_id_embeddings(buckets: int = 8192, dim: int = 32, hidden: int = 64) -> LoadedBackbone:
     """Options (suite ``backbones[].options``): hash buckets, embedding width, MLP width."""
     if buckets < 1 or dim < 1 or hidden < 1:
@@ -60,6 +96,15 @@ def mtrec_register_backbones() -> list[BackboneSpec]:
             pooling=Pooling.CLS,
             load=load_id_embeddings,
             description="hashed user/item ID embeddings + MLP (matrix factorisation), no text",
+            pretrained=False,
+        ),
+        BackboneSpec(
+            name="bias",
+            family=Family.ID_EMBEDDING,
+            pooling=Pooling.CLS,
+            load=load_biases,
+            description="user + item effects from hashed IDs, no interaction (BaselineOnly), "
+            "no text",
             pretrained=False,
         ),
         BackboneSpec(
