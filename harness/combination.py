@@ -43,6 +43,7 @@ from harness.matrix import Combination
 from harness.model import MultiTaskModel
 from harness.paths import cache_dir
 from harness.plugin_host import PluginHost
+from harness.plugin_values import NotJsonError, json_value
 from harness.specs import (
     DomainData,
     DomainSplit,
@@ -726,12 +727,24 @@ def _fairness(
         top_k=combination.fairness.top_k,
         seed=combination.seed,
         min_group_users=combination.fairness.min_group_users,
-        min_group_users=combination.fairness.min_group_users,
     )
-    return {
-        spec.name: _call_plugin(host, "fairness_metrics", spec.name, spec.compute, context=context)
-        for spec in selected
-    }
+    return {spec.name: _fairness_metric(host, spec, context) for spec in selected}
+
+
+def _fairness_metric(host: PluginHost, spec: FairnessMetricSpec, context: FairnessContext) -> Any:
+    """One metric's JSON-ready result, or ``{"error": reason}``: a metric that raises or
+    returns what JSON cannot hold fails alone; the combination and other metrics stand."""
+    try:
+        result = _call_plugin(host, "fairness_metrics", spec.name, spec.compute, context=context)
+        return json_value(result)
+    except CombinationError as exc:
+        return {"error": str(exc)}
+    except NotJsonError as exc:
+        provider = host.provider_of("fairness_metrics", spec.name)
+        return {
+            "error": f"fairness metric '{spec.name}' ({provider.describe()}) returned a value "
+            f"that is not JSON {exc}"
+        }
 
 
 # --------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from harness.plugin_values import metric_result
 from reports.overview import build_overview
 from reports.summary import (
     compact,
@@ -159,7 +160,9 @@ def _attribute_gap_lines(ok: Sequence[Mapping[str, Any]]) -> list[str]:
     """Each task's between-group gap per sensitive attribute (intersections: results.json)."""
     rows = []
     for r in ok:
-        for task, attributes in ((r.get("fairness") or {}).get("group-gap") or {}).items():
+        for task, attributes in metric_result(r, "group-gap").items():
+            if not isinstance(attributes, Mapping):
+                continue
             for attribute, figures in attributes.items():
                 if "&" in attribute or not isinstance(figures, Mapping):
                     continue
