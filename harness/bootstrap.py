@@ -1,7 +1,10 @@
 """Bootstrap confidence intervals over test rows.
 
 Every interval mtrec reports comes from here: resample the rows of the saved test predictions
-with replacement, recompute the statistic on each resample, take percentiles. Paired
+with replacement, recompute the statistic on each resample, take percentiles. Where the rows
+come in clusters (a user's test rows share that user's tastes), the clusters are what is
+resampled (:class:`Clusters`): a user drawn brings all their rows, so correlated rows do not
+pass for independent evidence and the interval is not too narrow. Paired
 comparisons (two runs on the same rows, :func:`paired_difference`) score both runs on the same
 indices, so row difficulty cancels out; independent samples (the latency timings of two runs,
 :func:`unpaired_difference`) are resampled each on its own.
@@ -10,7 +13,7 @@ indices, so row difficulty cancels out; independent samples (the latency timings
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -27,6 +30,8 @@ class Interval:
     high: float | None  # upper percentile bound
     se: float | None  # standard deviation of the resampled statistic
     resamples: int  # how many resamples gave a finite value
+    # the resampled values themselves, when asked for (``bootstrap(..., keep=True)``)
+    values: tuple[float, ...] = field(default=(), compare=False, repr=False)
 
     def as_list(self) -> list[float] | None:
         if self.low is None or self.high is None:
@@ -38,6 +43,40 @@ class Interval:
         if self.low is None or self.high is None:
             return False
         return value < self.low or value > self.high
+
+
+@dataclass(frozen=True, kw_only=True)
+class Clusters:
+    """The units of a cluster bootstrap: each unit (a user) brings all its rows.
+
+    ``Clusters.of(None, n)`` makes every row its own unit (the plain row bootstrap).
+    """
+
+    count: int  # number of units
+    unit_of_row: np.ndarray  # the unit (0..count-1) each row belongs to
+
+    @classmethod
+    def of(cls, ids: np.ndarray | None, n: int) -> Clusters:
+        """Units from the id of each of ``n`` rows (e.g. user ids); rows when ids are absent."""
+        if ids is None or len(ids) != n:
+            return cls(count=n, unit_of_row=np.arange(n))
+        units, unit_of_row = np.unique(np.asarray(ids), return_inverse=True)
+        return cls(count=len(units), unit_of_row=unit_of_row.reshape(-1))
+
+    @property
+    def rows(self) -> int:
+        return len(self.unit_of_row)
+
+    def weights(self, units: np.ndarray) -> np.ndarray:
+        """How often each row is drawn when these units are (a unit brings all its rows)."""
+        drawn: np.ndarray = np.bincount(units, minlength=self.count)[self.unit_of_row]
+        return drawn.astype(np.float64)
+
+    def first_row(self) -> np.ndarray:
+        """A row of each unit (its first), to read unit-level labels from row-level ones."""
+        first = np.zeros(self.count, dtype=np.int64)
+        first[self.unit_of_row[::-1]] = np.arange(self.rows)[::-1]
+        return first
 
 
 def resample_indices(
@@ -70,11 +109,13 @@ def bootstrap(
     seed: int = 0,
     level: float = DEFAULT_LEVEL,
     strata: np.ndarray | None = None,
+    keep: bool = False,
 ) -> Interval:
     """Percentile interval of ``statistic(row_indices)`` over bootstrap resamples of ``n`` rows.
 
     A resample on which the statistic is undefined (None or not finite, e.g. AUC of a resample
-    holding one class) is dropped; the number kept is reported.
+    holding one class) is dropped; the number kept is reported. ``n`` may count clusters
+    (:class:`Clusters`) as well as rows. ``keep`` keeps the resampled values in the result.
     """
     estimate = _finite(statistic(np.arange(n)))
     if estimate is None:
@@ -86,7 +127,8 @@ def bootstrap(
         for rows in resample_indices(n, resamples, seed, strata=strata)
         if (value := _finite(statistic(rows))) is not None
     ]
-    return _percentile_interval(estimate, values, level)
+    interval = percentile_interval(estimate, values, level)
+    return replace(interval, values=tuple(values)) if keep else interval
 
 
 def paired_difference(
@@ -139,10 +181,13 @@ def unpaired_difference(
         for a, b in zip(picks_before, picks_after, strict=True)
         if (value := _finite(float(statistic(after[b])) - float(statistic(before[a])))) is not None
     ]
-    return _percentile_interval(estimate, values, level)
+    return percentile_interval(estimate, values, level)
 
 
-def _percentile_interval(estimate: float, values: list[float], level: float) -> Interval:
+def percentile_interval(
+    estimate: float, values: list[float], level: float = DEFAULT_LEVEL
+) -> Interval:
+    """The interval of ``estimate`` from resampled ``values``: their percentiles and spread."""
     if len(values) < 2:
         return Interval(estimate=estimate, low=None, high=None, se=None, resamples=len(values))
     array = np.asarray(values)

@@ -13,6 +13,7 @@ import math
 from collections.abc import Hashable, Mapping, Sequence
 from typing import Any, NamedTuple, TypeVar
 
+from harness.group_headlines import worst_relative_group_gap
 from harness.tasks import log_ratio, selection_score
 
 Key = TypeVar("Key", bound=Hashable)
@@ -31,7 +32,7 @@ OBJECTIVES: tuple[Objective, ...] = (
     Objective("latency_p50_ms", "lower", "p50 latency ms"),
     Objective("peak_memory_mb", "lower", "peak memory MB"),
     Objective("d_min", "higher", "worst-task gain D_min %"),
-    Objective("worst_group_gap", "lower", "worst group gap"),
+    Objective("worst_group_gap", "lower", "worst group gap (% of the metric)"),
 )
 
 
@@ -122,17 +123,8 @@ def _latency_p50(efficiency: Mapping[str, Any]) -> float | None:
 
 
 def _worst_group_gap(record: Mapping[str, Any]) -> float | None:
-    """The largest between-group difference over tasks and attributes (``group-gap``)."""
-    gaps = (record.get("fairness") or {}).get("group-gap") or {}
-    differences = [
-        value
-        for attributes in gaps.values()
-        if isinstance(attributes, Mapping)
-        for figures in attributes.values()
-        if isinstance(figures, Mapping)
-        and (value := _number(figures.get("difference"))) is not None
-    ]
-    return max(differences) if differences else None
+    """The largest per-task headline group gap, in % of the task's metric (unit-free)."""
+    return worst_relative_group_gap(record)
 
 
 def _number(value: Any) -> float | None:

@@ -2,9 +2,17 @@
 
 Computed with fairlearn's ``MetricFrame`` from the saved test predictions: for every task and
 every sensitive attribute, and every pairwise intersection of attributes (named ``a&b``, its
-groups ``x&y``), the metric of each group (with its size), the group minimum and maximum, their
-difference and ratio, which group is served worst, and ``difference_ci``: a 95% bootstrap
-interval of the difference.
+groups ``x&y``), the metric of each group with its size in rows (``group_sizes``) and in users
+(``group_users``), and the gap figures: the group minimum and maximum, their difference and
+ratio, which group is served worst, and ``difference_ci``, a 95% bootstrap interval of the
+difference.
+
+A group of a handful of users measures those users, not the group: its metric swings with one
+user's rows and a resample cannot show how much (a one-user group never changes). The gap
+figures and the interval therefore cover only the groups with at least ``min_group_users``
+users (``fairness.min_group_users``); smaller groups keep their figures in ``by_group`` and are
+listed in ``excluded_groups``. ``support`` says how many groups the gap is over and how many
+users the smallest of them has. Without user ids every row counts as a user.
 
 The interval comes from ``harness.bootstrap`` (``context.bootstrap_resamples`` resamples seeded
 by ``context.seed``), resampling users with all their test rows within each group (a user's rows
@@ -20,7 +28,7 @@ group metrics in :mod:`plugins.task_type_gaps`.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from itertools import combinations
@@ -29,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from harness import FairnessContext, FairnessMetricSpec, hookimpl
-from harness.bootstrap import bootstrap
+from harness.bootstrap import Clusters, bootstrap
 from harness.resampled import (
     GroupedMetric,
     RowsMetric,
@@ -67,38 +75,68 @@ def compare_groups(
 ) -> dict[str, Any]:
     """A metric per group (fairlearn ``MetricFrame`` over row indices) and the gap figures.
 
+    The gap figures cover the groups with at least ``context.min_group_users`` users.
     ``resampled``, when given, builds a fast all-groups equal of ``metric`` for the bootstrap.
     """
     from fairlearn.metrics import MetricFrame
 
-    rows = np.arange(len(groups))
+    labels = np.asarray(groups).astype(str)
+    rows = np.arange(len(labels))
     # MetricFrame is handed row indices as y_true/y_pred, so every task shape (class labels,
     # scores, multilabel matrices) goes through the same metric code mtrec reports with.
     frame = MetricFrame(
         metrics=lambda picked, _: metric(picked),
         y_true=rows,
         y_pred=rows,
-        sensitive_features=np.asarray(groups, dtype=object),
+        sensitive_features=np.asarray(labels, dtype=object),
     )
     by_group = {str(g): _finite(v) for g, v in frame.by_group.items()}
-    names, counts = np.unique(groups, return_counts=True)
-    values = [v for v in by_group.values() if v is not None]
+    names, counts = np.unique(labels, return_counts=True)
+    users, supported = group_support(labels, context)
+    kept = {g: v for g in supported if (v := by_group.get(g)) is not None}
+    low = min(kept, key=kept.__getitem__) if kept else None
+    high = max(kept, key=kept.__getitem__) if kept else None
+    gap = None if low is None or high is None or len(kept) < 2 else kept[high] - kept[low]
     worst = None
-    if values:
-        pick = min if direction > 0 else max
-        worst = next(g for g, v in by_group.items() if v == pick(values))
+    if low is not None and high is not None:
+        worst = low if direction > 0 else high
+    interval, interval_all = gap_intervals(
+        metric, labels, context, resampled, supported=supported, tested=(1, _tested(context))
+    )
     return {
         "metric": name,
         "direction": "higher" if direction > 0 else "lower",
         "by_group": by_group,
         "group_sizes": {str(g): int(n) for g, n in zip(names, counts, strict=True)},
-        "group_min": _finite(frame.group_min()),
-        "group_max": _finite(frame.group_max()),
-        "difference": _finite(frame.difference(method="between_groups")),
-        "ratio": _finite(frame.ratio(method="between_groups")),
+        "group_users": users,
+        "min_group_users": context.min_group_users,
+        "excluded_groups": sorted(set(names.tolist()) - set(supported)),
+        "support": {
+            "groups": len(kept),
+            "smallest_group_users": min((users[g] for g in kept), default=None),
+        },
+        "group_min": None if low is None else kept[low],
+        "group_max": None if high is None else kept[high],
+        "difference": gap,
+        "ratio": _ratio(kept, low, high),
         "worst_group": worst,
-        "difference_ci": difference_interval(metric, groups, context, resampled),
+        "difference_ci": interval,
+        # the same, holding for every attribute and intersection at once: the headline's
+        "difference_ci_all": interval_all,
     }
+
+
+def _tested(context: FairnessContext) -> int:
+    """How many gaps a task has: each attribute and each pair's intersection."""
+    k = len(context.sensitive)
+    return k + k * (k - 1) // 2
+
+
+def group_support(groups: np.ndarray, context: FairnessContext) -> tuple[dict[str, int], list[str]]:
+    """Users per group, and the groups with at least ``context.min_group_users`` of them."""
+    labels = np.asarray(groups).astype(str)
+    users = SamplingUnits.of(labels, context.user_ids).users_per_group(np.unique(labels))
+    return users, [g for g, n in users.items() if n >= context.min_group_users]
 
 
 def difference_interval(
@@ -106,25 +144,53 @@ def difference_interval(
     groups: np.ndarray,
     context: FairnessContext,
     resampled: GroupedFactory | None = None,
+    *,
+    supported: Sequence[str] | None = None,
+    tested: int = 1,
 ) -> list[float] | None:
-    """95% interval of the max-min gap, simultaneous over all group pairs.
+    """95% interval of the max-min gap, simultaneous over all pairs of ``supported`` groups.
 
     On each resample (users, or rows, resampled within groups) every group's metric moves
     away from its value on all rows; the largest pairwise change is the range of those moves.
     With c its 95th percentile, every pairwise difference, and so the largest one, lies
-    within c of its estimate: the interval is [max(0, gap - c), gap + c].
+    within c of its estimate: the interval is [max(0, gap - c), gap + c]. ``supported``
+    (default: every group) are the groups the gap is over. With ``tested`` attributes
+    looked at together (the headline takes the largest gap of all of them), c is the
+    100 - 5 / tested percentile instead (Bonferroni), so the interval of whichever gap turns
+    out largest still holds 95% of the time.
     """
-    labels = np.asarray(groups)
+    (interval,) = gap_intervals(
+        metric, groups, context, resampled, supported=supported, tested=(tested,)
+    )
+    return interval
+
+
+def gap_intervals(
+    metric: RowsMetric,
+    groups: np.ndarray,
+    context: FairnessContext,
+    resampled: GroupedFactory | None = None,
+    *,
+    supported: Sequence[str] | None = None,
+    tested: Sequence[int] = (1,),
+) -> list[list[float] | None]:
+    """:func:`difference_interval` for each count in ``tested``, from one set of resamples."""
+    labels = np.asarray(groups).astype(str)
     names, codes = np.unique(labels, return_inverse=True)
+    included = np.isin(names, list(names if supported is None else supported))
     by_group = (resampled or partial(grouped_loop, metric))(codes, len(names))
     units = SamplingUnits.of(labels, context.user_ids)
-    full = by_group(np.ones(len(labels)))
+    full = np.where(included, by_group(np.ones(len(labels))), np.nan)
     if np.isfinite(full).sum() < 2:
-        return None
+        return [None for _ in tested]
     gap = float(np.nanmax(full) - np.nanmin(full))
+    # A resample of n units spreads a mean by sqrt((n - 1) / n) of its sampling spread; undo
+    # that per group, which matters for the small groups that set the gap most often.
+    users = np.bincount(np.unique(units.groups, return_inverse=True)[1], minlength=len(names))
+    inflate = np.sqrt(users / np.maximum(users - 1, 1))
 
     def largest_change(picked_units: np.ndarray) -> float | None:
-        moves = by_group(units.weights(picked_units)) - full
+        moves = (by_group(units.weights(picked_units)) - full) * inflate
         moves = moves[np.isfinite(moves)]
         return float(moves.max() - moves.min()) if len(moves) >= 2 else None
 
@@ -133,12 +199,13 @@ def difference_interval(
         units.count,
         resamples=context.bootstrap_resamples,
         seed=context.seed,
-        level=0.90,  # its upper bound is the 95th percentile
         strata=units.groups,
+        keep=True,
     )
-    if spread.high is None:
-        return None
-    return [max(0.0, gap - spread.high), gap + spread.high]
+    if len(spread.values) < 2:
+        return [None for _ in tested]
+    bounds = np.percentile(spread.values, [100.0 - 5.0 / max(count, 1) for count in tested])
+    return [[max(0.0, gap - float(c)), gap + float(c)] for c in bounds]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -158,20 +225,29 @@ class SamplingUnits:
     def of(cls, labels: np.ndarray, user_ids: np.ndarray | None) -> SamplingUnits:
         n = len(labels)
         by_row = cls(count=n, groups=labels, unit_of_row=np.arange(n))
-        if user_ids is None or len(user_ids) != n:
+        clusters = Clusters.of(user_ids, n)
+        if clusters.count == n:
             return by_row
-        users, unit = np.unique(np.asarray(user_ids), return_inverse=True)
         _, label_codes = np.unique(labels, return_inverse=True)
-        if len(np.unique(np.stack([unit, label_codes]), axis=1)[0]) != len(users):
+        pairs = np.unique(np.stack([clusters.unit_of_row, label_codes.reshape(-1)]), axis=1)
+        if pairs.shape[1] != clusters.count:
             return by_row  # some user is in several groups
-        first_row = np.zeros(len(users), dtype=np.int64)
-        first_row[unit[::-1]] = np.arange(n)[::-1]
-        return cls(count=len(users), groups=labels[first_row], unit_of_row=unit)
+        return cls(
+            count=clusters.count,
+            groups=labels[clusters.first_row()],
+            unit_of_row=clusters.unit_of_row,
+        )
 
     def weights(self, units: np.ndarray) -> np.ndarray:
         """How often each row is drawn when these units are (a unit brings all its rows)."""
         drawn: np.ndarray = np.bincount(units, minlength=self.count)[self.unit_of_row]
         return drawn.astype(np.float64)
+
+    def users_per_group(self, names: np.ndarray) -> dict[str, int]:
+        """How many units (users) each group has."""
+        present, counts = np.unique(self.groups, return_counts=True)
+        found = dict(zip(present.tolist(), counts.tolist(), strict=True))
+        return {str(g): int(found.get(g, 0)) for g in names.tolist()}
 
 
 def group_gap(context: FairnessContext) -> dict[str, Any]:
@@ -194,6 +270,13 @@ def group_gap(context: FairnessContext) -> dict[str, Any]:
             for attribute, groups in features.items()
         }
     return result
+
+
+def _ratio(kept: dict[str, float], low: str | None, high: str | None) -> float | None:
+    """Smallest over largest group value (fairlearn's between-groups ratio)."""
+    if low is None or high is None or len(kept) < 2 or kept[high] == 0:
+        return None
+    return _finite(kept[low] / kept[high])
 
 
 def _finite(value: Any) -> float | None:

@@ -11,7 +11,9 @@
 
 Each covers every sensitive attribute and pairwise intersection (:func:`sensitive_features`).
 A task of another type is reported as ``{"applicable": false, "reason": ...}``, never a
-number. Gaps of group rates carry a bootstrap ``difference_ci`` as in ``group-gap``.
+number. Gaps of group rates carry a bootstrap ``difference_ci`` as in ``group-gap``, and as
+there the gaps cover only the groups with at least ``fairness.min_group_users`` users
+(``group_users``, ``excluded_groups``); every group keeps its figures in ``by_group``.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import numpy as np
 from harness import FairnessContext, FairnessMetricSpec, TaskPredictions, TaskType, hookimpl
 from harness.resampled import exact_metric, grouped_mean, grouped_metric
 from harness.tasks import HIGHER, LOWER
-from plugins.group_gap import compare_groups, sensitive_features
+from plugins.group_gap import compare_groups, group_support, sensitive_features
 
 TaskFigures = Callable[[TaskPredictions, FairnessContext], dict[str, Any]]
 
@@ -66,11 +68,15 @@ def demographic_parity(predictions: TaskPredictions, context: FairnessContext) -
             context=context,
             resampled=partial(grouped_mean, decided),
         )
-        common = {"y_true": predictions.y_true, "y_pred": predictions.y_pred}
-        figures["difference"] = float(
-            demographic_parity_difference(**common, sensitive_features=groups)
-        )
-        figures["ratio"] = float(demographic_parity_ratio(**common, sensitive_features=groups))
+        kept = _supported_rows(groups, context)
+        common = {
+            "y_true": predictions.y_true[kept],
+            "y_pred": predictions.y_pred[kept],
+            "sensitive_features": np.asarray(groups)[kept],
+        }
+        enough = figures["difference"] is not None  # two supported groups or more
+        figures["difference"] = float(demographic_parity_difference(**common)) if enough else None
+        figures["ratio"] = float(demographic_parity_ratio(**common)) if enough else None
         del figures["worst_group"], figures["direction"]  # neither rate is "better"
         result[attribute] = figures
     return result
@@ -102,15 +108,25 @@ def equalized_odds(predictions: TaskPredictions, context: FairnessContext) -> di
             str(g) for g in np.unique(groups) if len(np.unique(y_true[groups == g])) < 2
         )
         names, counts = np.unique(groups, return_counts=True)
-        common = {"y_true": y_true, "y_pred": y_pred, "sensitive_features": groups}
+        users, supported = group_support(groups, context)
+        kept = np.isin(np.asarray(groups).astype(str), supported)
+        common = {
+            "y_true": y_true[kept],
+            "y_pred": y_pred[kept],
+            "sensitive_features": groups[kept],
+        }
+        enough = len(supported) >= 2
         result[attribute] = {
             "by_group": {
                 rate: {str(g): float(v) for g, v in frame.by_group[rate].items()}
                 for rate in ("true_positive_rate", "false_positive_rate")
             },
             "group_sizes": {str(g): int(n) for g, n in zip(names, counts, strict=True)},
-            "difference": float(equalized_odds_difference(**common)),
-            "ratio": float(equalized_odds_ratio(**common)),
+            "group_users": users,
+            "min_group_users": context.min_group_users,
+            "excluded_groups": sorted(set(users) - set(supported)),
+            "difference": float(equalized_odds_difference(**common)) if enough else None,
+            "ratio": float(equalized_odds_ratio(**common)) if enough else None,
             "groups_lacking_a_class": lacking,
         }
     return result
@@ -144,6 +160,9 @@ def error_gap(predictions: TaskPredictions, context: FairnessContext) -> dict[st
                 "mean_label": labels,
             },
             "group_sizes": mae["group_sizes"],
+            "group_users": mae["group_users"],
+            "min_group_users": mae["min_group_users"],
+            "excluded_groups": mae["excluded_groups"],
             "group_max_mae": mae["group_max"],
             "worst_group_mae": mae["worst_group"],
             "group_max_rmse": rmse["group_max"],
@@ -152,9 +171,19 @@ def error_gap(predictions: TaskPredictions, context: FairnessContext) -> dict[st
             "mae_difference_ci": mae["difference_ci"],
             "mean_prediction_gap": mean_prediction["difference"],
             "mean_prediction_gap_ci": mean_prediction["difference_ci"],
-            "mean_label_gap": max(labels.values()) - min(labels.values()),
+            "mean_label_gap": _gap([labels[g] for g in labels if g not in mae["excluded_groups"]]),
         }
     return result
+
+
+def _supported_rows(groups: np.ndarray, context: FairnessContext) -> np.ndarray:
+    """Rows of the groups with enough users to count in a gap."""
+    _, supported = group_support(groups, context)
+    return np.isin(np.asarray(groups).astype(str), supported)
+
+
+def _gap(values: list[float]) -> float | None:
+    return max(values) - min(values) if len(values) >= 2 else None
 
 
 def accuracy_gap(predictions: TaskPredictions, context: FairnessContext) -> dict[str, Any]:

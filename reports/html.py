@@ -199,7 +199,8 @@ def _tradeoffs_section(overview: Mapping[str, Any]) -> str:
         ("latency_p50_ms", "Accuracy score against p50 latency (batch size 1)."),
         (
             "worst_group_gap",
-            "Accuracy score against the largest between-group gap (group-gap metric).",
+            "Accuracy score against the largest per-task group gap (group-gap metric), in % "
+            "of the task's metric: gaps in different metrics are never compared raw.",
         ),
     ):
         points = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from harness.group_headlines import group_gap_headlines
 from harness.plugin_values import metric_result
 from reports.overview import build_overview
 from reports.summary import (
@@ -14,7 +15,6 @@ from reports.summary import (
     number,
     strategy,
     task_columns,
-    worst_group_gap,
 )
 
 
@@ -122,20 +122,7 @@ def render_markdown(document: Mapping[str, Any]) -> str:
                 for r in ok
             ],
         )
-        lines += ["", "## Group fairness (largest between-group gap)", ""]
-        lines += _table(
-            ["backbone", "head set", "domain", "seed", "where", "gap"],
-            [
-                [
-                    r["backbone"],
-                    r["head_set"],
-                    r["domain"],
-                    str(r["seed"]),
-                    *(_gap_cells(worst_group_gap(r))),
-                ]
-                for r in ok
-            ],
-        )
+        lines += _headline_gap_lines(ok)
         lines += _attribute_gap_lines(ok)
         lines += _tradeoff_lines(document)
     if failed:
@@ -251,8 +238,35 @@ def _latency_cell(record: Mapping[str, Any], size: str) -> str:
     return shown if not cached else f"{shown} (cached {number(cached['p50'], 3)})"
 
 
-def _gap_cells(gap: tuple[str, float] | None) -> list[str]:
-    return ["-", "-"] if gap is None else [gap[0], number(gap[1])]
+def _headline_gap_lines(ok: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Per record and task: the largest gap between groups with enough users, in the task's
+    own metric (gaps of different metrics are never compared)."""
+    rows = [
+        [
+            r["backbone"],
+            r["head_set"],
+            r["domain"],
+            str(r["seed"]),
+            h.task,
+            h.metric,
+            h.attribute,
+            number(h.difference),
+            "-" if h.interval is None else f"[{number(h.interval[0])}, {number(h.interval[1])}]",
+            h.worst_group or "-",
+            h.support(),
+        ]
+        for r in ok
+        for h in group_gap_headlines(r)
+    ]
+    header = ["backbone", "head set", "domain", "seed", "task", "metric", "where", "gap"]
+    return [
+        "",
+        "## Group fairness (largest gap per task)",
+        "",
+        "Groups with fewer users than `fairness.min_group_users` are left out of the gaps.",
+        "",
+        *_table([*header, "95% CI", "worst group", "support"], rows),
+    ]
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:

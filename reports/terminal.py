@@ -16,10 +16,10 @@ from rich.table import Table
 from reports.summary import (
     compact,
     flops_cell,
+    group_gap_cell,
     latency_p50_cell,
     number,
     strategy,
-    worst_group_gap,
 )
 
 IDENTITY = (
@@ -65,19 +65,18 @@ def _accuracy_table(
     for task, (metric, direction) in primaries.items():
         arrow = "\u2191" if direction == "higher" else "\u2193"
         table.add_column(f"{task}\n{metric} {arrow}", justify="right")
-    table.add_column("group\ngap", justify="right")
+    table.add_column("group gap\nper task", justify="right")
     for record in records:
         if record["status"] != "ok":
             table.add_row(*names(record), "[red]failed[/red]", *([""] * len(primaries)))
             continue
-        gap = worst_group_gap(record)
         table.add_row(
             *names(record),
             *(
                 number(record["metrics"].get(task, {}).get(metric))
                 for task, (metric, _) in primaries.items()
             ),
-            "-" if gap is None else number(gap[1], 3),
+            escape(group_gap_cell(record)),
         )
     shown: set[str] = set()
     for record in ok:  # the no-input reference, once per domain

@@ -32,8 +32,15 @@ def _record(
         fairness["subtask-gain"] = {"d_min": d_min}
     if gaps:
         fairness["group-gap"] = {
-            "category": {f"attr{i}": {"difference": gap} for i, gap in enumerate(gaps)},
-            "rating": {"age": {"difference": None}},
+            "category": {
+                f"attr{i}": {"difference": gap, "group_min": 0.6 - gap, "group_max": 0.6}
+                for i, gap in enumerate(gaps)
+            },
+            # a larger gap in other units (RMSE), but a smaller share of its metric
+            "rating": {
+                "age": {"difference": None},
+                "gender": {"difference": 0.9, "group_min": 2.1, "group_max": 3.0},
+            },
         }
     return {
         "key": key,
@@ -63,7 +70,9 @@ def test_summary_figures() -> None:
     assert summary["latency_p50_ms"] == 2.0  # batch size 1 preferred
     assert summary["peak_memory_mb"] == 100.0
     assert summary["d_min"] == -3.5
-    assert summary["worst_group_gap"] == 0.3
+    # category's largest gap 0.3 of 0.6 (50 %) beats rating's 0.9 of 3.0 (30 %): in % of
+    # each task's metric, never raw differences across units
+    assert summary["worst_group_gap"] == pytest.approx(50.0)
 
 
 def test_summary_without_optional_figures() -> None:
