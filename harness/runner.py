@@ -370,6 +370,7 @@ class _Events:
         self.check = check
         self.ran: list[str] = []
         self.running: Combination | None = None
+        self.written = 0  # records results.json holds on disk
 
     def started(self, combination: Combination) -> None:
         self.running = combination
@@ -409,16 +410,16 @@ class _Events:
             if storage_fault(exc) is None:
                 raise
             raise StorageError(f"{path}: {_storage_text(exc)}") from exc
+        self.written = len(self.document["records"])
 
     def stopped_by(self, exc: StorageError) -> StorageError:
         """The error that ends a sweep a storage fault stopped, after tidying up: the
         combination that was running has no record, so its predictions go."""
         if self.running is not None:
             shutil.rmtree(self.out / "predictions" / self.running.key, ignore_errors=True)
-        recorded = sum(1 for r in self.document["records"] if r.get("status") == "ok")
         return StorageError(
-            f"{exc}; the sweep stopped ({recorded} combination(s) recorded ok in "
-            f"{self.out / 'results.json'}); free space or make it writable, then rerun with "
+            f"{exc}; the sweep stopped with {self.written} record(s) in "
+            f"{self.out / 'results.json'}; free space or make it writable, then rerun with "
             f"--resume --out {self.out}"
         )
 

@@ -4,15 +4,23 @@ goes on.
 This module is itself the test plugin (registered through the PluginHost): backbone
 ``faulty`` is a tiny ID-embedding model whose ``fault`` option makes it misbehave while
 training: raise from the plugin's loader, produce NaN, raise CUDA out-of-memory, kill its own
-process or segfault. Process-executor workers load this module again from its file.
+process or segfault, call ``sys.exit``, raise ``KeyboardInterrupt`` itself, send its own
+process a real SIGINT, or train slowly (for SIGTERM). Process-executor workers load this module
+again from its file. Storage faults (a full disk, a store turning read-only) are injected at
+the writers.
 """
 
 from __future__ import annotations
 
 import ctypes
+import errno
+import json
 import os
 import signal
+import sqlite3
+import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +29,13 @@ import torch
 from torch import nn
 
 from harness import BackboneSpec, Family, LoadedBackbone, Pooling, hookimpl
+from harness import combination as combination_module
+from harness import runner as runner_module
+from harness.cli import main
 from harness.config import parse_suite
+from harness.errors import StorageError
 from harness.plugin_host import PluginHost
+from harness.results import validate_results
 from harness.runner import run_sweep
 from harness.store import Store
 from harness.store_cli import failure_summary
@@ -53,6 +66,15 @@ class FaultyEmbeddings(nn.Module):
             os.kill(os.getpid(), signal.SIGKILL)
         if self.fault == "segv":
             ctypes.string_at(0)  # reads address 0: SIGSEGV
+        if self.fault == "exit":
+            sys.exit(3)
+        if self.fault == "interrupt":
+            raise KeyboardInterrupt
+        if self.fault == "sigint":  # what Ctrl-C in the terminal does
+            os.kill(os.getpid(), signal.SIGINT)
+        if self.fault == "slow":
+            Path(os.environ["MTREC_TEST_TRAINING"]).write_text(str(os.getpid()))
+            time.sleep(0.2)
         return out
 
 
@@ -163,3 +185,265 @@ def test_in_process_faults_are_recorded_too(tmp_path: Path, fault: str) -> None:
     )
     assert [r["status"] for r in result.document["records"]] == ["failed", "ok"]
     assert result.document["records"][0]["error"] == EXPECTED[fault]
+
+
+# --------------------------------------------------------------------------------------
+# sys.exit and KeyboardInterrupt from plugin code vs the user's Ctrl-C
+# --------------------------------------------------------------------------------------
+
+EXITS = {
+    "exit": "plugin code called sys.exit(3) (at test_faults.py:",
+    "interrupt": "plugin code raised KeyboardInterrupt (at test_faults.py:",
+}
+
+
+@pytest.mark.parametrize("executor", ["local", "process"])
+def test_plugin_calling_sys_exit_or_raising_keyboardinterrupt_fails_its_combination(
+    tmp_path: Path, executor: str
+) -> None:
+    planted = ", ".join(f"{{name: faulty, options: {{fault: {fault}}}}}" for fault in EXITS)
+    result = run_sweep(
+        suite(f"[{planted}, faulty]"), host(), tmp_path / "run", device="cpu", executor=executor
+    )
+    records = result.document["records"]
+    assert [r["status"] for r in records] == ["failed", "failed", "ok"]
+    for record, (fault, reason) in zip(records, EXITS.items(), strict=False):
+        assert record["config"]["backbone"]["options"]["fault"] == fault
+        assert record["error"].startswith(reason), record["error"]
+    assert "(not a Ctrl-C from the user)" in records[1]["error"]
+    assert failure_summary(result)[0] == "2 of 3 combinations failed:"
+
+
+def test_a_real_ctrl_c_still_stops_the_sweep(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(
+            suite("[faulty, {name: faulty, options: {fault: sigint}}, {name: faulty, options: "
+                  "{dim: 4}}]"),
+            host(),
+            out,
+            device="cpu",
+        )  # fmt: skip
+    document = json.loads((out / "results.json").read_text())
+    validate_results(document)
+    assert [r["status"] for r in document["records"]] == ["ok"]  # the third never started
+    assert document["finished"] is None
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+
+
+# --------------------------------------------------------------------------------------
+# storage: a full disk under --out, a store turning read-only
+# --------------------------------------------------------------------------------------
+
+THREE = "[faulty, {name: faulty, options: {dim: 4}}, {name: faulty, options: {dim: 6}}]"
+
+
+def enospc(path: Any) -> OSError:
+    return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+
+def check_stopped_cleanly(out: Path, store: Store, ok: int, error: StorageError) -> None:
+    """results.json valid and unfinished with ``ok`` records; no predictions without one."""
+    text = str(error)
+    assert "\n" not in text and "the sweep stopped" in text and "--resume" in text
+    document = json.loads((out / "results.json").read_text())
+    validate_results(document)
+    assert document["finished"] is None
+    assert [r["status"] for r in document["records"]] == ["ok"] * ok
+    recorded = {r["key"] for r in document["records"]} | {r["key"] for r in store.records()}
+    assert {p.name for p in (out / "predictions").iterdir()} == recorded
+
+
+def resume_completes(out: Path, store: Store) -> None:
+    result = run_sweep(suite(THREE), host(), out, device="cpu", store=store, resume=True)
+    document = json.loads((out / "results.json").read_text())
+    validate_results(document)
+    assert document["finished"] is not None
+    assert [r["status"] for r in document["records"]] == ["ok"] * 3
+    assert len({r["key"] for r in document["records"]}) == 3
+    keys = [r["key"] for r in store.records(document["run_id"])]
+    assert sorted(keys) == sorted(r["key"] for r in document["records"])  # nothing lost, once
+    assert result.failed == []
+
+
+def test_disk_full_while_writing_predictions(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = combination_module.save_predictions
+    calls: list[Path] = []
+
+    def filling_up(folder: Path, *args: Any, **kwargs: Any) -> list[str]:
+        calls.append(folder)
+        if len(calls) == 2:  # the second combination: half a file, then the disk is full
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / "category.csv").write_text("id,user_id\n1,")
+            raise enospc(folder / "category.csv")
+        return real(folder, *args, **kwargs)
+
+    monkeypatch.setattr(combination_module, "save_predictions", filling_up)
+    out, store = tmp_path / "run", Store(tmp_path / "s.sqlite")
+    with pytest.raises(StorageError) as raised:
+        run_sweep(suite(THREE), host(), out, device="cpu", store=store)
+    assert str(raised.value).startswith(
+        f"No space left on device: {calls[1] / 'category.csv'}; the sweep stopped with 1 record"
+    )
+    check_stopped_cleanly(out, store, 1, raised.value)
+    monkeypatch.setattr(combination_module, "save_predictions", real)
+    resume_completes(out, store)
+
+
+def test_disk_full_while_writing_results_json(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = runner_module.write_json_atomic
+    writes: list[int] = []
+
+    def filling_up(path: Path, document: Any) -> None:
+        if len(document["records"]) >= 2:  # the second record does not fit any more
+            raise enospc(path)
+        writes.append(len(document["records"]))
+        real(path, document)
+
+    monkeypatch.setattr(runner_module, "write_json_atomic", filling_up)
+    out, store = tmp_path / "run", Store(tmp_path / "s.sqlite")
+    with pytest.raises(StorageError) as raised:
+        run_sweep(suite(THREE), host(), out, device="cpu", store=store)
+    assert str(raised.value).startswith(f"{out / 'results.json'}: No space left on device")
+    check_stopped_cleanly(out, store, 1, raised.value)
+    # The second record reached the store before the disk filled up: --resume takes it back.
+    assert len(store.records()) == 2
+    monkeypatch.setattr(runner_module, "write_json_atomic", real)
+    resume_completes(out, store)
+
+
+def test_store_turning_read_only_mid_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = Store(tmp_path / "s.sqlite")
+    real_open, real_add = Store._open, Store.add_record
+    turned: list[bool] = []
+
+    def add_then_turn_read_only(self: Store, run_id: str, record: Any) -> bool:
+        stored = real_add(self, run_id, record)
+        turned.append(True)  # from now on the file takes no writes
+        return stored
+
+    def opening(self: Store) -> sqlite3.Connection:
+        if not turned:
+            return real_open(self)
+        connection = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, isolation_level=None)
+        connection.row_factory = sqlite3.Row
+        return connection
+
+    monkeypatch.setattr(Store, "add_record", add_then_turn_read_only)
+    monkeypatch.setattr(Store, "_open", opening)
+    out = tmp_path / "run"
+    with pytest.raises(StorageError) as raised:
+        run_sweep(suite(THREE), host(), out, device="cpu", store=store)
+    assert str(raised.value).startswith(
+        f"store {store.path}: attempt to write a readonly database; the sweep stopped"
+    )
+    # The record the store refused is in results.json all the same.
+    check_stopped_cleanly(out, store, 2, raised.value)
+    monkeypatch.setattr(Store, "_open", real_open)
+    monkeypatch.setattr(Store, "add_record", real_add)
+    assert len(store.records()) == 1
+    resume_completes(out, store)
+
+
+def test_storage_fault_is_one_line_and_its_own_exit_code(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    real = runner_module.write_json_atomic
+
+    def full(path: Path, document: Any) -> None:
+        if document["records"]:
+            raise enospc(path)
+        real(path, document)
+
+    monkeypatch.setattr(runner_module, "write_json_atomic", full)
+    suite_file = tmp_path / "suite.yaml"
+    suite_file.write_text(
+        "name: full\nbackbones: [{name: id-embedding, options: {dim: 8}}]\n"
+        "head_sets: [ecommerce-seed]\n"
+        "domains: [{name: synthetic-ecommerce, options: {n_users: 30, n_items: 30, "
+        "n_interactions: 150}}]\ntraining: {epochs: 1}\nfairness_metrics: []\n"
+    )
+    out = tmp_path / "run"
+    code = main(
+        ["run", str(suite_file), "--out", str(out), "--device", "cpu", "--quiet",
+         "--store", str(tmp_path / "s.sqlite")]
+    )  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 74
+    [line] = err.strip().splitlines()
+    assert line.startswith(f"mtrec run: error: {out / 'results.json'}: No space left on device")
+    assert "Traceback" not in err
+
+
+# --------------------------------------------------------------------------------------
+# SIGTERM under the process executor
+# --------------------------------------------------------------------------------------
+
+
+def running(pid: int) -> bool:
+    """Whether ``pid`` is a live process (a zombie is not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return not (stat.is_file() and stat.read_text().rsplit(")", 1)[-1].split()[0] == "Z")
+
+
+DRIVER = """
+import importlib.util, sys
+from harness import cli
+from harness.plugin_host import PluginHost
+spec = importlib.util.spec_from_file_location("faults_plugin", {path!r})
+module = importlib.util.module_from_spec(spec)
+sys.modules["faults_plugin"] = module
+spec.loader.exec_module(module)
+cli._host = lambda args: PluginHost(extra_plugins=[("faults", module)])
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
+def test_sigterm_stops_the_workers_and_exits_143(tmp_path: Path) -> None:
+    suite_file = tmp_path / "slow.yaml"
+    suite_file.write_text(
+        "name: slow\nbackbones: [{name: faulty, options: {fault: slow}}, faulty]\n"
+        "head_sets: [ecommerce-seed]\n"
+        "domains: [{name: synthetic-ecommerce, options: {n_users: 30, n_items: 30, "
+        "n_interactions: 150}}]\ntraining: {epochs: 200, batch_size: 16, patience: 0}\n"
+        "fairness_metrics: []\n"
+    )
+    training = tmp_path / "training.pid"
+    out = tmp_path / "run"
+    sweep = subprocess.Popen(
+        [sys.executable, "-c", DRIVER.format(path=__file__), "run", str(suite_file),
+         "--out", str(out), "--executor", "process", "--device", "cpu", "--quiet",
+         "--store", str(tmp_path / "s.sqlite")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "MTREC_TEST_TRAINING": str(training)},
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 180
+        while not training.is_file() and time.monotonic() < deadline and sweep.poll() is None:
+            time.sleep(0.1)
+        assert training.is_file(), sweep.communicate(timeout=30)
+        worker = int(training.read_text())
+        sweep.send_signal(signal.SIGTERM)
+        stopped = time.monotonic()
+        _, err = sweep.communicate(timeout=60)
+    finally:
+        if sweep.poll() is None:
+            sweep.kill()
+    assert sweep.returncode == 143, err
+    assert time.monotonic() - stopped < 30
+    assert "Traceback" not in err and "BrokenPipeError" not in err, err
+    assert err.strip().splitlines()[-1] == "mtrec: terminated"
+    assert not running(worker)  # the worker stopped training with its driver
+    document = json.loads((out / "results.json").read_text())
+    validate_results(document)
+    assert document["records"] == [] and document["finished"] is None
