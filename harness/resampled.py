@@ -6,7 +6,12 @@ per row (how often the row was drawn), so each metric here is a *weighted* metri
 original rows, all groups in one pass: sums per group for metrics that decompose over rows
 (accuracy, errors, log loss, micro-F1), and, for the ranking metrics (AUC, average precision),
 cumulative sums along an order of (group, score) sorted once. With integer weights the values
-equal scikit-learn's on the repeated rows (tests compare them). Reported point figures still
+equal scikit-learn's on the repeated rows (tests compare them), with one deliberate exception:
+a macro metric averages over a label set fixed on all rows (mAP: the labels with a positive in
+the group; macro-F1: the labels scikit-learn averages over on all rows), never over whichever
+labels a resample happens to contain. A label of the set that a resample leaves without a
+positive keeps its value on all rows (it is unobserved there, not zero), so a label with one
+positive test row cannot swing an interval by dropping in and out. Reported point figures still
 come from :mod:`harness.tasks`; these functions only feed resamples (group gaps, subtask gains,
 ``mtrec compare``).
 """
@@ -45,6 +50,8 @@ def grouped_metric(
         return _grouped_auc(y_true, score, codes, n_groups)
     if name == "micro_f1" and y_true.ndim == 2:
         return _grouped_micro_f1(y_true, y_pred, codes, n_groups)
+    if name == "macro_f1":
+        return _grouped_macro_f1(y_true, y_pred, codes, n_groups)
     if name == "map" and score is not None and y_true.ndim == 2:
         return _grouped_map(y_true, score, codes, n_groups)
     return grouped_loop(exact_metric(predictions, name), codes, n_groups)
@@ -77,6 +84,45 @@ def _grouped_micro_f1(
     return compute
 
 
+def _grouped_macro_f1(
+    y_true: np.ndarray, y_pred: np.ndarray, codes: np.ndarray, n_groups: int
+) -> GroupedMetric:
+    """Macro-F1 per group over a label set fixed on all rows (zero_division=0).
+
+    Multilabel: every column, as scikit-learn does; multiclass: the classes in y_true or
+    y_pred of each group's rows.
+    """
+    if y_true.ndim == 2:
+        true, pred = y_true.astype(bool), y_pred.astype(bool)
+    else:
+        classes = np.union1d(y_true, y_pred)
+        true, pred = y_true[:, None] == classes, y_pred[:, None] == classes
+    tp, wrong = (true & pred).astype(np.float64), (true ^ pred).astype(np.float64)
+    onehot = np.zeros((len(codes), n_groups))
+    onehot[np.arange(len(codes)), codes] = 1.0
+    # labels that occur (as truth or prediction) in a group's rows: the group's label set
+    in_set = (onehot.T @ (true | pred).astype(np.float64)) > 0
+
+    def per_label(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """F1 of each (group, label), and whether the label occurs in the drawn rows."""
+        by_group = onehot * weights[:, None]
+        hits, errors = 2.0 * (by_group.T @ tp), by_group.T @ wrong
+        seen = hits + errors > 0
+        return np.where(seen, _ratio(hits, hits + errors), 0.0), seen
+
+    on_all_rows, _ = per_label(np.ones(len(codes)))
+
+    def compute(weights: np.ndarray) -> np.ndarray:
+        f1, seen = per_label(weights)
+        kept = np.where(seen, f1, on_all_rows)  # not drawn here: its all-rows value
+        summed = np.where(in_set, kept, 0.0).sum(axis=1)
+        macro = _ratio(summed, in_set.sum(axis=1).astype(np.float64))
+        drawn = np.bincount(codes, weights=weights, minlength=n_groups)
+        return np.where(drawn > 0, macro, np.nan)
+
+    return compute
+
+
 def _grouped_auc(
     y_true: np.ndarray, score: np.ndarray, codes: np.ndarray, n_groups: int
 ) -> GroupedMetric:
@@ -98,21 +144,30 @@ def _grouped_auc(
 def _grouped_map(
     y_true: np.ndarray, score: np.ndarray, codes: np.ndarray, n_groups: int
 ) -> GroupedMetric:
-    """Macro step-wise average precision per group, over the labels present in the group."""
+    """Macro step-wise average precision per group, over the labels with a positive among
+    the group's rows (all of them, not just the resampled ones)."""
     blocks = _ScoreBlocks(score, codes, n_groups, descending=True)
     positives = y_true.astype(np.float64)
     shape = (score.shape[1], n_groups)
 
-    def compute(weights: np.ndarray) -> np.ndarray:
+    def per_label(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Average precision of each (label, group), and whether the label has a positive."""
         hits = blocks.sums(weights[:, None] * positives)
         drawn = blocks.sums(np.broadcast_to(weights[:, None], positives.shape))
         precision = _ratio(blocks.cumulative(hits), blocks.cumulative(drawn))
         gained = np.where(hits > 0, hits * precision, 0.0)  # recall gained x precision
         total = blocks.per_group(hits).reshape(shape)
-        precisions = _ratio(blocks.per_group(gained).reshape(shape), total)
-        present = total > 0
-        summed = np.where(present, precisions, 0.0).sum(axis=0)
-        return _ratio(summed, present.sum(axis=0).astype(np.float64))
+        return _ratio(blocks.per_group(gained).reshape(shape), total), total > 0
+
+    on_all_rows, label_set = per_label(np.ones(len(codes)))
+    size = label_set.sum(axis=0).astype(np.float64)
+
+    def compute(weights: np.ndarray) -> np.ndarray:
+        precisions, present = per_label(weights)
+        kept = np.where(present, precisions, on_all_rows)  # absent here: its all-rows value
+        macro = _ratio(np.where(label_set, kept, 0.0).sum(axis=0), size)
+        drawn = np.bincount(codes, weights=weights, minlength=n_groups)
+        return np.where(drawn > 0, macro, np.nan)
 
     return compute
 
@@ -184,12 +239,20 @@ def exact_metric(predictions: TaskPredictions, name: str) -> RowsMetric:
     return lambda rows: metric.compute(predictions.take(rows))
 
 
-def resampled_metric(predictions: TaskPredictions, name: str) -> Callable[[np.ndarray], float]:
-    """Metric ``name`` of the rows with these indices (a bootstrap resample), fast.
+def weighted_metric(predictions: TaskPredictions, name: str) -> Callable[[np.ndarray], float]:
+    """Metric ``name`` of all rows under row weights (how often a resample drew each row).
 
-    The same weighted computation as the grouped metrics, with one group: the weight of a row
-    is how often the resample drew it. NaN where the metric is undefined on the resample.
+    The same weighted computation as the grouped metrics, with one group; with a cluster
+    bootstrap (:class:`harness.bootstrap.Clusters`) a drawn user weighs all their rows. NaN
+    where the metric is undefined on the resample.
     """
     n = len(predictions.y_true)
     one_group = grouped_metric(predictions, name, np.zeros(n, dtype=np.int64), 1)
-    return lambda rows: float(one_group(np.bincount(rows, minlength=n).astype(np.float64))[0])
+    return lambda weights: float(one_group(np.asarray(weights, dtype=np.float64))[0])
+
+
+def resampled_metric(predictions: TaskPredictions, name: str) -> Callable[[np.ndarray], float]:
+    """Metric ``name`` of the rows with these indices (a bootstrap resample), fast."""
+    n = len(predictions.y_true)
+    on_weights = weighted_metric(predictions, name)
+    return lambda rows: on_weights(np.bincount(rows, minlength=n).astype(np.float64))

@@ -6,11 +6,19 @@ their mean), with the metric's direction s_t (+1 when higher is better):
 
 * per-task gain ``D_t = 100 * s_t * (N_t - B_t) / |B_t|``; ``dm`` = mean of D_t
 * ``d_min`` = the worst task's gain; ``negative_transfer`` = tasks with D_t below -2 standard
-  errors (bootstrap over the test rows, plus the spread of the baseline seeds)
+  errors (``se``)
 * spread: ``range`` and ``mean_abs_pairwise_gap`` of D_t; ``jain``: Jain's index of the ratios
   r_t (N_t / B_t, or B_t / N_t when lower is better), 1 when every task fares alike
-* ``ci``: a paired bootstrap interval of D_t (multi-task and baselines on the same resampled
-  rows), computed from the saved predictions.
+* ``ci``: a 95% interval of D_t, computed from the saved predictions, holding two sources of
+  uncertainty. The test users: a paired cluster bootstrap draws users (each with all their
+  test rows, which share the user's tastes and are no independent draws), and scores the
+  multi-task run and the baselines on the same draw. The training seed: with two or more
+  baseline seeds their spread on the same test rows is pure seed noise; the multi-task run is
+  one seed of the same kind and the baseline a mean of B, so the gain varies by
+  ``seed_sd * sqrt(1 + 1/B)`` (the multi-task run's seed spread taken to equal the
+  baselines'). Each resample adds a normal draw of that size; ``se`` combines both and
+  ``seed_se`` is the seed part (null with one baseline seed: the interval then reflects the
+  test users only).
 """
 
 from __future__ import annotations
@@ -23,8 +31,8 @@ from typing import Any
 import numpy as np
 
 from harness import FairnessContext, FairnessMetricSpec, TaskPredictions, hookimpl
-from harness.bootstrap import bootstrap
-from harness.resampled import resampled_metric
+from harness.bootstrap import Clusters, Interval, bootstrap, percentile_interval
+from harness.resampled import weighted_metric
 from harness.tasks import METRICS
 
 
@@ -52,27 +60,27 @@ def jain_index(values: Sequence[float]) -> float | None:
 
 
 def task_gain(
-    multi: TaskPredictions, baselines: Sequence[TaskPredictions], *, resamples: int, seed: int
+    multi: TaskPredictions,
+    baselines: Sequence[TaskPredictions],
+    *,
+    resamples: int,
+    seed: int,
+    user_ids: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """D_t of one task, with its interval and standard error."""
+    """D_t of one task, with its interval and standard error (users resampled, seeds added)."""
     metric = METRICS[multi.primary_metric]
-    multi_on = resampled_metric(multi, metric.name)
-    baselines_on = [resampled_metric(b, metric.name) for b in baselines]
-
-    def on_rows(rows: np.ndarray) -> float | None:
-        base = float(np.mean([on(rows) for on in baselines_on]))
-        return gain(multi_on(rows), base, metric.direction)
-
-    interval = bootstrap(on_rows, len(multi.y_true), resamples=resamples, seed=seed)
     value = metric.compute(multi)
     per_seed = [metric.compute(b) for b in baselines]
     baseline = float(np.mean(per_seed))
     d = gain(value, baseline, metric.direction)
-    se = interval.se
-    if se is not None and len(per_seed) > 1 and baseline != 0:
-        # the baseline itself is an average over seeds: its spread adds to the uncertainty
-        seed_se = 100.0 * float(np.std(per_seed, ddof=1)) / math.sqrt(len(per_seed))
-        se = math.hypot(se, seed_se / abs(baseline))
+    seed_se = None
+    if len(per_seed) > 1 and baseline != 0 and d is not None:
+        spread = float(np.std(per_seed, ddof=1)) * math.sqrt(1.0 + 1.0 / len(per_seed))
+        seed_se = 100.0 * spread / abs(baseline)
+    users = Clusters.of(user_ids, len(multi.y_true))
+    interval = _gain_interval(
+        multi, baselines, resamples=resamples, seed=seed, clusters=users, seed_se=seed_se
+    )
     return {
         "metric": metric.name,
         "direction": "higher" if metric.direction > 0 else "lower",
@@ -81,10 +89,40 @@ def task_gain(
         "multi_task": value,
         "gain": d,
         "ratio": ratio(value, baseline, metric.direction),
-        "se": se,
+        "se": interval.se,
+        "seed_se": seed_se,
         "ci": interval.as_list(),
-        "negative_transfer": bool(d is not None and se is not None and d < -2.0 * se),
+        "resampled": "users" if users.count < users.rows else "rows",
+        "negative_transfer": bool(
+            d is not None and interval.se is not None and d < -2.0 * interval.se
+        ),
     }
+
+
+def _gain_interval(
+    multi: TaskPredictions,
+    baselines: Sequence[TaskPredictions],
+    *,
+    resamples: int,
+    seed: int,
+    clusters: Clusters,
+    seed_se: float | None,
+) -> Interval:
+    """Paired cluster bootstrap of D_t over users, each resample shifted by seed noise."""
+    metric = METRICS[multi.primary_metric]
+    multi_on = weighted_metric(multi, metric.name)
+    baselines_on = [weighted_metric(b, metric.name) for b in baselines]
+
+    def on_users(users: np.ndarray) -> float | None:
+        weights = clusters.weights(users)
+        base = float(np.mean([on(weights) for on in baselines_on]))
+        return gain(multi_on(weights), base, metric.direction)
+
+    sampled = bootstrap(on_users, clusters.count, resamples=resamples, seed=seed, keep=True)
+    if seed_se is None or not sampled.values:
+        return sampled
+    noise = np.random.default_rng([seed, 1]).normal(0.0, seed_se, len(sampled.values))
+    return percentile_interval(sampled.estimate, list(np.asarray(sampled.values) + noise))
 
 
 def subtask_gain(context: FairnessContext) -> dict[str, Any]:
@@ -100,6 +138,7 @@ def subtask_gain(context: FairnessContext) -> dict[str, Any]:
             context.baselines[task],
             resamples=context.bootstrap_resamples,
             seed=context.seed,
+            user_ids=context.user_ids,
         )
         for task, predictions in context.tasks.items()
         if task in context.baselines
