@@ -8,6 +8,7 @@ Past :func:`load_suite`, nothing re-checks types. Errors name the file and the f
 from __future__ import annotations
 
 import difflib
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
@@ -24,12 +25,14 @@ from pydantic import (
 )
 
 from harness.errors import ConfigError, UnknownNameError
+from harness.printable import echoed
 from harness.specs import Pooling
 
 SUITES_PACKAGE = "harness.suites"
 # numpy and torch take seeds in [0, 2**32); a negative seed fails deep inside them.
 Seed = Annotated[int, Field(ge=0, le=2**32 - 1)]
 DEFAULT_SUITE = "quick"
+SUITE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 
 class _Strict(BaseModel):
@@ -255,6 +258,18 @@ class Suite(_Strict):
         classmethod(lambda cls, value: _all_named(value))
     )
 
+    @field_validator("name")
+    @classmethod
+    def _folder_name(cls, name: str) -> str:
+        # The name becomes the run folder runs/NAME-TIMESTAMP: no '/', no '..', no control
+        # characters, nothing a shell or a file system reads specially.
+        if SUITE_NAME.fullmatch(name) is None:
+            raise ValueError(
+                "a suite name becomes a folder name: use 1 to 100 letters, digits, '-', '_' "
+                "and '.', starting with a letter or digit"
+            )
+        return name
+
 
 def builtin_suites() -> list[str]:
     """Names of the suites shipped in the package."""
@@ -323,12 +338,62 @@ def parse_suite(text: str, *, origin: str, source: Literal["builtin", "file"]) -
         raise ConfigError(f"{origin}: {describe_validation_error(exc)}") from None
 
 
+# Nodes a suite or manifest may expand to, aliases counted at every use. Real suites have a
+# few hundred; an alias bomb ("billion laughs") of a few hundred bytes expands to billions.
+MAX_YAML_NODES = 20_000
+
+
 class UniqueKeyLoader(yaml.SafeLoader):
-    """PyYAML's safe loader, except that a key given twice in one mapping is an error.
+    """PyYAML's safe loader, except that a key given twice in one mapping is an error, and a
+    document that expands (through aliases) to more than :data:`MAX_YAML_NODES` nodes, or
+    refers to itself, is refused before anything is built from it.
 
     Plain PyYAML keeps the last value silently, so a second ``training:`` block would quietly
-    replace the first.
+    replace the first; and it builds an alias bomb as shared references that the first walk
+    over it (validation, an error message) expands in full.
     """
+
+    def construct_document(self, node: yaml.Node) -> Any:
+        _check_expansion(node)
+        return super().construct_document(node)
+
+
+def _check_expansion(root: yaml.Node) -> None:
+    """ConstructorError when ``root`` expands to more than MAX_YAML_NODES nodes or holds an
+    alias inside its own anchor; linear in the distinct nodes (each is sized once)."""
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+
+    def size(node: yaml.Node) -> int:
+        known = sizes.get(id(node))
+        if known is not None:
+            return known
+        if id(node) in open_nodes:
+            raise yaml.constructor.ConstructorError(
+                None, None, "an alias refers to a node that contains it", node.start_mark
+            )
+        children: list[yaml.Node] = []
+        if isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            children = [part for pair in node.value for part in pair]
+        open_nodes.add(id(node))
+        total = 1
+        for child in children:
+            total += size(child)
+            if total > MAX_YAML_NODES:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"the document expands to more than {MAX_YAML_NODES:,} values through "
+                    "aliases (an alias bomb?); write the values out or use fewer aliases",
+                    node.start_mark,
+                )
+        open_nodes.discard(id(node))
+        sizes[id(node)] = total
+        return total
+
+    size(root)
 
 
 def _unique_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
@@ -361,7 +426,7 @@ def describe_validation_error(exc: ValidationError) -> str:
     else:
         message = first["msg"].removeprefix("Value error, ")
         if "input" in first and first["type"] not in {"missing"}:
-            message += f" (got {first['input']!r})"
+            message += f" (got {echoed(first['input'])})"
     more = f" (+{len(errors) - 1} more problems)" if len(errors) > 1 else ""
     return f"{loc or '(top level)'}: {message}{more}"
 

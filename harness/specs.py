@@ -8,6 +8,7 @@ cross a plugin boundary.
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -39,6 +40,20 @@ class Pooling(str, enum.Enum):
     CLS = "cls"  # first token (encoders)
     MEAN = "mean"  # mean over non-padding tokens
     LAST = "last"  # last non-padding token (decoders)
+
+
+# A name that becomes a file or folder name (a task's predictions/KEY/TASK.csv): letters,
+# digits, '-' and '_', starting with a letter or digit. No '.', which separates TASK.METRIC.
+TASK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+
+
+def check_task_name(name: object, what: str = "task") -> None:
+    """ValueError unless ``name`` can name a task (and so a file); says what is allowed."""
+    if not isinstance(name, str) or TASK_NAME.fullmatch(name) is None:
+        raise ValueError(
+            f"{what} name {name!r} cannot name a file: use 1 to 64 letters, digits, '-' and "
+            "'_', starting with a letter or digit"
+        )
 
 
 # --------------------------------------------------------------------------------------
@@ -146,6 +161,11 @@ class HeadSpec:
     loss: str  # "cross_entropy", "mse" or "bce"
     loss_weight: float = 1.0  # static weight in the summed loss
 
+    def __post_init__(self) -> None:
+        # The task name becomes predictions/KEY/TASK.csv: refuse it at registration, not
+        # after a sweep has trained.
+        check_task_name(self.task)
+
 
 @dataclass(frozen=True, kw_only=True)
 class HeadSetSpec:
@@ -156,6 +176,14 @@ class HeadSetSpec:
     architecture: str = "shared-bottom"  # how heads share the backbone
     hidden_size: int = 0  # width of each head's hidden layer; 0 = linear head
     description: str = ""  # one line for `mtrec plugins`
+
+    def __post_init__(self) -> None:
+        if not self.heads:
+            raise ValueError(f"head set {self.name!r} has no heads")
+        tasks = [head.task for head in self.heads]
+        twice = sorted({task for task in tasks if tasks.count(task) > 1})
+        if twice:
+            raise ValueError(f"head set {self.name!r} has task {twice[0]!r} twice")
 
 
 # --------------------------------------------------------------------------------------
