@@ -30,6 +30,8 @@ from torch import nn
 
 from harness import BackboneSpec, Family, LoadedBackbone, Pooling, hookimpl
 from harness import combination as combination_module
+from harness import evaluation as evaluation_module
+from harness import results as results_module
 from harness import runner as runner_module
 from harness.cli import main
 from harness.config import parse_suite
@@ -269,7 +271,7 @@ def resume_completes(out: Path, store: Store) -> None:
 def test_disk_full_while_writing_predictions(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = combination_module.save_predictions
+    real = evaluation_module.save_predictions
     calls: list[Path] = []
 
     def filling_up(folder: Path, *args: Any, **kwargs: Any) -> list[str]:
@@ -295,7 +297,7 @@ def test_disk_full_while_writing_predictions(
 def test_disk_full_while_writing_results_json(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = runner_module.write_json_atomic
+    real = results_module.write_json_atomic
     writes: list[int] = []
 
     def filling_up(path: Path, document: Any) -> None:
@@ -352,7 +354,7 @@ def test_store_turning_read_only_mid_run(tmp_path: Path, monkeypatch: pytest.Mon
 def test_storage_fault_is_one_line_and_its_own_exit_code(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    real = runner_module.write_json_atomic
+    real = results_module.write_json_atomic
 
     def full(path: Path, document: Any) -> None:
         if document["records"]:
