@@ -7,6 +7,7 @@ gets the same key (and a changed learning rate gets a new one).
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import hashlib
 import inspect
 import json
@@ -110,12 +111,16 @@ def check_suite(suite: Suite, registries: Registries) -> list[Combination]:
         if name not in registry:
             raise UnknownNameError(f"{origin}: {field}: {registry.unknown_message(name)}")
 
-    for index, backbone in enumerate(suite.backbones):
-        check(registries.backbones, backbone.name, f"backbones[{index}]")
+    # Every backbone entry, listed or in an include, gets the same checks.
+    backbones = [(f"backbones[{i}]", backbone) for i, backbone in enumerate(suite.backbones)] + [
+        (f"include[{i}].backbone", entry.backbone) for i, entry in enumerate(suite.include)
+    ]
+    for field_name, backbone in backbones:
+        check(registries.backbones, backbone.name, field_name)
         _check_options(
             registries.backbones.get(backbone.name).load,
             backbone.options,
-            f"{origin}: backbones[{index}].options",
+            f"{origin}: {field_name}.options",
         )
     for index, head_set in enumerate(suite.head_sets):
         check(registries.head_sets, head_set.name, f"head_sets[{index}]")
@@ -140,7 +145,6 @@ def check_suite(suite: Suite, registries: Registries) -> list[Combination]:
                 f"{origin}: {where}.options",
             )
     for index, entry in enumerate(suite.include):
-        check(registries.backbones, entry.backbone.name, f"include[{index}].backbone")
         check(registries.head_sets, entry.head_set.name, f"include[{index}].head_set")
         check(registries.domains, entry.domain.name, f"include[{index}].domain")
         _check_options(
@@ -149,8 +153,8 @@ def check_suite(suite: Suite, registries: Registries) -> list[Combination]:
             f"{origin}: include[{index}].domain.options",
         )
     trainings = [("training", suite.training)] + [
-        (f"backbones[{index}].training", merge_training(suite.training, backbone))
-        for index, backbone in enumerate(suite.backbones)
+        (f"{field_name}.training", merge_training(suite.training, backbone))
+        for field_name, backbone in backbones
     ]
     for field, training in trainings:
         if training.architecture is not None:
@@ -168,6 +172,7 @@ def check_suite(suite: Suite, registries: Registries) -> list[Combination]:
         )
     for index, metric in enumerate(suite.fairness_metrics or []):
         check(registries.fairness_metrics, metric, f"fairness_metrics[{index}]")
+    _check_exclude(suite)
     combinations = expand(suite)
     if not combinations:
         raise ConfigError(
@@ -175,6 +180,28 @@ def check_suite(suite: Suite, registries: Registries) -> list[Combination]:
             "(or an include entry), and check that exclude does not remove everything"
         )
     return combinations
+
+
+def _check_exclude(suite: Suite) -> None:
+    """An exclude pattern naming something the suite does not list matches nothing: a typo,
+    most likely, that would leave the combinations it meant to drop in the sweep."""
+    listed = {
+        "backbone": [entry.name for entry in suite.backbones],
+        "head_set": [entry.name for entry in suite.head_sets],
+        "domain": [entry.name for entry in suite.domains],
+    }
+    for index, pattern in enumerate(suite.exclude):
+        for axis, names in listed.items():
+            name = getattr(pattern, axis)
+            if name is None or name in names:
+                continue
+            close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            raise ConfigError(
+                f"{suite.path}: exclude[{index}].{axis}: '{name}' is not among the suite's "
+                f"{axis.replace('_', ' ')}s, so the pattern matches nothing{hint} "
+                f"listed: {', '.join(names) or 'none'}"
+            )
 
 
 def _check_options(load: Any, options: dict[str, Any], where: str) -> None:

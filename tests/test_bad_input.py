@@ -156,7 +156,24 @@ SUITE_CASES = {
     "exclude-empty-pattern.yaml": "exclude[0]: a pattern needs at least one of",
     "include-incomplete.yaml": "include[0].head_set: Field required",
     "include-unknown-name.yaml": "include[0].backbone: unknown backbone 'tiny-bret'",
+    "include-backbone-option.yaml": "include[0].backbone.options: got an unexpected keyword",
+    "include-backbone-loss-weighting.yaml": "include[0].backbone.training.loss_weighting: "
+    "unknown loss weighting 'magic'",
+    "include-backbone-architecture-option.yaml": "include[0].backbone.training."
+    "architecture_options: got an unexpected keyword argument 'experts'",
+    "exclude-misspelt-backbone.yaml": "exclude[0].backbone: 'tiny-gtp2' is not among the suite's "
+    "backbones, so the pattern matches nothing; did you mean 'tiny-gpt2'?",
+    "exclude-misspelt-domain.yaml": "exclude[0].domain: 'synthetic-vidoe' is not among the "
+    "suite's domains, so the pattern matches nothing; did you mean 'synthetic-video'?",
+    "name-dotdot.yaml": "name: a suite name becomes a folder name",
+    "name-slash.yaml": "name: a suite name becomes a folder name",
+    "name-control-character.yaml": "name: a suite name becomes a folder name",
+    "yaml-alias-bomb.yaml": ":6:4: invalid YAML: the document expands to more than 20,000 values",
+    "yaml-self-alias.yaml": ":3:8: invalid YAML: an alias refers to a node that contains it",
+    "yaml-alias-small-bomb.yaml": "seeds[0]: Input should be a valid integer (got [[[",
 }
+# One-line errors stay readable: a value echoed from the input is cut short.
+MAX_ERROR_LINE = 600
 
 
 def test_every_suite_in_the_corpus_has_a_case() -> None:
@@ -173,7 +190,9 @@ def test_bad_suite(
 ) -> None:
     out = tmp_path / "run"
     outcome = mtrec(capsys, "run", str(SUITES / name), "--out", str(out), "--device", "cpu")
-    assert_one_line(outcome, f"mtrec run: error: {SUITES / name}", expected)
+    line = assert_one_line(outcome, f"mtrec run: error: {SUITES / name}", expected)
+    assert len(line) <= MAX_ERROR_LINE, line[:MAX_ERROR_LINE]
+    assert "\x1b" not in outcome.err and "\x07" not in outcome.err
     assert not out.exists()
     assert files_under(_clean_environment) == []
     assert not (tmp_path / "store").exists()
@@ -271,6 +290,7 @@ MANIFEST_CASES = {
     "invalid-yaml": "invalid YAML",
     "top-level-list": "a manifest must be a mapping, got list",
     "not-utf8": ":4: not UTF-8 text (byte 0xe9)",
+    "yaml-alias-bomb": ":7: invalid YAML: the document expands to more than 20,000 values",
 }
 
 
@@ -514,6 +534,9 @@ PLUGIN_CASES = {
     "loader_not_callable": "returned DomainSpec 'uncallable' whose load is 'load_my_domain'",
     "exits_at_registration": "raised in mtrec_register_fairness_metrics: SystemExit: 3",
     "generator_raises": "raised in mtrec_register_backbones: ValueError: second half missing",
+    "task_name_slash": "raised in mtrec_register_head_sets: ValueError: task name 'genre/sub' "
+    "cannot name a file",
+    "task_name_dot": "raised in mtrec_register_head_sets: ValueError: task name '..' cannot",
 }
 RUNTIME_PLUGIN_CASES = {
     "backbone_load_raises": (
