@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -20,6 +19,7 @@ import torch
 
 from harness.architectures import expert_gates
 from harness.batching import Batchable, EncodedSplit
+from harness.cache_files import read_arrays, write_arrays
 from harness.config import TrainingConfig, TransferConfig
 from harness.domain_checks import describe_problems, domain_problems
 from harness.efficiency import (
@@ -800,8 +800,8 @@ class Outcome:
             for info in self.tasks.values()
         )
 
-    def save(self, path: Path) -> None:
-        """One ``.npz`` (arrays) plus its task table, written atomically."""
+    def save(self, path: Path, key: str) -> None:
+        """One ``.npz`` (arrays, task table, key and checksum), written atomically."""
         arrays: dict[str, Any] = {}
         table: dict[str, Any] = {}
         for task, p in self.tasks.items():
@@ -814,29 +814,28 @@ class Outcome:
                 "primary_metric": p.primary_metric,
             }
         arrays["__tasks__"] = np.asarray(json.dumps(table))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
-        with partial.open("wb") as handle:
-            np.savez(handle, **arrays)
-        partial.replace(path)
+        write_arrays(path, key, arrays)
 
     @classmethod
-    def load(cls, path: Path) -> Outcome | None:
+    def load(cls, path: Path, key: str) -> Outcome | None:
+        """The outcome stored under ``key``; None when absent, damaged or of another key."""
+        archive = read_arrays(path, key)
+        if archive is None:
+            return None
         try:
-            with np.load(path, allow_pickle=False) as archive:
-                table = json.loads(str(archive["__tasks__"]))
-                tasks = {
-                    task: OutcomeTask(
-                        task_type=TaskType(info["type"]),
-                        label_field=info["label_field"],
-                        primary_metric=info["primary_metric"],
-                        y_pred=archive[f"{task}.y_pred"],
-                        score=archive.get(f"{task}.score"),
-                    )
-                    for task, info in table.items()
-                }
-        except (OSError, KeyError, ValueError, TypeError):
-            return None  # absent or unreadable: train it again
+            table = json.loads(str(archive["__tasks__"]))
+            tasks = {
+                task: OutcomeTask(
+                    task_type=TaskType(info["type"]),
+                    label_field=info["label_field"],
+                    primary_metric=info["primary_metric"],
+                    y_pred=archive[f"{task}.y_pred"],
+                    score=archive.get(f"{task}.score"),
+                )
+                for task, info in table.items()
+            }
+        except (KeyError, ValueError, TypeError):
+            return None  # an older layout: train it again
         return cls(tasks=tasks)
 
 
@@ -867,11 +866,11 @@ def _outcome(
     outcome = cache.outcomes.get(key)
     path = cache_dir() / "outcomes" / f"{key}.npz"
     if outcome is None or not outcome.fits(labels):
-        outcome = Outcome.load(path)
+        outcome = Outcome.load(path, key)
     if outcome is None or not outcome.fits(labels):
         fit = produce()
         outcome = Outcome.of(fit.test_run.tasks, fit.heads)
-        outcome.save(path)
+        outcome.save(path, key)
     cache.outcomes[key] = outcome
     return outcome.on(labels)
 

@@ -7,21 +7,21 @@ same inputs in a later run load from ``$MTREC_CACHE/tokens`` instead of re-token
 
 The cache holds token ids only. Labels are not part of the key (two variants of a domain can
 share every text and differ in every label), so they are paired with the cached tokens from
-the split asked about, on every call.
+the split asked about, on every call. Each file carries its key and a checksum of its
+content (:mod:`harness.cache_files`): a damaged or swapped file is discarded and re-made.
 """
 
 from __future__ import annotations
 
 import hashlib
 import itertools
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from harness.batching import EncodedSplit, TokenizedSplit, tokenize_split, with_labels
+from harness.cache_files import read_arrays, write_arrays
 from harness.specs import DomainSplit
 
 
@@ -43,7 +43,7 @@ class TokenCache:
         tokens = self._memory.get(key)
         if tokens is None:
             tokens = self._load(key)
-            if tokens is None:
+            if tokens is None or len(tokens) != len(split):
                 tokens = tokenize_split(split, tokenizer, max_length, segments=segments)
                 self.tokenized += 1
                 self._save(key, tokens)
@@ -80,15 +80,14 @@ class TokenCache:
 
     def _load(self, key: str) -> TokenizedSplit | None:
         path = self._path(key)
-        if path is None or not path.is_file():
-            return None
+        stored = None if path is None else read_arrays(path, key)
+        if stored is None:
+            return None  # absent, unreadable or not to be trusted: tokenize again
         try:
-            with np.load(path) as stored:
-                ids, offsets = stored["ids"], stored["offsets"]
-                types = stored.get("types", None)
-                pad_id = int(stored["pad_id"])
-        except (OSError, ValueError, KeyError):
-            return None  # unreadable: tokenize again and overwrite
+            ids, offsets, pad_id = stored["ids"], stored["offsets"], int(stored["pad_id"])
+        except (KeyError, TypeError, ValueError):
+            return None
+        types = stored.get("types")
         bounds = list(itertools.pairwise(offsets))
         return TokenizedSplit(
             input_ids=[ids[start:end] for start, end in bounds],
@@ -101,7 +100,6 @@ class TokenCache:
         path = self._path(key)
         if path is None:
             return
-        path.parent.mkdir(parents=True, exist_ok=True)
         arrays: dict[str, np.ndarray] = {
             "ids": np.concatenate(encoded.input_ids) if encoded.input_ids else np.zeros(0),
             "offsets": np.concatenate([[0], np.cumsum(encoded.lengths)]).astype(np.int64),
@@ -109,10 +107,4 @@ class TokenCache:
         }
         if encoded.token_type_ids is not None:
             arrays["types"] = np.concatenate(encoded.token_type_ids)
-        handle, temporary = tempfile.mkstemp(prefix=f".{key}.", suffix=".npz", dir=path.parent)
-        try:
-            with os.fdopen(handle, "wb") as stream:
-                np.savez(stream, **arrays)  # type: ignore[arg-type]
-            os.replace(temporary, path)
-        except OSError:
-            Path(temporary).unlink(missing_ok=True)  # a cache that cannot be written is skipped
+        write_arrays(path, key, arrays)  # a cache that cannot be written is skipped

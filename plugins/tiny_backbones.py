@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import BackboneSpec, Family, LoadedBackbone, Pooling, hookimpl
+from harness.cache_files import folder_is_sound, seal_folder
 from harness.hf import load_pretrained, quiet_transformers
 from harness.paths import cache_dir
 from plugins.minilm import minilm_folder
@@ -70,7 +71,8 @@ def build_tiny(name: str, make_config: Callable[[int], Any], root: Path | None =
     """Build (once) and return the folder of a tiny random-init checkpoint.
 
     The folder name holds a hash of the config, so a changed config builds a new folder;
-    the build goes to a temporary folder first and is moved into place whole.
+    the build goes to a temporary folder first and is moved into place whole, with a
+    manifest of its files' checksums: a folder that no longer matches it is rebuilt.
     """
     import torch
     from transformers import AutoModel, AutoTokenizer
@@ -83,7 +85,8 @@ def build_tiny(name: str, make_config: Callable[[int], Any], root: Path | None =
     ).hexdigest()[:12]
     root = root or cache_dir() / "backbones"
     target = root / f"{name}-{digest}"
-    if (target / "model.safetensors").is_file():
+    # A truncated or altered file (or a folder of another config) is rebuilt, not trusted.
+    if folder_is_sound(target, target.name):
         return target
     root.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=root))
@@ -93,10 +96,11 @@ def build_tiny(name: str, make_config: Callable[[int], Any], root: Path | None =
             model = AutoModel.from_config(config)
         model.save_pretrained(staging, safe_serialization=True)
         tokenizer.save_pretrained(staging)
+        seal_folder(staging, target.name)
         try:
             os.replace(staging, target)
         except OSError:  # another process finished the same build first
-            if not (target / "model.safetensors").is_file():
+            if not folder_is_sound(target, target.name):
                 raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)

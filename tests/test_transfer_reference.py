@@ -19,6 +19,7 @@ import torch
 
 import harness
 from harness import combination as combination_module
+from harness.cache_files import write_arrays
 from harness.combination import SweepCache, transfer_gain
 from harness.config import parse_suite
 from harness.matrix import expand
@@ -92,8 +93,9 @@ def setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     return {"combination": combination, "trained": trained, "reference": reference}
 
 
-def _stale_outcome(path: Path, n: int) -> None:
-    """Predictions an older release left under the plain combination key (all wrong)."""
+def _stale_outcome(path: Path, key: str, n: int) -> None:
+    """Predictions an older release left under the plain combination key (all wrong), as
+    a sound cache entry of that key: only the key can keep it from being used."""
     arrays: dict[str, Any] = {}
     table = {}
     for task, kind, field, metric in (
@@ -107,9 +109,7 @@ def _stale_outcome(path: Path, n: int) -> None:
             arrays[f"{task}.score"] = np.zeros(n)
         table[task] = {"type": kind, "label_field": field, "primary_metric": metric}
     arrays["__tasks__"] = np.asarray(json.dumps(table))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("wb") as handle:
-        np.savez(handle, **arrays)
+    assert write_arrays(path, key, arrays)
 
 
 def test_target_alone_reference_is_keyed_with_versions(
@@ -124,7 +124,7 @@ def test_target_alone_reference_is_keyed_with_versions(
     plain = combination_module.replace(
         combination, domain=combination.domain.model_copy(update={"transfer": None})
     )
-    _stale_outcome(tmp_path / "cache" / "outcomes" / f"{plain.key}.npz", 20)
+    _stale_outcome(tmp_path / "cache" / "outcomes" / f"{plain.key}.npz", plain.key, 20)
     assert alone_key != plain.key
     first = reference(SweepCache())
     assert trained == [harness.__version__]  # the stale file was not taken
