@@ -336,6 +336,10 @@ def _sweep(
             store.finish_run(run_id, document["finished"])
     except StorageError as exc:
         raise events.stopped_by(exc) from exc
+    except OSError as exc:  # an executor writing on the driver's side (ray: predictions)
+        if storage_fault(exc) is None:
+            raise
+        raise events.stopped_by(StorageError(_storage_text(exc))) from exc
     return SweepResult(run_dir=out, document=document, cache=cache, ran=events.ran, resumed=resumed)
 
 
@@ -369,11 +373,11 @@ class _Events:
         self.run_id = run_id
         self.check = check
         self.ran: list[str] = []
-        self.running: Combination | None = None
+        self.in_flight: set[str] = set()  # keys started and not finished
         self.written = 0  # records results.json holds on disk
 
     def started(self, combination: Combination) -> None:
-        self.running = combination
+        self.in_flight.add(combination.key)
         self.reporter.combination_started(combination)
 
     def epoch(self, epoch: int, train_loss: float, score: float) -> None:
@@ -390,8 +394,7 @@ class _Events:
                 problem = exc
         self.document["records"].append(record)
         self.ran.append(record["key"])
-        if self.running is not None and self.running.key == record["key"]:
-            self.running = None
+        self.in_flight.discard(record["key"])
         try:
             self.write()
         except StorageError as exc:
@@ -414,9 +417,9 @@ class _Events:
 
     def stopped_by(self, exc: StorageError) -> StorageError:
         """The error that ends a sweep a storage fault stopped, after tidying up: the
-        combination that was running has no record, so its predictions go."""
-        if self.running is not None:
-            shutil.rmtree(self.out / "predictions" / self.running.key, ignore_errors=True)
+        combinations that were running have no record, so their predictions go."""
+        for key in self.in_flight:
+            shutil.rmtree(self.out / "predictions" / key, ignore_errors=True)
         return StorageError(
             f"{exc}; the sweep stopped with {self.written} record(s) in "
             f"{self.out / 'results.json'}; free space or make it writable, then rerun with "

@@ -73,25 +73,31 @@ class RayExecutor:
             )
             pending[remote.remote(task)] = combination
             events.started(combination)
-        while pending:
-            done, _ = ray.wait(list(pending), num_returns=1)
-            for reference in done:
-                combination = pending.pop(reference)
-                try:
-                    record, files = ray.get(reference)
-                except Exception as exc:  # the task or its worker died
-                    record = new_record(combination)
-                    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-                    record.update(
-                        status="failed",
-                        error=f"ray task failed: {type(exc).__name__}: {reason}",
-                        finished=now(),
-                        duration_s=0.0,
-                    )
-                    files = {}
-                folder = job.run_dir / "predictions" / combination.key
-                if files:
-                    folder.mkdir(parents=True, exist_ok=True)
-                    for name, content in files.items():
-                        (folder / name).write_bytes(content)
-                events.finished(record)
+        try:
+            while pending:
+                done, _ = ray.wait(list(pending), num_returns=1)
+                for reference in done:
+                    combination = pending.pop(reference)
+                    try:
+                        record, files = ray.get(reference)
+                    except Exception as exc:  # the task or its worker died
+                        record = new_record(combination)
+                        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+                        record.update(
+                            status="failed",
+                            error=f"ray task failed: {type(exc).__name__}: {reason}",
+                            finished=now(),
+                            duration_s=0.0,
+                        )
+                        files = {}
+                    folder = job.run_dir / "predictions" / combination.key
+                    if files:
+                        folder.mkdir(parents=True, exist_ok=True)
+                        for name, content in files.items():
+                            (folder / name).write_bytes(content)
+                    events.finished(record)
+        except BaseException:
+            # Ctrl-C, SIGTERM or a storage fault on the driver: the tasks must not run on.
+            for reference in pending:
+                ray.cancel(reference, force=True)
+            raise
