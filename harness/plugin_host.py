@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import enum
 import importlib.metadata
 import logging
@@ -17,7 +18,7 @@ import pluggy
 
 from harness import hookspecs
 from harness.architectures import ArchitectureSpec
-from harness.errors import PluginError
+from harness.errors import PluginError, UnknownNameError
 from harness.executors import ExecutorSpec
 from harness.registry import Provider, Registry
 from harness.specs import BackboneSpec, DomainSpec, FairnessMetricSpec, HeadSetSpec
@@ -79,6 +80,7 @@ class PluginHost:
         extra_plugins: Sequence[tuple[str, object]] = (),
         load_entry_points: bool = True,
     ) -> None:
+        blocked = list(blocked)
         self.pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
         self.pm.add_hookspecs(hookspecs)
         self.blocked = sorted(set(blocked) | set(blocked_from_env()))
@@ -86,15 +88,17 @@ class PluginHost:
             self.pm.set_blocked(name)
         self.loaded: list[LoadedPlugin] = []
         self._providers: dict[str, Provider] = {}
-        if load_entry_points:
-            self._load_entry_points()
+        declared = self._declared_entry_points() if load_entry_points else {}
+        _check_blocked(blocked, [*declared, *(name for name, _ in extra_plugins)])
+        self._load_entry_points(declared)
         for name, plugin in extra_plugins:
             self._register(plugin, Provider(plugin=name, distribution="", version=""), name)
         self.registries = self._build_registries()
 
     # -- loading -------------------------------------------------------------------------
 
-    def _load_entry_points(self) -> None:
+    def _declared_entry_points(self) -> dict[str, tuple[importlib.metadata.EntryPoint, Provider]]:
+        """Every plugin declared under the entry-point group, by name; nothing imported yet."""
         # Collect first, so a name clash is reported before any plugin is imported. The same
         # distribution can be visible twice (an editable install beside its source checkout);
         # one plugin name from two distributions is a real clash.
@@ -114,6 +118,11 @@ class PluginHost:
                         f"{first} and {dist_name}; uninstall one of them"
                     )
                 found[ep.name] = (ep, provider)
+        return found
+
+    def _load_entry_points(
+        self, found: Mapping[str, tuple[importlib.metadata.EntryPoint, Provider]]
+    ) -> None:
         for name, (ep, provider) in found.items():
             if self.pm.is_blocked(name):
                 log.info("plugin %s blocked", name)
@@ -239,6 +248,24 @@ class PluginHost:
                     f"{provider.describe()} raised in {hook_name}: {type(exc).__name__}: {exc}",
                     stacklevel=2,
                 )
+
+
+def _check_blocked(flagged: Iterable[str], declared: Sequence[str]) -> None:
+    """A blocked name no plugin declares blocks nothing: a typo, most likely, that leaves the
+    plugin meant to be blocked loaded. An input error for ``--block-plugin``; a warning for
+    ``MTREC_BLOCK_PLUGINS``, which may be set for machines where the plugin is absent."""
+    known = sorted(set(declared))
+    listing = ", ".join(known) or "none"
+    for name in sorted(set(flagged)):
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            raise UnknownNameError(
+                f"--block-plugin {name}: no installed plugin has that name{hint} plugins: {listing}"
+            )
+    for name in blocked_from_env():
+        if name not in known and name not in flagged:
+            log.warning("%s names '%s', which no installed plugin declares", BLOCK_ENV, name)
 
 
 def _field_problem(item: object) -> tuple[str, str] | None:

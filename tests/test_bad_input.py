@@ -254,6 +254,21 @@ def test_bad_run_flag(
     assert files_under(work) == []
 
 
+@pytest.mark.parametrize("command", [["plugins"], ["run", "smoke"]], ids=["plugins", "run"])
+def test_misspelt_block_plugin_is_bad_input(
+    command: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    extra = ["--out", str(tmp_path / "run")] if command[0] == "run" else []
+    outcome = mtrec(capsys, "--block-plugin", "tiny-backbone", *command, *extra)
+    assert_one_line(
+        outcome, "--block-plugin tiny-backbone: no installed plugin has that name; "
+        "did you mean 'tiny-backbones'?"
+    )  # fmt: skip
+    assert outcome.out == ""
+    assert not (tmp_path / "run").exists()
+    assert not (tmp_path / "store").exists()
+
+
 SHARD_CASES = ["0/0", "3/2", "x", "1/", "-1/2"]
 
 
