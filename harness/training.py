@@ -33,7 +33,8 @@ class Validation:
     reference: Mapping[str, float]  # task -> the trivial predictor's on the same rows
 
 
-Validate = Callable[[], Validation | float]
+Validate = Callable[[], Validation | float]  # a bare float: a score with nothing to record
+
 # A NaN/inf loss is tracked on the device every step and read back this often (and at the end
 # of each epoch), so a diverged run stops early without a host sync per step.
 NONFINITE_CHECK_EVERY = 50
