@@ -388,6 +388,11 @@ def _group_section(overview: Mapping[str, Any]) -> str:
                     f"(n = {row['size']}); shortfall from the best group "
                     f"{plots.number(row['shortfall'], 4)}"
                     + ("; worst group" if row["worst"] else "")
+                    + (
+                        f"; {row['users']} users: too few to count in the gap"
+                        if row.get("excluded")
+                        else ""
+                    )
                 ),
                 marked=row["worst"],
             )

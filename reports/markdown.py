@@ -165,6 +165,7 @@ def _attribute_gap_lines(ok: Sequence[Mapping[str, Any]]) -> list[str]:
                         number(figures.get("difference")),
                         "-" if not interval else f"[{number(interval[0])}, {number(interval[1])}]",
                         str(figures.get("worst_group") or "-"),
+                        _left_out(figures),
                     ]
                 )
     if not rows:
@@ -184,10 +185,19 @@ def _attribute_gap_lines(ok: Sequence[Mapping[str, Any]]) -> list[str]:
                 "gap",
                 "95% CI",
                 "worst group",
+                "left out (too few users)",
             ],
             rows,
         ),
     ]
+
+
+def _left_out(figures: Mapping[str, Any]) -> str:
+    """The groups below fairness.min_group_users, with their users."""
+    users = figures.get("group_users") or {}
+    return (
+        ", ".join(f"{g} ({users.get(g, '?')})" for g in figures.get("excluded_groups") or []) or "-"
+    )
 
 
 def _tradeoff_lines(document: Mapping[str, Any]) -> list[str]:

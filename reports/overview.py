@@ -242,6 +242,9 @@ def _group_gaps(combination: Mapping[str, Any], record: Mapping[str, Any]) -> li
                         "size": (figures.get("group_sizes") or {}).get(group),
                         "shortfall": abs(value - best),
                         "worst": group == figures.get("worst_group"),
+                        # too few users to count in the gap (fairness.min_group_users)
+                        "excluded": group in (figures.get("excluded_groups") or []),
+                        "users": (figures.get("group_users") or {}).get(group),
                         "difference": figures.get("difference"),
                         "difference_ci": figures.get("difference_ci"),
                     }

@@ -9,6 +9,7 @@ from rich.console import Console
 
 from harness.group_headlines import group_gap_headlines, worst_relative_group_gap
 from reports.markdown import render_markdown
+from reports.overview import build_overview
 from reports.terminal import print_summary
 from tests.test_reports import document, record
 
@@ -21,8 +22,11 @@ def _with_rating_gaps(record: dict[str, Any]) -> dict[str, Any]:
             "difference_ci_all": [0.0, 0.21],
             "support": {"groups": 2, "smallest_group_users": 25},
             "min_group_users": 20,
+            "group_users": {"young": 25, "old": 30, "middle": 3},
+            "excluded_groups": ["middle"],
         }
     )
+    record["fairness"]["group-gap"]["category"]["age"]["by_group"]["middle"] = 0.1
     record["fairness"]["group-gap"]["rating"] = {
         "age": {"metric": "rmse", "difference": 0.3, "group_min": 0.8, "group_max": 1.1},
         "age&occupation": {
@@ -66,6 +70,17 @@ def test_reports_show_each_task_headline_with_support() -> None:
         "| 0.5000 | [0.1000, 0.9000] | old&none | 2 groups, \u2265 31 users |"
     ) in markdown
     assert "| category | accuracy | age | 0.1000 | [0.0000, 0.2100] | old |" in markdown
+    assert "| [0.0200, 0.1800] | old | middle (3) |" in markdown  # left out, and marked
+    overview = build_overview(document(one))
+    marked = {row["group"]: row["excluded"] for row in overview["group_gaps"]}
+    assert marked == {
+        "young": False,
+        "old": False,
+        "middle": True,
+        "young&none": False,
+        "old&none": False,
+        "old&writer": True,
+    }
     buffer = io.StringIO()
     print_summary(document(one), Console(file=buffer, width=250, color_system=None))
     assert "category accuracy 0.100; rating rmse 0.500" in buffer.getvalue()

@@ -282,7 +282,7 @@ def test_markdown_lists_group_gaps_per_attribute_not_intersections() -> None:
     assert len(rows) == 1
     cells = [cell.strip() for cell in rows[0].strip("|").split("|")]
     assert cells[3:] == ["category", "age", "accuracy", number(gaps["age"]["difference"]),
-                         "[0.0100, 0.2000]", "old"]  # fmt: skip
+                         "[0.0100, 0.2000]", "old", "-"]  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------
