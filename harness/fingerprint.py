@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import weakref
 from collections.abc import Mapping
 from pathlib import Path
 from types import ModuleType
@@ -35,10 +36,26 @@ DIGEST_LENGTH = 16
 
 
 def domain_fingerprint(data: DomainData) -> str:
-    """sha256 (first 16 hex digits) of everything a loaded domain holds."""
+    """sha256 (first 16 hex digits) of everything a loaded domain holds.
+
+    Remembered per loaded object (a sweep's cache hands every combination of a domain the
+    same one), so a domain is hashed once however many combinations use it.
+    """
+    known = _known.get(id(data))
+    if known is not None and known[0]() is data:
+        return known[1]
     digest = hashlib.sha256()
     _feed(digest, data)
-    return digest.hexdigest()[:DIGEST_LENGTH]
+    fingerprint = digest.hexdigest()[:DIGEST_LENGTH]
+    for key in [key for key, (ref, _) in _known.items() if ref() is None]:
+        del _known[key]
+    _known[id(data)] = (weakref.ref(data), fingerprint)
+    return fingerprint
+
+
+# id of a loaded DomainData -> (a weak reference to it, its fingerprint); DomainData holds
+# arrays, so it cannot be a dictionary key itself. Loaded domains are never mutated in place.
+_known: dict[int, tuple[weakref.ref[DomainData], str]] = {}
 
 
 def _feed(digest: Any, value: Any) -> None:
