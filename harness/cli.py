@@ -19,8 +19,10 @@ from typing import Any, NoReturn
 
 from harness import __version__
 from harness.errors import MtrecError, SweepTerminated, UsageError
+from harness.printable import printable
 
 log = logging.getLogger("mtrec")
+ERROR_LIMIT = 1000  # characters of a one-line error message
 
 
 class _Parser(argparse.ArgumentParser):
@@ -206,7 +208,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MtrecError as exc:
         if args.verbose:
             log.exception("error")
-        print(f"mtrec {args.command}: error: {exc}", file=sys.stderr)
+        # One line, whatever the message quotes: no control characters, no megabytes.
+        message = printable(exc, one_line=True, limit=ERROR_LIMIT)
+        print(f"mtrec {args.command}: error: {message}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("mtrec: interrupted", file=sys.stderr)
@@ -249,6 +253,13 @@ def _run(args: argparse.Namespace) -> int:
     print_summary(result.document, Console(quiet=args.quiet))
     for line in failure_summary(result):
         console.print(line, markup=False, highlight=False)
+    if args.quiet and result.failed:
+        # --quiet drops the table, not the news that something failed.
+        print(
+            f"mtrec run: {len(result.failed)} of {len(result.document['records'])} "
+            f"combinations failed; reasons in {report_path}",
+            file=sys.stderr,
+        )
     print(f"html report: {html_path}")
     print(f"report: {report_path}")
     return 1 if result.failed else 0
@@ -302,8 +313,6 @@ def _plugins(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
-
-    from harness.printable import printable
 
     def cell(value: object) -> Text:
         # Plugin-provided strings are shown as they are: no Rich markup, no control codes.

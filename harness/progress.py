@@ -30,12 +30,16 @@ class RichReporter:
             TextColumn("{task.fields[status]}"),
             console=console,
             transient=True,
+            # Bars only in a terminal: a live display on a pipe or file draws nothing but
+            # leaves a line break behind (an empty line before a one-line error).
+            disable=not console.is_terminal,
         )
         self._sweep: TaskID | None = None
         self._epochs: TaskID | None = None
 
     def __enter__(self) -> RichReporter:
-        self.progress.start()
+        # The display starts with the sweep (sweep_started), after every input check: an
+        # input error is printed on a clean line.
         return self
 
     def __exit__(
@@ -47,6 +51,7 @@ class RichReporter:
         self.progress.stop()
 
     def sweep_started(self, total: int) -> None:
+        self.progress.start()
         self._sweep = self.progress.add_task("combinations", total=total, status="")
 
     def combination_started(self, combination: Combination) -> None:

@@ -13,6 +13,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from harness.printable import printable
 from harness.store import STORE_ENV, Store
 
 
@@ -86,7 +87,8 @@ def failure_summary(result: Any) -> list[str]:
     for record in failed:
         lines.append(
             f"  {record['backbone']} x {record['head_set']} x {record['domain']} "
-            f"(seed {record['seed']}, key {record['key']}): {record['error']}"
+            f"(seed {record['seed']}, key {record['key']}): "
+            f"{printable(record['error'], one_line=True, limit=500)}"
         )
     kinds = Counter(_reason_kind(str(record["error"])) for record in failed)
     if len(failed) > 1:

@@ -79,6 +79,7 @@ def assert_one_line(outcome: Outcome, *fragments: str, progress: str = "") -> st
     error lines and are left out.
     """
     assert outcome.code == 2, (outcome.code, outcome.err)
+    assert not outcome.err.startswith("\n"), "an empty line before the error"
     lines = outcome.err.strip().splitlines()
     if progress:
         lines = [line for line in lines if not line.startswith(progress)]

@@ -245,3 +245,30 @@ def test_plugins_lists_every_registry_kind(capsys: pytest.CaptureFixture[str]) -
     table = capsys.readouterr().out
     for kind in kinds:
         assert kind.replace("_", " ") in table, kind
+
+
+def test_quiet_run_with_failures_says_how_many_and_where(tmp_path: Path) -> None:
+    suite = tmp_path / "suite.yaml"
+    suite.write_text(
+        "name: quiet\nbackbones: [trivial]\nhead_sets: [ecommerce-seed]\n"
+        "domains: [{name: synthetic-ecommerce, options: {n_interactions: 200}},\n"
+        "          {name: synthetic-ecommerce, options: {n_interactions: 200, n_items: 1}}]\n"
+        "fairness_metrics: []\n"
+        "measure: {latency_batch_sizes: [1], latency_min_repeats: 1, latency_min_seconds: 0}\n"
+    )
+    out = tmp_path / "run"
+    result = mtrec("run", str(suite), "--out", str(out), "--quiet", "--device", "cpu")
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"mtrec run: 1 of 2 combinations failed; reasons in {out / 'report.md'}"
+    ]
+
+
+def test_an_input_error_found_by_the_sweep_is_one_line_without_an_empty_line(
+    tmp_path: Path,
+) -> None:
+    suite = tmp_path / "suite.yaml"
+    suite.write_text(SUITE.replace("tiny-bert", "tiny-bret"))
+    result = mtrec("run", str(suite), "--out", str(tmp_path / "run"))
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [result.stderr.strip()], repr(result.stderr)
