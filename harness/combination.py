@@ -44,6 +44,7 @@ from harness.model import MultiTaskModel
 from harness.paths import cache_dir
 from harness.plugin_host import PluginHost
 from harness.plugin_values import NotJsonError, json_value
+from harness.predictions import save_item_counts, save_train_labels
 from harness.specs import (
     DomainData,
     DomainSplit,
@@ -102,6 +103,8 @@ class Fit:
     memory: tuple[PhaseMemory, PhaseMemory]  # training, inference
     serving: ServingPath | None  # frozen: the uncached path, for end-to-end cost
     transfer: Mapping[str, Any] | None  # what the source stage did, when there was one
+    # each epoch's validation predictions (task -> predictions), in epoch order
+    validation_runs: Sequence[Mapping[str, TaskPredictions]] = ()
 
 
 def run_combination(
@@ -151,6 +154,24 @@ def run_combination(
     metrics = score_tasks(fit.test_run.tasks)
     files = save_predictions(predictions_dir, data.test, fit.test_run.tasks)
     trivial = trivial_scores(heads, fit.train_split.labels, test_enc.labels)
+    # What the trivial reference, item exposure and validation history are computed from.
+    context_files = {
+        "train_labels": save_train_labels(predictions_dir, heads, fit.train_split.labels),
+        "items": save_item_counts(predictions_dir, data),
+    }
+    validation_files = {
+        str(epoch): {
+            task: f"{predictions_dir.name}/validation/epoch-{epoch}/{name}"
+            for task, name in zip(
+                tasks,
+                save_predictions(
+                    predictions_dir / "validation" / f"epoch-{epoch}", data.validation, tasks
+                ),
+                strict=True,
+            )
+        }
+        for epoch, tasks in enumerate(fit.validation_runs, start=1)
+    }
 
     train_memory, inference_memory = fit.memory
     efficiency = _measure(
@@ -239,6 +260,10 @@ def run_combination(
             for head, name in zip(heads, files, strict=True)
         },
     }
+    record["prediction_context"] = {
+        name: f"{predictions_dir.name}/{file}" for name, file in context_files.items()
+    }
+    record["validation_predictions"] = validation_files
     if baseline_files:
         record["baseline_predictions"] = baseline_files
     if combination.domain.transfer is not None:
@@ -379,6 +404,7 @@ def fit_variant(
     weighting = registries.loss_weightings.get(config.loss_weighting).build(
         tasks=tuple(head.task for head in heads), **config.loss_weighting_options
     )
+    validation_runs: list[Mapping[str, TaskPredictions]] = []
     with track_memory(device) as train_memory:
         trained = (
             _train_on(
@@ -391,6 +417,7 @@ def fit_variant(
                 seed=seed,
                 on_epoch=on_epoch,
                 weighting=weighting,
+                validation_runs=validation_runs,
             )
             if prepared.trains
             else TrainResult()
@@ -417,6 +444,7 @@ def fit_variant(
         memory=(train_memory, inference_memory),
         serving=prepared.serving,
         transfer=stage,
+        validation_runs=validation_runs,
     )
 
 
@@ -447,6 +475,7 @@ def _train_on(
     seed: int,
     on_epoch: EpochCallback | None,
     weighting: LossWeighting,
+    validation_runs: list[Mapping[str, TaskPredictions]] | None = None,
 ) -> TrainResult:
     """Train with early stopping on the validation score (``tasks.SELECTION_RULE``)."""
     heads = model.head_specs()
@@ -460,6 +489,8 @@ def _train_on(
             device=device,
             precision=config.precision,
         )
+        if validation_runs is not None:  # kept for the prediction files
+            validation_runs.append(run.tasks)
         return validation_score(score_tasks(run.tasks), val_reference, run.tasks)
 
     return train(

@@ -1,16 +1,85 @@
-"""Reading saved test predictions back (the files :func:`harness.evaluation.save_predictions`
-writes), and lining up two runs' predictions row by row for paired statistics."""
+"""The files beside the saved predictions, and reading saved test predictions back.
+
+:func:`harness.evaluation.save_predictions` writes one CSV per task; the figures of a record
+that need more than those rows get it here, written beside them so that every figure can be
+recomputed from the run folder alone:
+
+* ``train_labels.json``: per task, the training-label statistics the trivial reference is
+  fitted on (majority class and class counts, mean target, positive rate, label frequencies);
+* ``items.csv``: the catalogue (every item id of any split) with its training interaction
+  count, for the item-exposure coverage and popularity figures;
+* ``validation/epoch-E/TASK.csv`` (written by ``save_predictions`` too): each epoch's
+  validation predictions, behind the validation history and the selected epoch.
+
+Reading back: :func:`read_predictions`, and :func:`aligned_predictions` to line up two runs'
+predictions row by row for paired statistics."""
 
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable, Mapping
+import json
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from harness.specs import TaskPredictions, TaskType
+from harness.specs import DomainData, HeadSpec, TaskPredictions, TaskType
+
+TRAIN_LABELS = "train_labels.json"
+ITEMS = "items.csv"
+
+
+def save_train_labels(
+    folder: Path, heads: Sequence[HeadSpec], train_labels: Mapping[str, np.ndarray]
+) -> str:
+    """Write ``train_labels.json``: what the trivial predictor of each task is fitted on.
+
+    Floats are written by ``json`` (shortest round-trip repr): read back, they are the very
+    numbers the trivial reference was computed from. Returns the file name.
+    """
+    statistics: dict[str, dict[str, Any]] = {}
+    for head in heads:
+        labels = np.asarray(train_labels[head.label_field])
+        entry: dict[str, Any] = {
+            "type": head.task_type.value,
+            "label_field": head.label_field,
+            "n_train": len(labels),
+        }
+        if head.task_type is TaskType.MULTICLASS:
+            counts = np.bincount(labels.astype(np.int64))
+            entry["class_counts"] = counts.tolist()
+            entry["majority_class"] = int(counts.argmax())
+        elif head.task_type is TaskType.MULTILABEL:
+            entry["frequencies"] = labels.astype(np.float64).mean(axis=0).tolist()
+        elif head.task_type is TaskType.REGRESSION:
+            entry["mean"] = float(np.mean(labels))
+        else:
+            entry["positive_rate"] = float(np.mean(labels))
+        statistics[head.task] = entry
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / TRAIN_LABELS).write_text(json.dumps(statistics, indent=1), encoding="utf-8")
+    return TRAIN_LABELS
+
+
+def save_item_counts(folder: Path, data: DomainData) -> str:
+    """Write ``items.csv``: every catalogue item (any split) and its training interactions."""
+    catalogue = np.unique(
+        np.concatenate(
+            [np.asarray(split.item_ids) for split in (data.train, data.validation, data.test)]
+        ).astype(np.int64)
+    )
+    train_items, train_counts = np.unique(
+        np.asarray(data.train.item_ids, dtype=np.int64), return_counts=True
+    )
+    counts = dict(zip(train_items.tolist(), train_counts.tolist(), strict=True))
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ITEMS, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["item_id", "train_interactions"])
+        writer.writerows((item, counts.get(item, 0)) for item in catalogue.tolist())
+    return ITEMS
+
 
 Rows = list[dict[str, str]]
 Parsed = tuple[np.ndarray, np.ndarray, np.ndarray | None]  # y_true, y_pred, score

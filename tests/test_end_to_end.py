@@ -165,3 +165,124 @@ def test_predictions_hold_ids_and_sensitive_attributes(smoke: SweepResult) -> No
     columns = read_csv(smoke.run_dir / "predictions" / record["predictions"]["click"])
     assert list(columns) == ["id", "user_id", "item_id", "age_group", "y_true", "y_pred", "score"]
     assert len(set(columns["id"])) == len(columns["id"])
+
+
+# --------------------------------------------------------------------------------------
+# figures that need more than the test predictions, from the files saved beside them
+# --------------------------------------------------------------------------------------
+
+
+def _constant_columns(
+    task_type: str, statistics: dict[str, Any], y_true: list[str]
+) -> dict[str, list[str]]:
+    """The trivial predictor's prediction columns, from the saved train label statistics."""
+    n = len(y_true)
+    if task_type == "multiclass":
+        counts = statistics["class_counts"]
+        majority = max(range(len(counts)), key=counts.__getitem__)  # first of the largest
+        assert majority == statistics["majority_class"]
+        return {"y_true": y_true, "y_pred": [str(majority)] * n}
+    if task_type == "regression":
+        return {"y_true": y_true, "y_pred": [repr(statistics["mean"])] * n}
+    rate = statistics["positive_rate"]
+    return {"y_true": y_true, "y_pred": [str(int(rate >= 0.5))] * n, "score": [repr(rate)] * n}
+
+
+def test_trivial_reference_equals_a_recomputation_from_train_label_statistics(
+    smoke: SweepResult,
+) -> None:
+    # The smoke suite has no trivial backbone: the reference comes from train_labels.json.
+    assert {r["backbone"] for r in ok_records(smoke)}.isdisjoint({"trivial"})
+    for record in ok_records(smoke):
+        path = smoke.run_dir / "predictions" / record["prediction_context"]["train_labels"]
+        statistics = json.loads(path.read_text(encoding="utf-8"))
+        for task, info in record["tasks"].items():
+            assert statistics[task]["n_train"] == record["training"]["n_train"]
+            columns = read_csv(smoke.run_dir / "predictions" / record["predictions"][task])
+            constant = _constant_columns(info["type"], statistics[task], columns["y_true"])
+            expected = recompute(info["type"], constant)
+            assert record["reference"]["trivial"][task] == pytest.approx(expected, rel=1e-12)
+
+
+def _gini(exposure: list[int]) -> float:
+    """Gini coefficient as the mean absolute difference over twice the mean."""
+    n, total = len(exposure), sum(exposure)
+    if n == 0 or total == 0:
+        return 0.0
+    spread = sum(abs(a - b) for a in exposure for b in exposure)
+    return spread / (2 * n * total)
+
+
+def test_item_exposure_equals_a_recomputation_from_saved_files(smoke: SweepResult) -> None:
+    for record in ok_records(smoke):
+        items = read_csv(smoke.run_dir / "predictions" / record["prediction_context"]["items"])
+        popularity = {
+            int(item): int(count)
+            for item, count in zip(items["item_id"], items["train_interactions"], strict=True)
+        }
+        for task, figures in record["fairness"]["item-exposure"].items():
+            info = record["tasks"][task]
+            if info["type"] not in ("binary", "regression"):
+                assert figures["applicable"] is False
+                continue
+            columns = read_csv(smoke.run_dir / "predictions" / record["predictions"][task])
+            ranking = columns["score"] if info["type"] == "binary" else columns["y_pred"]
+            k = figures["k"]
+            # Each user's rows, best score first (ties: earlier row first), one per item.
+            rows: dict[int, list[tuple[float, int, int]]] = {}
+            for index, (user, item, score) in enumerate(
+                zip(columns["user_id"], columns["item_id"], ranking, strict=True)
+            ):
+                rows.setdefault(int(user), []).append((-float(score), index, int(item)))
+            recommended: list[int] = []
+            ranked_users = 0
+            for user_rows in rows.values():
+                seen: list[int] = []
+                for _, _, item in sorted(user_rows):
+                    if item not in seen:
+                        seen.append(item)
+                ranked_users += len(seen) > k
+                recommended += seen[:k]
+            exposure = {item: recommended.count(item) for item in set(recommended)}
+            catalogue = [exposure.get(item, 0) for item in popularity]
+            test_items = [int(item) for item in columns["item_id"]]
+            recommended_pop = sum(popularity[i] for i in recommended) / len(recommended)
+            test_pop = sum(popularity[i] for i in test_items) / len(test_items)
+            assert figures["n_items"] == len(popularity)
+            assert figures["users_ranked"] == ranked_users
+            assert figures["recommendations"] == len(recommended)
+            assert figures["distinct_items"] == len(exposure)
+            assert figures["coverage"] == pytest.approx(len(exposure) / len(popularity))
+            assert figures["gini_exposure"] == pytest.approx(_gini(catalogue), rel=1e-9)
+            assert figures["avg_popularity_recommended"] == pytest.approx(recommended_pop)
+            assert figures["avg_popularity_test"] == pytest.approx(test_pop)
+            assert figures["popularity_lift"] == pytest.approx(recommended_pop / test_pop)
+
+
+def test_validation_history_equals_a_recomputation_from_saved_predictions(
+    smoke: SweepResult,
+) -> None:
+    for record in ok_records(smoke):
+        training = record["training"]
+        path = smoke.run_dir / "predictions" / record["prediction_context"]["train_labels"]
+        statistics = json.loads(path.read_text(encoding="utf-8"))
+        files = record["validation_predictions"]
+        assert sorted(files, key=int) == [str(e["epoch"]) for e in training["history"]]
+        scores = []
+        for epoch in training["history"]:
+            logs = []
+            for task, info in record["tasks"].items():
+                columns = read_csv(smoke.run_dir / "predictions" / files[str(epoch["epoch"])][task])
+                assert len(columns["y_true"]) == training["n_validation"]
+                metric = info["primary_metric"]
+                value = recompute(info["type"], columns)[metric]
+                constant = _constant_columns(info["type"], statistics[task], columns["y_true"])
+                reference = recompute(info["type"], constant)[metric]
+                assert epoch["validation_metrics"][task] == pytest.approx(value, rel=1e-12)
+                assert training["validation_reference"][task] == pytest.approx(reference, rel=1e-12)
+                direction = 1 if info["directions"][metric] == "higher" else -1
+                logs.append(direction * math.log(value / reference))
+            score = 100 * (math.exp(sum(logs) / len(logs)) - 1)
+            assert epoch["validation_score"] == pytest.approx(score, rel=1e-9)
+            scores.append(score)
+        assert training["best_epoch"] == scores.index(max(scores)) + 1
