@@ -75,7 +75,9 @@ class FaultyEmbeddings(nn.Module):
         if self.fault == "sigint":  # what Ctrl-C in the terminal does
             os.kill(os.getpid(), signal.SIGINT)
         if self.fault == "slow":
-            Path(os.environ["MTREC_TEST_TRAINING"]).write_text(str(os.getpid()))
+            mark = Path(os.environ["MTREC_TEST_TRAINING"])
+            mark.with_suffix(".tmp").write_text(str(os.getpid()))
+            mark.with_suffix(".tmp").replace(mark)  # whole, or not there yet
             time.sleep(0.2)
         return out
 
@@ -409,7 +411,13 @@ sys.exit(cli.main(sys.argv[1:]))
 """
 
 
-def test_sigterm_stops_the_workers_and_exits_143(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("sent", "code", "last_line"),
+    [(signal.SIGTERM, 143, "mtrec: terminated"), (signal.SIGINT, 130, "mtrec: interrupted")],
+)
+def test_sigterm_or_ctrl_c_stops_the_workers(
+    tmp_path: Path, sent: signal.Signals, code: int, last_line: str
+) -> None:
     suite_file = tmp_path / "slow.yaml"
     suite_file.write_text(
         "name: slow\nbackbones: [{name: faulty, options: {fault: slow}}, faulty]\n"
@@ -435,16 +443,16 @@ def test_sigterm_stops_the_workers_and_exits_143(tmp_path: Path) -> None:
             time.sleep(0.1)
         assert training.is_file(), sweep.communicate(timeout=30)
         worker = int(training.read_text())
-        sweep.send_signal(signal.SIGTERM)
+        sweep.send_signal(sent)
         stopped = time.monotonic()
         _, err = sweep.communicate(timeout=60)
     finally:
         if sweep.poll() is None:
             sweep.kill()
-    assert sweep.returncode == 143, err
+    assert sweep.returncode == code, err
     assert time.monotonic() - stopped < 30
     assert "Traceback" not in err and "BrokenPipeError" not in err, err
-    assert err.strip().splitlines()[-1] == "mtrec: terminated"
+    assert err.strip().splitlines()[-1] == last_line
     assert not running(worker)  # the worker stopped training with its driver
     document = json.loads((out / "results.json").read_text())
     validate_results(document)
