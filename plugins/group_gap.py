@@ -98,7 +98,7 @@ def compare_groups(
     high = max(kept, key=kept.__getitem__) if kept else None
     gap = None if low is None or high is None or len(kept) < 2 else kept[high] - kept[low]
     worst = None
-    if low is not None and high is not None:
+    if low is not None and high is not None and len(kept) >= 2:
         worst = low if direction > 0 else high
     interval, interval_all = gap_intervals(
         metric, labels, context, resampled, supported=supported, tested=(1, _tested(context))

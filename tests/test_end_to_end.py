@@ -122,7 +122,17 @@ def test_group_gap_equals_metricframe(smoke: SweepResult) -> None:
             assert reported["by_group"] == pytest.approx(
                 {str(k): float(v) for k, v in frame.by_group.items()}, rel=1e-12
             )
-            assert reported["difference"] == pytest.approx(float(frame.difference()), rel=1e-12)
+            # the gap counts only groups with at least fairness.min_group_users users
+            users, least = reported["group_users"], reported["min_group_users"]
+            assert reported["excluded_groups"] == sorted(g for g, n in users.items() if n < least)
+            kept = frame.by_group[
+                [str(g) not in reported["excluded_groups"] for g in frame.by_group.index]
+            ]
+            expected = float(kept.max() - kept.min()) if len(kept) >= 2 else None
+            if expected is None:  # fewer than two groups with enough users
+                assert reported["difference"] is None and reported["difference_ci"] is None
+            else:
+                assert reported["difference"] == pytest.approx(expected, rel=1e-12)
             assert sum(reported["group_sizes"].values()) == len(y_true)
 
 
