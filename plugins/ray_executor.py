@@ -36,8 +36,11 @@ def run_remote(task: WorkerTask) -> tuple[dict[str, Any], dict[str, bytes]]:
         local = WorkerTask(**{**task.__dict__, "run_dir": scratch})
         record = run_task(local, None)
         folder = Path(scratch) / "predictions" / task.combination.key
+        # Relative paths: baselines/ and validation/ subfolders come back too.
         files = {
-            path.name: path.read_bytes() for path in sorted(folder.glob("*")) if path.is_file()
+            path.relative_to(folder).as_posix(): path.read_bytes()
+            for path in sorted(folder.rglob("*"))
+            if path.is_file()
         }
     return record, files
 
@@ -94,6 +97,7 @@ class RayExecutor:
                     if files:
                         folder.mkdir(parents=True, exist_ok=True)
                         for name, content in files.items():
+                            (folder / name).parent.mkdir(parents=True, exist_ok=True)
                             (folder / name).write_bytes(content)
                     events.finished(record)
         except BaseException:

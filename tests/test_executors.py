@@ -100,5 +100,11 @@ def test_ray_executor_runs_a_small_suite(tmp_path: Path) -> None:
     for record in records:
         for name in record["predictions"].values():
             assert (tmp_path / "run" / "predictions" / name).stat().st_size > 0
+        # the files beside them come back too, subfolders included
+        beside = [*record["prediction_context"].values()]
+        beside += [n for files in record["validation_predictions"].values() for n in files.values()]
+        assert any("/validation/" in name for name in beside)
+        for name in beside:
+            assert (tmp_path / "run" / "predictions" / name).stat().st_size > 0
     assert sorted(r["key"] for r in store.records()) == sorted(r["key"] for r in records)
     validate_results(json.loads((tmp_path / "run" / "results.json").read_text()))
