@@ -433,15 +433,15 @@ def _suites(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
+    from harness.results_reader import read_results, unfinished
     from reports import build_overview, render_html, render_markdown, write_reports
 
-    path = args.run_dir / "results.json"
-    if not path.is_file():
-        raise UsageError(f"{args.run_dir}: no results.json here; pass a run folder")
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    document = read_results(args.run_dir)
+    problem = unfinished(document)
+    if problem is not None:
+        print(f"mtrec report: warning: {args.run_dir}: {problem}", file=sys.stderr)
+    elif not document["records"]:
+        print(f"mtrec report: warning: {args.run_dir}: the run holds no records", file=sys.stderr)
     if args.format is None:
         try:
             written = write_reports(document, args.run_dir)
@@ -493,7 +493,7 @@ def _add_compare_command(commands: Any) -> None:
         metavar="N",
         help=f"bootstrap resamples (default: {DEFAULT_RESAMPLES})",
     )
-    compare.add_argument("--seed", type=int, default=0, help="bootstrap seed (default: 0)")
+    compare.add_argument("--seed", type=_seed, default=0, help="bootstrap seed (default: 0)")
     compare.add_argument(
         "--summary", type=Path, default=None, metavar="FILE", help="write the Markdown diff here"
     )
@@ -505,6 +505,7 @@ def _compare(args: argparse.Namespace) -> int:
 
     from harness.compare import compare_runs, load_run
     from harness.compare_rules import parse_rules
+    from harness.results_reader import unfinished
     from reports.compare import comparison_json, print_comparison, regression_line
     from reports.compare import render_markdown as render_diff
 
@@ -520,6 +521,10 @@ def _compare(args: argparse.Namespace) -> int:
         resamples=args.resamples,
         seed=args.seed,
     )
+    for run in (baseline, candidate):
+        problem = unfinished(run.document)
+        if problem is not None:
+            print(f"mtrec compare: warning: {run.name}: {problem}", file=sys.stderr)
     for difference in comparison.environment:
         print(f"mtrec compare: warning: environments differ: {difference}", file=sys.stderr)
     markdown = render_diff(comparison)

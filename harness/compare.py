@@ -12,7 +12,6 @@ worse side; latency percentiles use an unpaired bootstrap of the recorded timing
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,12 +23,14 @@ import numpy as np
 from harness.bootstrap import DEFAULT_RESAMPLES, Interval, paired_difference, unpaired_difference
 from harness.compare_rules import EFFICIENCY, WILDCARD, Rule
 from harness.errors import UsageError
-from harness.predictions import aligned_predictions
+from harness.predictions import aligned_predictions, read_predictions
 from harness.resampled import resampled_metric
+from harness.results_reader import read_results
 from harness.tasks import HIGHER, METRICS
 
 DEFAULT_MIN_EFFECT = 0.005
 LATENCY_BATCH = "1"  # latency rules read batch size 1 (else the first one measured)
+UNTESTED = "decided without a significance test"  # the note when no interval could be had
 ENVIRONMENT_KEYS = ("device", "device_name", "python", "torch", "transformers")
 
 
@@ -106,15 +107,7 @@ def load_run(name: str) -> Run:
                 f"{name}: no such run folder, and no run of that name or id in the results store"
             )
         path = stored
-    results = path / "results.json"
-    if not results.is_file():
-        raise UsageError(f"{name}: no results.json in {path}; pass a run folder")
-    try:
-        document = json.loads(results.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{results}: not valid JSON ({exc})") from None
-    if not isinstance(document, dict) or not isinstance(document.get("records"), list):
-        raise UsageError(f"{results}: not an mtrec results document (no records list)")
+    document = read_results(path, name=name)
     return Run(path=path, document=document, name=name)
 
 
@@ -301,13 +294,34 @@ def _accuracy_check(
 ) -> Check:
     task, _, metric = target.rpartition(".")
 
-    def interval() -> Interval | None:
+    recorded = (
+        _number(baseline[1].get("metrics", {}).get(task, {}).get(metric)),
+        _number(candidate[1].get("metrics", {}).get(task, {}).get(metric)),
+    )
+
+    def interval() -> Interval | str:
+        for (run, record), side in ((baseline, "baseline"), (candidate, "candidate")):
+            if read_predictions(run.path, record, task) is None:
+                return f"no predictions of '{task}' in the {side} run"
         aligned = aligned_predictions(
             (baseline[0].path, baseline[1]), (candidate[0].path, candidate[1]), task
         )
         if aligned is None:
-            return None
+            return "the two runs' predictions share no test rows"
         old, new = aligned
+        # The interval must be about the numbers being judged: predictions that do not give
+        # the recorded value (an edited results.json, a different test split) cannot
+        # vouch for it either way.
+        for predictions, value, side in (
+            (old, recorded[0], "baseline"),
+            (new, recorded[1], "candidate"),
+        ):
+            full = resampled_metric(predictions, metric)(np.arange(len(predictions.y_true)))
+            if value is not None and not math.isclose(full, value, rel_tol=1e-6, abs_tol=1e-9):
+                return (
+                    f"the {side}'s predictions give {metric} {full:.6g}, "
+                    f"not the recorded {value:.6g}"
+                )
         return paired_difference(
             resampled_metric(old, metric),
             resampled_metric(new, metric),
@@ -321,8 +335,7 @@ def _accuracy_check(
         target,
         rule,
         METRICS[metric].direction,
-        _number(baseline[1].get("metrics", {}).get(task, {}).get(metric)),
-        _number(candidate[1].get("metrics", {}).get(task, {}).get(metric)),
+        *recorded,
         interval,
         min_effect=min_effect,
     )
@@ -362,11 +375,16 @@ def _judge(
     direction: int,
     before: float | None,
     after: float | None,
-    interval_of: Callable[[], Interval | None],
+    interval_of: Callable[[], Interval | str | None],
     *,
     min_effect: float,
 ) -> Check:
-    """The verdict on one metric; the (costly) interval is computed only where it decides."""
+    """The verdict on one metric; the (costly) interval is computed only where it decides.
+
+    ``interval_of`` gives the bootstrap interval of the change; None where none applies (a
+    count is compared as recorded), or why the test could not run: then the rule decides
+    alone, and the note says so (a change beyond tolerance is a regression, not "n.s.").
+    """
     interval: Interval | None = None
     if before is None or after is None:
         allowed, regressed, note = 0.0, False, "not reported by both runs"
@@ -377,9 +395,11 @@ def _judge(
             regressed, note = False, "within tolerance"
         elif worse < min_effect:
             regressed, note = False, f"below the minimum effect {min_effect:g}"
-        elif (interval := interval_of()) is None:
+        elif (tested := interval_of()) is None:
             regressed, note = True, "beyond tolerance"
-        elif _excludes_zero_on_worse_side(interval, direction):
+        elif isinstance(tested, str):
+            regressed, note = True, f"beyond tolerance; {UNTESTED}: {tested}"
+        elif _excludes_zero_on_worse_side(interval := tested, direction):
             regressed, note = True, "beyond tolerance, significant"
         else:
             regressed, note = False, "not significant (interval includes zero)"

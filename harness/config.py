@@ -141,8 +141,6 @@ class FairnessConfig(_Strict):
     top_k: Annotated[int, Field(ge=1, le=1000)] = 10  # recommendations per user (item side)
     # Groups with fewer users are reported but left out of group gaps and their intervals.
     min_group_users: Annotated[int, Field(ge=1, le=100_000)] = 20
-    # Groups with fewer users are reported but left out of group gaps and their intervals.
-    min_group_users: Annotated[int, Field(ge=1, le=100_000)] = 20
 
 
 class BackboneEntry(_Strict):

@@ -8,7 +8,6 @@ of distinct shards with no combination twice, then writes one run folder with ev
 
 from __future__ import annotations
 
-import json
 import shutil
 import sys
 import uuid
@@ -18,23 +17,15 @@ from typing import Any
 
 from harness.errors import UsageError
 from harness.results import SCHEMA_VERSION, write_json_atomic
+from harness.results_reader import read_results
 from harness.run_folder import claim_run_folder
 from harness.runner import check_output_folder, same_suite
 from harness.store import Store, record_id_of
 
 
 def read_run(folder: Path) -> dict[str, Any]:
-    """The results.json of a run folder; a folder without one is an input error."""
-    path = folder / "results.json"
-    if not path.is_file():
-        raise UsageError(f"{folder}: no results.json here; pass run folders")
-    try:
-        document: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise UsageError(f"{path}: cannot be read as JSON ({exc})") from None
-    if not isinstance(document, dict) or not isinstance(document.get("records"), list):
-        raise UsageError(f"{path}: not an mtrec results.json (no records list)")
-    return document
+    """The checked results.json of a run folder (:mod:`harness.results_reader`)."""
+    return read_results(folder)
 
 
 def merge_runs(out: Path, folders: Sequence[Path], store: Store | None = None) -> dict[str, Any]:

@@ -232,7 +232,6 @@ class FairnessContext:
     top_k: int = 10  # recommendations per user, for item-side metrics
     seed: int = 0  # seeds the bootstrap, so a report is reproducible
     min_group_users: int = 20  # groups with fewer users stay out of group gaps and intervals
-    min_group_users: int = 20  # groups with fewer users stay out of group gaps and intervals
 
 
 @dataclass(frozen=True, kw_only=True)

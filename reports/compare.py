@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from harness.compare import Check, Comparison
+from harness.compare import UNTESTED, Check, Comparison
 from reports.summary import compact, number
 
 
@@ -87,6 +87,11 @@ def print_comparison(comparison: Comparison, console: Console) -> None:
             _SHORT_VERDICT.get(check.note, "[bold red]FAIL[/]" if check.regressed else "ok"),
         )
     console.print(table)
+    for check in checks:
+        if UNTESTED in check.note:
+            reason = check.note.partition(UNTESTED)[2].lstrip(": ")
+            where = f"{check.combination}: {check.metric}"
+            console.print(f"{escape(where)}: {UNTESTED} ({escape(reason)})", highlight=False)
     for title, labels in (
         ("only in the baseline", comparison.only_baseline),
         ("only in the candidate", comparison.only_candidate),

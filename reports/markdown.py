@@ -7,6 +7,7 @@ from typing import Any
 
 from harness.group_headlines import group_gap_headlines
 from harness.plugin_values import metric_result
+from harness.results_reader import unfinished
 from reports.overview import build_overview
 from reports.summary import (
     compact,
@@ -40,6 +41,11 @@ def render_markdown(document: Mapping[str, Any]) -> str:
         f"mtrec {env.get('mtrec')}.",
         "",
     ]
+    problem = unfinished(document)
+    if problem is not None:
+        lines += [f"**Unfinished run**: {_escape(problem)}.", ""]
+    if not records:
+        lines += ["No records: this run holds no combinations.", ""]
     columns = task_columns(ok)
     if ok:
         lines += ["## Accuracy (test split)", ""]

@@ -701,6 +701,51 @@ def test_domain_returning_bad_arrays_fails_its_combination(
 
 
 # --------------------------------------------------------------------------------------
+# results files read back by report, compare and merge
+# --------------------------------------------------------------------------------------
+
+RESULTS = CORPUS / "results"
+RESULTS_CASES = {
+    "empty-list": "not an mtrec results document: a JSON an array, where an object",
+    "empty-object": "schema_version: missing; not an mtrec results document",
+    "unknown-schema-version": "schema_version: 99 is not one this mtrec reads (1)",
+    "records-not-a-list": "records: expected a list, got an object",
+    "record-not-an-object": "records[0]: expected an object, got the string 'ok'",
+    "record-without-key": "records[0].key: expected a non-empty string, got null",
+    "metric-not-a-mapping": "records[0].metrics.rating: expected an object of metric values, "
+    "got the number 1.2",
+    "metric-not-a-number": "records[0].metrics.rating.rmse: expected a number, got the string",
+    "unknown-status": "records[0].status: expected 'ok' or 'failed', got 'done'",
+    "not-json": "results.json: not valid JSON (line 2",
+}
+
+
+def test_every_results_file_in_the_corpus_has_a_case() -> None:
+    assert sorted(RESULTS_CASES) == sorted(path.stem for path in RESULTS.iterdir())
+
+
+@pytest.mark.parametrize(("name", "expected"), RESULTS_CASES.items(), ids=list(RESULTS_CASES))
+@pytest.mark.parametrize("command", ["report", "report-md", "compare", "merge"])
+def test_bad_results_file(
+    name: str, expected: str, command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    shutil.copyfile(RESULTS / f"{name}.json", run / "results.json")
+    before = files_under(tmp_path)
+    argv = {
+        "report": ["report", str(run)],
+        "report-md": ["report", str(run), "--format", "md"],
+        "compare": ["compare", str(run), str(run)],
+        "merge": ["merge", str(tmp_path / "merged"), str(run), "--no-store"],
+    }[command]
+    outcome = mtrec(capsys, *argv)
+    assert_one_line(outcome, f"mtrec {argv[0]}: error: ", expected)
+    assert outcome.out == ""
+    assert files_under(tmp_path) == before  # nothing written
+
+
+# --------------------------------------------------------------------------------------
 # the same, in a real child process
 # --------------------------------------------------------------------------------------
 

@@ -329,3 +329,97 @@ def test_a_stored_run_is_found_by_name(
     assert Store.default().find_run("baseline") is not None
     code, _, err = compare(capsys, "baseline", runs["rerun"])
     assert code == 0, err
+
+
+# --------------------------------------------------------------------------------------
+# what compare cannot judge
+# --------------------------------------------------------------------------------------
+
+
+def test_an_unknown_schema_version_is_bad_input(
+    runs: dict[str, Path], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    document = copy_run(runs["baseline"], tmp_path / "future")
+    document["schema_version"] = 99
+    save(tmp_path / "future", document)
+    code, out, err = compare(capsys, runs["baseline"], tmp_path / "future")
+    assert code == 2 and out == ""
+    assert len(err.strip().splitlines()) == 1
+    assert "schema_version: 99 is not one this mtrec reads (1)" in err
+
+
+def _worse_rmse(document: dict[str, Any]) -> None:
+    document["records"][0]["metrics"]["rating"]["rmse"] *= 1.33
+
+
+@pytest.mark.parametrize("predictions", ["removed", "kept"])
+def test_a_change_the_predictions_cannot_test_is_judged_by_the_rule(
+    runs: dict[str, Path],
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    predictions: str,
+) -> None:
+    # +33% RMSE in results.json: without predictions there is no significance test, and
+    # predictions that do not give the recorded value cannot vouch for it: either way the
+    # rule decides alone, and the output says so.
+    document = copy_run(runs["baseline"], tmp_path / "worse")
+    _worse_rmse(document)
+    save(tmp_path / "worse", document)
+    if predictions == "removed":
+        shutil.rmtree(tmp_path / "worse" / "predictions")
+    code, out, err = compare(
+        capsys, runs["baseline"], tmp_path / "worse", "--fail-on", "rating.rmse:+2%", "--json"
+    )
+    assert code == 1, err
+    (check,) = json.loads(out)["checks"]
+    assert check["regressed"] and check["interval"] is None
+    reason = (
+        "no predictions of 'rating' in the candidate run"
+        if predictions == "removed"
+        else "the candidate's predictions give rmse"
+    )
+    assert check["note"].startswith(
+        f"beyond tolerance; decided without a significance test: {reason}"
+    )
+    code, out, _ = compare(
+        capsys, runs["baseline"], tmp_path / "worse", "--fail-on", "rating.rmse:+2%"
+    )
+    assert code == 1
+    assert f"decided without a significance test ({reason}" in " ".join(out.split())
+
+
+@pytest.mark.parametrize(
+    ("plant", "message"),
+    [
+        (lambda d: d["records"][0].pop("key"), "records[0].key: expected a non-empty string"),
+        (
+            lambda d: d["records"][0]["metrics"].update(rating=0.9),
+            "records[0].metrics.rating: expected an object of metric values",
+        ),
+        (lambda d: d.update(records={}), "records: expected a list, got an object"),
+    ],
+    ids=["record-without-key", "metric-not-a-mapping", "records-not-a-list"],
+)
+def test_a_malformed_run_is_bad_input(
+    runs: dict[str, Path],
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    plant: Any,
+    message: str,
+) -> None:
+    document = copy_run(runs["baseline"], tmp_path / "malformed")
+    plant(document)
+    save(tmp_path / "malformed", document)
+    code, out, err = compare(capsys, runs["baseline"], tmp_path / "malformed")
+    assert code == 2 and out == ""
+    assert len(err.strip().splitlines()) == 1 and message in err, err
+
+
+def test_a_negative_seed_is_bad_input(
+    runs: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["compare", str(runs["baseline"]), str(runs["rerun"]), "--seed", "-1"])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "a seed must be in [0, 2**32)" in err

@@ -86,8 +86,10 @@ def record(
 
 def document(*records: dict[str, Any]) -> dict[str, Any]:
     return {
+        "schema_version": 1,
         "suite": {"name": "unit", "description": "hand-built"},
         "started": "2026-01-01T00:00:00+00:00",
+        "finished": "2026-01-01T00:05:00+00:00",
         "environment": {"device": "cpu"},
         "records": list(records),
     }
@@ -348,3 +350,23 @@ def test_quantiles_and_colours() -> None:
         assert quantile(values, share) == pytest.approx(float(np.percentile(values, share * 100)))
     assert heat_colour(0.0) == "#fff7ec" and heat_colour(1.0) == "#b30000"
     assert heat_colour(-1.0) == heat_colour(0.0) and heat_colour(2.0) == heat_colour(1.0)
+
+
+def test_report_says_when_a_run_is_unfinished_or_empty(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = document(record("a"))
+    run["finished"] = None
+    (tmp_path / "results.json").write_text(json.dumps(run), encoding="utf-8")
+    assert main(["report", str(tmp_path), "--format", "md"]) == 0
+    out = capsys.readouterr()
+    assert out.err.strip() == (
+        f"mtrec report: warning: {tmp_path}: the run has not finished (no 'finished' time; "
+        "1 record so far): still running, or stopped before the end"
+    )
+    assert "**Unfinished run**" in out.out
+    (tmp_path / "results.json").write_text(json.dumps(document()), encoding="utf-8")
+    assert main(["report", str(tmp_path), "--format", "md"]) == 0
+    out = capsys.readouterr()
+    assert out.err.strip() == f"mtrec report: warning: {tmp_path}: the run holds no records"
+    assert "No records" in out.out
