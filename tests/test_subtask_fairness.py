@@ -102,6 +102,9 @@ def test_gains_equal_a_recomputation_from_saved_predictions(shared: SweepResult)
             assert figures["baseline_by_seed"] == pytest.approx(per_seed, rel=1e-12)
             low, high = figures["ci"]
             assert low <= high and figures["se"] > 0
+            # test users resampled (the domain has user ids), the two seeds' spread added
+            assert figures["resampled"] == "users"
+            assert figures["seed_se"] is not None and figures["se"] >= 0.8 * figures["seed_se"]
             gains.append(expected)
         assert result["dm"] == pytest.approx(np.mean(gains), rel=1e-12, abs=1e-12)
         assert result["d_min"] == pytest.approx(min(gains), rel=1e-12, abs=1e-12)
