@@ -16,7 +16,11 @@ import reprlib
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
 # An escape sequence as a whole (CSI ... final byte, OSC ... BEL/ST), so its parameters do
 # not stay behind as stray text once the ESC is gone.
-_ESCAPE_SEQUENCE = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)?)")
+_ESCAPE_SEQUENCE = re.compile(
+    r"(\x1b\[|\x9b)[0-?]*[ -/]*[@-~]"  # CSI (colours, cursor, clear screen), 7- or 8-bit
+    r"|(\x1b\]|\x9d)[^\x07\x1b\x9c]*(\x07|\x1b\\|\x9c)?"  # OSC (window title, links)
+    r"|\x1b[@-Z\\-_]"  # other two-character escapes
+)
 DEFAULT_LIMIT = 200  # characters of one echoed value
 
 

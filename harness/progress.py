@@ -6,6 +6,7 @@ from types import TracebackType
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -16,6 +17,7 @@ from rich.progress import (
 )
 
 from harness.matrix import Combination
+from harness.printable import printable
 
 
 class RichReporter:
@@ -58,7 +60,9 @@ class RichReporter:
         if self._epochs is not None:
             self.progress.remove_task(self._epochs)
         self._epochs = self.progress.add_task(
-            f"  {combination.label}", total=combination.training.epochs, status="training"
+            f"  {escape(printable(combination.label, one_line=True))}",
+            total=combination.training.epochs,
+            status="training",
         )
 
     def epoch_finished(self, epoch: int, train_loss: float, score: float) -> None:
@@ -76,7 +80,8 @@ class RichReporter:
             self.progress.remove_task(self._epochs)
             self._epochs = None
         status = "[green]ok[/green]" if record["status"] == "ok" else "[red]failed[/red]"
+        label = f"{record['backbone']} x {record['head_set']} x {record['domain']}"
         self.progress.console.print(
-            f"{status} {record['backbone']} x {record['head_set']} x {record['domain']} "
+            f"{status} {escape(printable(label, one_line=True))} "
             f"(seed {record['seed']}) in {record['duration_s']:.1f}s"
         )

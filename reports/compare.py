@@ -8,11 +8,11 @@ from typing import Any
 
 from rich import box
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from harness.compare import UNTESTED, Check, Comparison
 from reports.summary import compact, number
+from reports.text import markdown_cell, terminal_markup
 
 
 def verdict(check: Check) -> str:
@@ -62,7 +62,7 @@ def print_comparison(comparison: Comparison, console: Console) -> None:
     varying = [i for i in range(4) if i == 0 or len({check.parts[i] for check in checks}) > 1]
     titles = ("backbone", "head set", "domain", "seed")
     table = Table(
-        title=f"mtrec compare: {escape(comparison.baseline)} -> {escape(comparison.candidate)}",
+        title=terminal_markup(f"mtrec compare: {comparison.baseline} -> {comparison.candidate}"),
         title_justify="left",
         caption=headline(comparison),
         caption_justify="left",
@@ -78,12 +78,12 @@ def print_comparison(comparison: Comparison, console: Console) -> None:
     table.add_column("verdict", no_wrap=True)
     for check in checks:
         table.add_row(
-            *(escape(check.parts[i].removeprefix("seed ")) for i in varying),
-            escape(_metric_title(check)),
+            *(terminal_markup(check.parts[i].removeprefix("seed ")) for i in varying),
+            terminal_markup(_metric_title(check)),
             _short(check.baseline),
             _short(check.candidate),
             _percent(check),
-            escape(check.rule.partition(":")[2] or check.rule),
+            terminal_markup(check.rule.partition(":")[2] or check.rule),
             _SHORT_VERDICT.get(check.note, "[bold red]FAIL[/]" if check.regressed else "ok"),
         )
     console.print(table)
@@ -91,14 +91,14 @@ def print_comparison(comparison: Comparison, console: Console) -> None:
         if UNTESTED in check.note:
             reason = check.note.partition(UNTESTED)[2].lstrip(": ")
             where = f"{check.combination}: {check.metric}"
-            console.print(f"{escape(where)}: {UNTESTED} ({escape(reason)})", highlight=False)
+            console.print(terminal_markup(f"{where}: {UNTESTED} ({reason})"), highlight=False)
     for title, labels in (
         ("only in the baseline", comparison.only_baseline),
         ("only in the candidate", comparison.only_candidate),
         ("matched by name, configs differ", comparison.by_identity),
     ):
         for label in labels:
-            console.print(f"{title}: {escape(label)}", highlight=False)
+            console.print(f"{title}: {terminal_markup(label)}", highlight=False)
 
 
 _SHORT_VERDICT = {
@@ -124,13 +124,15 @@ def _percent(check: Check) -> str:
 def render_markdown(comparison: Comparison) -> str:
     """A Markdown diff for a pull request or a CI job summary."""
     lines = [
-        f"## mtrec compare: `{comparison.baseline}` -> `{comparison.candidate}`",
+        f"## mtrec compare: {markdown_cell(comparison.baseline)} -> "
+        f"{markdown_cell(comparison.candidate)}",
         "",
         f"**{headline(comparison)}**; rules: `{', '.join(comparison.rules)}`",
         "",
     ]
     if comparison.environment:
-        lines += [f"> environments differ: {'; '.join(comparison.environment)}", ""]
+        differences = markdown_cell("; ".join(comparison.environment))
+        lines += [f"> environments differ: {differences}", ""]
     if comparison.checks:
         lines += [
             "| combination | metric | baseline | candidate | change | 95% CI | rule | verdict |",
@@ -148,7 +150,7 @@ def render_markdown(comparison: Comparison) -> str:
                 f"`{check.rule}`",
                 f"{mark}: {check.note}",
             ]
-            lines.append("| " + " | ".join(_cell(cell) for cell in cells) + " |")
+            lines.append("| " + " | ".join(markdown_cell(cell) for cell in cells) + " |")
         lines.append("")
     for title, labels in (
         ("Only in the baseline", comparison.only_baseline),
@@ -156,7 +158,7 @@ def render_markdown(comparison: Comparison) -> str:
         ("Matched by name although their configs differ", comparison.by_identity),
     ):
         if labels:
-            lines += [f"{title}:", "", *(f"- {_cell(label)}" for label in labels), ""]
+            lines += [f"{title}:", "", *(f"- {markdown_cell(label)}" for label in labels), ""]
     return "\n".join(lines)
 
 
@@ -178,8 +180,3 @@ def _metric_title(check: Check) -> str:
 
 def _ordered(checks: list[Check]) -> list[Check]:
     return sorted(checks, key=lambda check: not check.regressed)
-
-
-def _cell(text: str) -> str:
-    """Table-safe Markdown: pipes escaped, no line breaks."""
-    return text.replace("|", "\\|").replace("\n", " ")

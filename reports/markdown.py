@@ -17,11 +17,12 @@ from reports.summary import (
     strategy,
     task_columns,
 )
+from reports.text import markdown_cell
 
 
 def _escape(text: Any) -> str:
-    """Keep data from breaking the table: pipes and newlines."""
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    """Every cell and data string of report.md: see :func:`reports.text.markdown_cell`."""
+    return markdown_cell(text)
 
 
 def render_markdown(document: Mapping[str, Any]) -> str:

@@ -10,7 +10,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from reports.summary import (
@@ -21,6 +20,7 @@ from reports.summary import (
     number,
     strategy,
 )
+from reports.text import terminal_markup
 
 IDENTITY = (
     ("backbone", "backbone"),
@@ -32,7 +32,7 @@ IDENTITY = (
 
 def print_summary(document: Mapping[str, Any], console: Console) -> None:
     records = document.get("records", [])
-    suite = escape(str(document.get("suite", {}).get("name", "")))
+    suite = terminal_markup(str(document.get("suite", {}).get("name", "")))
     identity = [
         (key, title)
         for key, title in IDENTITY
@@ -41,9 +41,9 @@ def print_summary(document: Mapping[str, Any], console: Console) -> None:
     with_strategy = len({strategy(r) for r in records}) > 1
 
     def names(record: Mapping[str, Any]) -> list[str]:
-        cells = [escape(str(record[key])) for key, _ in identity]
+        cells = [terminal_markup(str(record[key])) for key, _ in identity]
         if with_strategy:
-            cells[0] += f" [dim]{escape(strategy(record))}[/dim]"
+            cells[0] += f" [dim]{terminal_markup(strategy(record))}[/dim]"
         return cells
 
     console.print(_accuracy_table(f"mtrec {suite}: test metrics", records, identity, names))
@@ -76,7 +76,7 @@ def _accuracy_table(
                 number(record["metrics"].get(task, {}).get(metric))
                 for task, (metric, _) in primaries.items()
             ),
-            escape(group_gap_cell(record)),
+            terminal_markup(group_gap_cell(record)),
         )
     shown: set[str] = set()
     for record in ok:  # the no-input reference, once per domain
@@ -85,7 +85,7 @@ def _accuracy_table(
         shown.add(record["domain"])
         trivial = record.get("reference", {}).get("trivial", {})
         cells = ["[dim](trivial)[/dim]"] + [
-            escape(str(record[key])) if key == "domain" else "" for key, _ in identity[1:]
+            terminal_markup(str(record[key])) if key == "domain" else "" for key, _ in identity[1:]
         ]
         table.add_row(
             *cells,

@@ -15,6 +15,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import io
+import re
 import tarfile
 import zipfile
 from collections.abc import Callable
@@ -422,3 +423,164 @@ def test_no_eval_exec_or_unpickling_in_the_package() -> None:
         for line, why in unsafe_calls(ast.parse(path.read_text(encoding="utf-8"), str(path)))
     ]
     assert problems == []
+
+
+# --------------------------------------------------------------------------------------
+# data strings shown to people: report.md, the terminal, mtrec plugins
+# --------------------------------------------------------------------------------------
+
+HOSTILE_HTML = '<img src=x onerror="alert(1)">'
+HOSTILE_TERMINAL = "\x1b]0;owned\x07\x1b[2J\x9b31m\u202eevil"
+HOSTILE_MARKUP = "[bold red]loud[/bold red] [blink]now[/blink]"
+
+
+def _hostile_document() -> dict[str, Any]:
+    """A results document whose data strings (group, item, error) are hostile."""
+    group = f"{HOSTILE_HTML}{HOSTILE_TERMINAL}|x"
+    ok = {
+        "key": "k1",
+        "backbone": "tiny-bert",
+        "head_set": "ecommerce-seed",
+        "domain": "synthetic-ecommerce",
+        "seed": 0,
+        "status": "ok",
+        "error": None,
+        "tasks": {"click": {"primary_metric": "auc", "directions": {"auc": "higher"}}},
+        "metrics": {"click": {"auc": 0.7}},
+        "efficiency": {"latency_ms": {}},
+        "fairness": {
+            "group-gap": {
+                "click": {
+                    "age": {
+                        "metric": "auc",
+                        "direction": "higher",
+                        "by_group": {group: 0.6, "old": 0.8},
+                        "group_sizes": {group: 30, "old": 30},
+                        "group_min": 0.6,
+                        "group_max": 0.8,
+                        "difference": 0.2,
+                        "ratio": 0.75,
+                        "worst_group": group,
+                    }
+                }
+            }
+        },
+        "training": {"strategy": "full", "epochs_run": 1, "best_epoch": 1},
+        "config": {},
+    }
+    failed = {
+        **ok,
+        "key": "k2",
+        "seed": 1,
+        "status": "failed",
+        "error": f"item {HOSTILE_HTML} ![t](https://example.org/t.png) {HOSTILE_TERMINAL}\nline",
+        "metrics": {},
+        "fairness": {},
+    }
+    return {
+        "schema_version": 1,
+        "suite": {"name": "hostile", "description": HOSTILE_HTML},
+        "started": "2026-01-01T00:00:00+00:00",
+        "finished": "2026-01-01T00:01:00+00:00",
+        "environment": {"device": "cpu", "device_name": HOSTILE_TERMINAL},
+        "records": [ok, failed],
+    }
+
+
+def _assert_no_control_sequences(text: str) -> None:
+    for raw in ("\x1b", "\x07", "\x9b", "\u202e", "31m", "owned"):
+        assert raw not in text, (raw, text)
+
+
+def _assert_inert(text: str) -> None:
+    """Markdown: no raw HTML, no link target, no control sequence."""
+    _assert_no_control_sequences(text)
+    assert "<img" not in text and "<script" not in text, text
+    assert re.search(r"(?<!\\)\]\(", text) is None, text
+
+
+def test_report_md_escapes_data_strings() -> None:
+    from reports import render_markdown
+
+    markdown = render_markdown(_hostile_document())
+    _assert_inert(markdown)
+    assert '&lt;img src=x onerror="alert(1)"&gt;' in markdown  # shown, not run
+    for line in markdown.splitlines():  # no cell broken by a pipe or a line break
+        if line.startswith("| tiny-bert"):
+            assert line.count(" | ") == line.replace("\\|", "").count(" | ")
+
+
+def test_compare_markdown_escapes_data_strings() -> None:
+    from harness.compare import Check, Comparison
+    from reports.compare import render_markdown as render_diff
+
+    label = f"{HOSTILE_HTML} x hs x d (seed 0)"
+    check = Check(
+        combination=label,
+        parts=(HOSTILE_HTML, "hs", "d", "seed 0"),
+        metric="status",
+        rule="ok in baseline",
+        direction=1,
+        baseline=None,
+        candidate=None,
+        allowed=0.0,
+        interval=None,
+        regressed=True,
+        note=f"failed in the candidate: {HOSTILE_TERMINAL}",
+    )
+    comparison = Comparison(
+        baseline=HOSTILE_HTML,
+        candidate="c",
+        rules=["*:+2%"],
+        checks=[check],
+        matched=1,
+        only_baseline=[label],
+        environment=[f"device_name {HOSTILE_TERMINAL} -> x"],
+    )
+    _assert_inert(render_diff(comparison))
+
+
+def test_terminal_output_strips_control_sequences_and_markup() -> None:
+    from rich.console import Console
+
+    from harness.store_cli import failure_summary
+    from reports import print_summary
+
+    document = _hostile_document()
+    document["records"][0]["backbone"] = f"{HOSTILE_MARKUP}{HOSTILE_TERMINAL}"
+    buffer = io.StringIO()
+    print_summary(document, Console(file=buffer, width=400, color_system=None))
+    shown = buffer.getvalue()
+    _assert_no_control_sequences(shown)
+    assert "[bold red]loud[/bold red]" in shown  # literally, not interpreted
+    result = SimpleNamespace(document=document, failed=[document["records"][1]])
+    lines = failure_summary(result)
+    assert lines and all("\n" not in line for line in lines)
+    _assert_no_control_sequences("\n".join(lines))
+
+
+def test_mtrec_plugins_prints_plugin_strings_without_markup(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import harness as mtrec
+    import harness.cli as cli
+
+    class Loud:
+        @mtrec.hookimpl
+        def mtrec_register_fairness_metrics(self) -> list[mtrec.FairnessMetricSpec]:
+            return [
+                mtrec.FairnessMetricSpec(
+                    name="loud",
+                    scope="group",
+                    compute=lambda context: {},
+                    description=f"{HOSTILE_MARKUP} {HOSTILE_TERMINAL}",
+                )
+            ]
+
+    plugin_host = PluginHost(extra_plugins=[("loud-plugin", Loud())])
+    monkeypatch.setattr(cli, "_host", lambda args: plugin_host)
+    monkeypatch.setenv("COLUMNS", "400")
+    assert cli.main(["plugins"]) == 0
+    out = capsys.readouterr().out
+    assert "[bold red]loud[/bold red]" in out
+    assert "\x1b" not in out and "\x07" not in out and "\u202e" not in out
