@@ -171,7 +171,7 @@ def _combinations_section(overview: Mapping[str, Any]) -> str:
     for c in combinations:
         summary = c.get("summary") or {}
         row: list[Cell | str] = [
-            c["backbone"],
+            c["backbone_label"],
             c["strategy"],
             c["head_set"],
             c["domain"],
@@ -523,7 +523,7 @@ def _failures_section(overview: Mapping[str, Any]) -> str:
     return _table(
         ["backbone", "head set", "domain", "seed", "reason"],
         [
-            [c["backbone"], c["head_set"], c["domain"], _value(c["seed"]), c["error"] or "?"]
+            [c["backbone_label"], c["head_set"], c["domain"], _value(c["seed"]), c["error"] or "?"]
             for c in failed
         ],
         "failures",

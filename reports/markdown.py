@@ -8,7 +8,7 @@ from typing import Any
 from harness.group_headlines import group_gap_headlines
 from harness.plugin_values import metric_result
 from harness.results_reader import unfinished
-from reports.overview import build_overview
+from reports.overview import build_overview, labelled
 from reports.summary import (
     compact,
     flops_cell,
@@ -28,7 +28,8 @@ def _escape(text: Any) -> str:
 def render_markdown(document: Mapping[str, Any]) -> str:
     """The Markdown report: accuracy, trivial reference, efficiency, group gaps, tradeoffs,
     per-task gains (when the run has single-task baselines) and failures."""
-    records = document.get("records", [])
+    # One backbone listed twice with different settings: rows labelled by what differs.
+    records = labelled(document.get("records", []))
     ok = [r for r in records if r["status"] == "ok"]
     failed = [r for r in records if r["status"] != "ok"]
     env = document.get("environment", {})

@@ -9,6 +9,7 @@ raw strings; renderers escape them for their own format.
 from __future__ import annotations
 
 import copy
+import json
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -28,7 +29,8 @@ def build_overview(document: Mapping[str, Any]) -> dict[str, Any]:
         document = annotated
     records: list[Mapping[str, Any]] = list(document.get("records", []))
     labels = combination_labels(records)
-    combinations = [_combination(i, r, labels[i]) for i, r in enumerate(records)]
+    backbones = backbone_labels(records)
+    combinations = [_combination(i, r, labels[i], backbones[i]) for i, r in enumerate(records)]
     ok = [(c, r) for c, r in zip(combinations, records, strict=True) if r["status"] == "ok"]
     env = document.get("environment", {})
     suite = document.get("suite", {})
@@ -57,10 +59,65 @@ def build_overview(document: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def backbone_labels(records: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The backbone of each record as reports show it: its name, and where the run holds the
+    same backbone with different settings (loader options, pooling, training overrides),
+    the settings that tell them apart: ``id-embedding (options.dim=32)``."""
+    settings = [_backbone_settings(record) for record in records]
+    differing: dict[str, set[str]] = {}
+    for record, mine in zip(records, settings, strict=True):
+        name = str(record.get("backbone"))
+        for other_record, other in zip(records, settings, strict=True):
+            if str(other_record.get("backbone")) != name:
+                continue
+            differing.setdefault(name, set()).update(
+                key for key in mine.keys() | other.keys() if mine.get(key) != other.get(key)
+            )
+    labels = []
+    for record, mine in zip(records, settings, strict=True):
+        name = str(record.get("backbone"))
+        keys = sorted(differing.get(name, ()))
+        shown = ", ".join(f"{key}={_setting_text(mine.get(key))}" for key in keys)
+        labels.append(f"{name} ({shown})" if shown else name)
+    return labels
+
+
+def labelled(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Copies of ``records`` whose ``backbone`` is its label (:func:`backbone_labels`), for
+    renderers that show one row per record."""
+    return [
+        {**record, "backbone": label}
+        for record, label in zip(records, backbone_labels(records), strict=True)
+    ]
+
+
+def _backbone_settings(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A record's backbone settings, flattened: options.dim, pooling, training.lr, ...
+    (the strategy has its own column)."""
+    config = record.get("config") or {}
+    backbone = config.get("backbone") or {}
+    flat: dict[str, Any] = {"pooling": backbone.get("pooling")}
+    for key, value in (backbone.get("options") or {}).items():
+        flat[f"options.{key}"] = value
+    for key, value in (config.get("training") or {}).items():
+        if key != "strategy":
+            flat[f"training.{key}"] = value
+    return flat
+
+
+def _setting_text(value: Any) -> str:
+    return json.dumps(value, sort_keys=True) if isinstance(value, dict | list) else str(value)
+
+
 def combination_labels(records: Sequence[Mapping[str, Any]]) -> list[str]:
-    """A short name per record: the identity fields that vary in this run, backbone always."""
+    """A short name per record: the identity fields that vary in this run, backbone always
+    (labelled by its settings where the run holds one backbone with different settings)."""
+    backbones = backbone_labels(records)
+    by_record = {id(record): label for record, label in zip(records, backbones, strict=True)}
 
     def field(record: Mapping[str, Any], name: str) -> str:
+        if name == "backbone":
+            return by_record[id(record)]
         return strategy(record) if name == "strategy" else str(record.get(name))
 
     varying = [
@@ -82,13 +139,16 @@ def combination_labels(records: Sequence[Mapping[str, Any]]) -> list[str]:
     ]
 
 
-def _combination(index: int, record: Mapping[str, Any], label: str) -> dict[str, Any]:
+def _combination(
+    index: int, record: Mapping[str, Any], label: str, backbone_label: str
+) -> dict[str, Any]:
     efficiency = record.get("efficiency") or {}
     return {
         "id": f"c{index}",
         "key": record.get("key"),
         "label": label,
         "backbone": record.get("backbone"),
+        "backbone_label": backbone_label,
         "strategy": strategy(record),
         "head_set": record.get("head_set"),
         "domain": record.get("domain"),

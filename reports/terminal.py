@@ -12,6 +12,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from reports.overview import labelled
 from reports.summary import (
     compact,
     flops_cell,
@@ -31,7 +32,8 @@ IDENTITY = (
 
 
 def print_summary(document: Mapping[str, Any], console: Console) -> None:
-    records = document.get("records", [])
+    # One backbone listed twice with different settings: rows labelled by what differs.
+    records = labelled(document.get("records", []))
     suite = terminal_markup(str(document.get("suite", {}).get("name", "")))
     identity = [
         (key, title)

@@ -370,3 +370,31 @@ def test_report_says_when_a_run_is_unfinished_or_empty(
     out = capsys.readouterr()
     assert out.err.strip() == f"mtrec report: warning: {tmp_path}: the run holds no records"
     assert "No records" in out.out
+
+
+def test_one_backbone_with_different_settings_is_labelled_by_what_differs() -> None:
+    import io
+
+    from rich.console import Console
+
+    from reports import print_summary
+
+    small, large = record("id-embedding"), record("id-embedding", accuracy=0.9)
+    for entry, dim in ((small, 32), (large, 64)):
+        entry["key"] = f"id-{dim}"
+        entry["config"] = {
+            "backbone": {"name": "id-embedding", "pooling": None, "options": {"dim": dim}},
+            "training": {"lr": 0.001, "strategy": "full"},
+        }
+    other = record("tiny-bert")
+    run = document(small, large, other)
+    markdown = render_markdown(run)
+    assert "| id-embedding (options.dim=32) | full |" in markdown
+    assert "| id-embedding (options.dim=64) | full |" in markdown
+    assert "| tiny-bert | full |" in markdown
+    labels = [c["label"] for c in build_overview(run)["combinations"]]
+    assert labels == ["id-embedding (options.dim=32)", "id-embedding (options.dim=64)", "tiny-bert"]
+    assert "id-embedding (options.dim=64)" in render_html(run)
+    buffer = io.StringIO()
+    print_summary(run, Console(file=buffer, width=300, color_system=None))
+    assert "id-embedding (options.dim=32)" in buffer.getvalue()
