@@ -136,7 +136,7 @@ def test_intervals_cover_a_null_gap_for_every_attribute_and_intersection() -> No
 @pytest.mark.slow
 def test_without_a_minimum_support_small_intersections_undercover() -> None:
     """The same check with every group counted fails: the minimum is what fixes it."""
-    coverage = _null_coverage(permutations=150, resamples=100, min_group_users=1)
+    coverage = _null_coverage(permutations=80, resamples=100, min_group_users=1)
     assert min(coverage.values()) < 0.9, coverage
 
 
