@@ -77,3 +77,39 @@ def test_unpaired_difference_of_medians_separates_shifted_samples_only() -> None
     assert shifted == unpaired_difference(fast, slow, resamples=500, seed=2)
     noise = unpaired_difference(fast[:20], fast[20:], resamples=500, seed=2)
     assert not noise.excludes(0.0)
+
+
+def test_clusters_bring_all_their_rows() -> None:
+    from harness.bootstrap import Clusters
+
+    users = np.array(["b", "a", "b", "c", "b"])
+    clusters = Clusters.of(users, len(users))
+    assert clusters.count == 3 and clusters.rows == 5
+    # drawing user "b" twice and "c" once: b's three rows weigh 2, c's row 1, a's row 0
+    b, c = clusters.unit_of_row[0], clusters.unit_of_row[3]
+    assert clusters.weights(np.array([b, b, c])).tolist() == [2.0, 0.0, 2.0, 1.0, 2.0]
+    assert clusters.first_row()[b] == 0 and clusters.first_row()[c] == 3
+    rows = Clusters.of(None, 4)  # no ids: every row is its own unit
+    assert rows.count == 4 and rows.weights(np.array([1, 1, 3])).tolist() == [0, 2, 0, 1]
+
+
+def test_a_cluster_bootstrap_is_wider_than_a_row_bootstrap_for_clustered_rows() -> None:
+    """Ten rows per user sharing a user effect: resampling rows shrinks the interval by
+    about sqrt(10)/sqrt(1 + 9 * icc) ~ 2.4 here; resampling users does not."""
+    from harness.bootstrap import Clusters
+
+    rng = np.random.default_rng(0)
+    user = np.repeat(np.arange(50), 10)
+    values = rng.normal(0, 1, 50)[user] + rng.normal(0, 0.5, len(user))
+    clusters = Clusters.of(user, len(user))
+
+    def mean_of_users(units: np.ndarray) -> float:
+        weights = clusters.weights(units)
+        return float((weights * values).sum() / weights.sum())
+
+    by_users = bootstrap(mean_of_users, clusters.count, resamples=400, seed=1)
+    by_rows = bootstrap(lambda rows: float(values[rows].mean()), len(values), resamples=400)
+    assert by_users.se is not None and by_rows.se is not None
+    assert by_users.se > 2.0 * by_rows.se
+    # the standard error of a mean of 50 independent user means (sd ~ 1.02) is ~0.14
+    assert 0.1 < by_users.se < 0.19
