@@ -526,7 +526,8 @@ def _compare(args: argparse.Namespace) -> int:
         if problem is not None:
             print(f"mtrec compare: warning: {run.name}: {problem}", file=sys.stderr)
     for difference in comparison.environment:
-        print(f"mtrec compare: warning: environments differ: {difference}", file=sys.stderr)
+        shown = printable(difference, one_line=True, limit=ERROR_LIMIT)
+        print(f"mtrec compare: warning: environments differ: {shown}", file=sys.stderr)
     markdown = render_diff(comparison)
     if args.summary is not None:
         try:
@@ -542,7 +543,8 @@ def _compare(args: argparse.Namespace) -> int:
     else:
         print_comparison(comparison, Console())
     for check in comparison.regressions:
-        print(f"mtrec compare: {regression_line(check)}", file=sys.stderr)
+        line = printable(regression_line(check), one_line=True, limit=ERROR_LIMIT)
+        print(f"mtrec compare: {line}", file=sys.stderr)
     return 1 if comparison.regressions else 0
 
 

@@ -163,12 +163,13 @@ def store_main(args: argparse.Namespace) -> int:
     if args.store_command == "list":
         from rich.console import Console
         from rich.table import Table
+        from rich.text import Text
 
         table = Table(title=f"runs in {store.path}", title_justify="left")
         for title in ("run id", "name", "suite", "shard", "started", "finished", "ok", "records"):
             table.add_column(title)
         for run in store.runs():
-            table.add_row(
+            cells = (
                 run["run_id"],
                 run["name"],
                 run["suite"],
@@ -178,6 +179,8 @@ def store_main(args: argparse.Namespace) -> int:
                 str(run["ok"]),
                 str(run["records"]),
             )
+            # Stored strings are data: shown literally, without markup or control codes.
+            table.add_row(*(Text(printable(cell, one_line=True)) for cell in cells))
         Console().print(table)
         return 0
     if args.format == "csv":

@@ -423,3 +423,16 @@ def test_a_negative_seed_is_bad_input(
     assert exited.value.code == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "a seed must be in [0, 2**32)" in err
+
+
+def test_data_in_stderr_lines_is_printable(
+    runs: dict[str, Path], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    document = copy_run(runs["baseline"], tmp_path / "hostile")
+    document["records"][0].update(status="failed", error="boom\x1b]0;owned\x07\nsecond line")
+    document["environment"]["device_name"] = "gpu\x1b[2J"
+    save(tmp_path / "hostile", document)
+    code, out, err = compare(capsys, runs["baseline"], tmp_path / "hostile")
+    assert code == 1
+    assert "\x1b" not in err + out and "\x07" not in err + out
+    assert "failed in the candidate: boom second line" in err
