@@ -223,6 +223,7 @@ def run_sweep(
         store.runs()  # opens (creates) the store now: a bad store is bad input
     if shard is not None:
         combinations = shard.select(combinations)
+    new_folder = not out.exists()
     with claim_run_folder(out, force=force), user_signals():
         return _sweep(
             suite,
@@ -240,6 +241,7 @@ def run_sweep(
             resume=resume,
             run_executor=run_executor,
             shard=shard_block,
+            new_folder=new_folder,
         )
 
 
@@ -258,6 +260,7 @@ def _sweep(
     resume: bool,
     run_executor: Executor,
     shard: dict[str, int] | None,
+    new_folder: bool,
 ) -> SweepResult:
     """:func:`run_sweep` once the folder is claimed."""
     (out / "predictions").mkdir(exist_ok=True)
@@ -292,6 +295,8 @@ def _sweep(
             )
         write_json_atomic(out / "results.json", document)
     except (OSError, StorageError) as exc:  # nothing ran yet: the folder or store is unusable
+        if new_folder:  # bad input leaves nothing behind
+            shutil.rmtree(out, ignore_errors=True)
         raise UsageError(f"cannot start the run in {out}: {_storage_text(exc)}") from None
 
     cache = SweepCache()

@@ -35,7 +35,7 @@ from harness import results as results_module
 from harness import runner as runner_module
 from harness.cli import main
 from harness.config import parse_suite
-from harness.errors import StorageError
+from harness.errors import StorageError, UsageError
 from harness.plugin_host import PluginHost
 from harness.results import validate_results
 from harness.runner import run_sweep
@@ -353,6 +353,24 @@ def test_store_turning_read_only_mid_run(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.setattr(Store, "add_record", real_add)
     assert len(store.records()) == 1
     resume_completes(out, store)
+
+
+def test_a_store_read_only_from_the_start_is_bad_input_and_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = Store(tmp_path / "s.sqlite")
+    store.runs()  # a store that exists, then turns read-only
+
+    def read_only(self: Store) -> sqlite3.Connection:
+        connection = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, isolation_level=None)
+        connection.row_factory = sqlite3.Row
+        return connection
+
+    monkeypatch.setattr(Store, "_open", read_only)
+    out = tmp_path / "run"
+    with pytest.raises(UsageError, match=r"cannot start the run in .*readonly database"):
+        run_sweep(suite(THREE), host(), out, device="cpu", store=store)
+    assert not out.exists()
 
 
 def test_storage_fault_is_one_line_and_its_own_exit_code(
