@@ -365,7 +365,8 @@ def _group_section(overview: Mapping[str, Any]) -> str:
     rows = overview["group_gaps"]
     if not rows:
         return _none("No data: no combination has group-gap figures (no sensitive attribute).")
-    scale_max = max(row["shortfall"] for row in rows) or 1.0
+    counted = [row["shortfall"] for row in rows if not row.get("excluded")]
+    scale_max = max(counted or [row["shortfall"] for row in rows]) or 1.0
     parts = [
         "<p>Per task (rows) and sensitive attribute and group (columns): each group's primary "
         "metric, coloured by its shortfall from the best group of that attribute, in the "

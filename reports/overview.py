@@ -287,7 +287,13 @@ def _group_gaps(combination: Mapping[str, Any], record: Mapping[str, Any]) -> li
             if not by_group:
                 continue
             lower = figures.get("direction") == "lower"
-            best = min(by_group.values()) if lower else max(by_group.values())
+            # the best of the groups a gap counts: a one-user group neither sets it nor
+            # stretches the colour scale (fairness.min_group_users)
+            left_out = set(figures.get("excluded_groups") or [])
+            counted = [v for g, v in by_group.items() if g not in left_out] or list(
+                by_group.values()
+            )
+            best = min(counted) if lower else max(counted)
             for group, value in by_group.items():
                 rows.append(
                     {

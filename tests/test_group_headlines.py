@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from typing import Any
 
+import pytest
 from rich.console import Console
 
 from harness.group_headlines import group_gap_headlines, worst_relative_group_gap
@@ -26,7 +27,7 @@ def _with_rating_gaps(record: dict[str, Any]) -> dict[str, Any]:
             "excluded_groups": ["middle"],
         }
     )
-    record["fairness"]["group-gap"]["category"]["age"]["by_group"]["middle"] = 0.1
+    record["fairness"]["group-gap"]["category"]["age"]["by_group"]["middle"] = 0.99
     record["fairness"]["group-gap"]["rating"] = {
         "age": {"metric": "rmse", "difference": 0.3, "group_min": 0.8, "group_max": 1.1},
         "age&occupation": {
@@ -73,6 +74,9 @@ def test_reports_show_each_task_headline_with_support() -> None:
     assert "| [0.0200, 0.1800] | old | middle (3) |" in markdown  # left out, and marked
     overview = build_overview(document(one))
     marked = {row["group"]: row["excluded"] for row in overview["group_gaps"]}
+    shortfall = {row["group"]: row["shortfall"] for row in overview["group_gaps"]}
+    # the three-user group scores best, but the best counted group is the reference
+    assert shortfall["young"] == 0.0 and shortfall["old"] == pytest.approx(0.1)
     assert marked == {
         "young": False,
         "old": False,
