@@ -30,8 +30,19 @@ from harness.specs import DomainSplit, HeadSpec, TaskPredictions, TaskType
 from harness.strategies import FeatureCache, prepare
 from harness.token_cache import TokenCache
 
-NOISE = (0.0, 0.5, 0.9)
 SIZES = {"n_users": 30, "n_items": 40, "n_interactions": 240}
+# Same seed and sizes, so the same texts; labels differ (noise, a planted group disparity and
+# a planted task conflict: the studies the harness exists for).
+VARIANTS = (
+    {"label_noise": 0.0},
+    {"label_noise": 0.9},
+    {"label_noise": 0.5, "group_disparity": 0.8, "task_conflict": 0.8},
+)
+
+
+def _options(variant: dict[str, float]) -> str:
+    return ", ".join(f"{name}: {value}" for name, value in {**variant, **SIZES}.items())
+
 
 SUITE = f"""
 name: label-isolation
@@ -41,13 +52,13 @@ backbones:
   - {{name: tiny-bert, training: {{strategy: frozen, head_lr: 0.003}}}}
 head_sets: [ecommerce-seed]
 domains:
-{chr(10).join(f"  - {{name: synthetic-ecommerce, options: {{label_noise: {noise}, n_users: {SIZES['n_users']}, n_items: {SIZES['n_items']}, n_interactions: {SIZES['n_interactions']}}}}}" for noise in NOISE)}
+{chr(10).join(f"  - {{name: synthetic-ecommerce, options: {{{_options(v)}}}}}" for v in VARIANTS)}
 fairness_metrics: [group-gap, subtask-gain]
 fairness: {{baseline_seeds: 1, bootstrap_resamples: 0}}
-training: {{epochs: 1, batch_size: 32, max_length: 32, patience: 0}}
+training: {{epochs: 2, batch_size: 32, max_length: 32, patience: 0}}
 measure: {{latency_batch_sizes: [1], latency_warmup: 0, latency_min_repeats: 1,
           latency_min_seconds: 0, flops: false}}
-"""  # noqa: E501
+"""
 
 
 @pytest.fixture(scope="module")
@@ -64,49 +75,56 @@ def _column(path: Path, name: str) -> tuple[list[str], list[str]]:
     return [row["id"] for row in rows], [row[name] for row in rows]
 
 
-def _expected(options: dict[str, Any], field: str) -> dict[str, str]:
+def _expected(options: dict[str, Any], split: str, field: str) -> dict[str, str]:
     """Row id -> label as the domain's own loader gives it (no mtrec code in between)."""
     spec = PluginHost().registries.domains.get("synthetic-ecommerce")
-    data = spec.load(seed=0, **options)
-    labels = np.asarray(data.test.labels[field])
+    part = getattr(spec.load(seed=0, **options), split)
+    labels = np.asarray(part.labels[field])
     return {
         str(int(row)): (repr(float(value)) if labels.dtype.kind == "f" else str(int(value)))
-        for row, value in zip(data.test.ids, labels, strict=True)
+        for row, value in zip(part.ids, labels, strict=True)
     }
 
 
 def test_every_saved_label_is_the_loaders_label(sweep: SweepResult) -> None:
     records = sweep.document["records"]
     assert [r["status"] for r in records] == ["ok"] * 6, [r.get("error") for r in records]
-    seen_noise = set()
+    seen = []
     checked = 0
     for record in records:
         options = record["config"]["domain"]["options"]
-        seen_noise.add(options["label_noise"])
-        files = [(task, name) for task, name in record["predictions"].items()]
+        seen.append({k: v for k, v in options.items() if k not in SIZES})
+        files = [("test", task, name) for task, name in record["predictions"].items()]
         files += [
-            (task, name)
+            ("test", task, name)
             for task, names in record.get("baseline_predictions", {}).items()
             for name in names
         ]
-        for task, name in files:
+        files += [
+            ("validation", task, name)
+            for epoch in record["validation_predictions"].values()
+            for task, name in epoch.items()
+        ]
+        for split, task, name in files:
             field = record["tasks"][task]["label_field"]
-            expected = _expected(options, field)
+            expected = _expected(options, split, field)
             ids, y_true = _column(sweep.run_dir / "predictions" / name, "y_true")
+            assert len(ids) == len(expected)
             wrong = sum(expected[row] != value for row, value in zip(ids, y_true, strict=True))
-            assert wrong == 0, (record["backbone"], options["label_noise"], name, wrong)
+            assert wrong == 0, (record["backbone"], options, name, wrong)
             checked += 1
-    assert seen_noise == set(NOISE)
-    assert checked >= 6 * 3 * 2  # every task, each with its baseline
+    assert sorted(map(str, seen)) == sorted(map(str, [*VARIANTS, *VARIANTS]))
+    # every task: test, its baseline, two validation epochs
+    assert checked == 6 * 3 * (1 + 1 + 2)
 
 
-def test_the_three_variants_really_differ(sweep: SweepResult) -> None:
+def test_the_three_variants_really_differ() -> None:
     # Otherwise the test above could not tell the variants apart.
-    categories = {
-        noise: list(_expected({**SIZES, "label_noise": noise}, "category").values())
-        for noise in NOISE
-    }
-    assert categories[0.0] != categories[0.5] != categories[0.9]
+    for split, field in (("test", "category"), ("test", "click"), ("validation", "rating")):
+        labels = [
+            list(_expected({**SIZES, **variant}, split, field).values()) for variant in VARIANTS
+        ]
+        assert labels[0] != labels[1] and labels[1] != labels[2] and labels[0] != labels[2]
 
 
 # --------------------------------------------------------------------------------------
