@@ -745,6 +745,32 @@ def test_bad_results_file(
     assert files_under(tmp_path) == before  # nothing written
 
 
+COMPARE_FLAG_CASES = {
+    "seed-negative": (["--seed", "-1"], "argument --seed: a seed must be in [0, 2**32)"),
+    "seed-word": (["--seed", "x"], "argument --seed: expected an integer seed, got 'x'"),
+    "resamples-negative": (["--resamples", "-1"], "must not be negative"),
+    "min-effect-negative": (["--min-effect", "-1"], "must not be negative"),
+    "rule-malformed": (["--fail-on", "rmse"], "--fail-on: malformed rule 'rmse'"),
+}
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"), COMPARE_FLAG_CASES.values(), ids=list(COMPARE_FLAG_CASES)
+)
+def test_bad_compare_flag(
+    flags: list[str], expected: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    document = json.loads((RESULTS / "record-without-key.json").read_text(encoding="utf-8"))
+    document["records"][0]["key"] = "0123456789abcdef"  # a readable run
+    (run / "results.json").write_text(json.dumps(document), encoding="utf-8")
+    summary = tmp_path / "diff.md"
+    outcome = mtrec(capsys, "compare", str(run), str(run), "--summary", str(summary), *flags)
+    assert_one_line(outcome, expected)
+    assert outcome.out == "" and not summary.exists()
+
+
 # --------------------------------------------------------------------------------------
 # the same, in a real child process
 # --------------------------------------------------------------------------------------
