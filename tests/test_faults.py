@@ -438,6 +438,40 @@ sys.exit(cli.main(sys.argv[1:]))
 def test_sigterm_or_ctrl_c_stops_the_workers(
     tmp_path: Path, sent: signal.Signals, code: int, last_line: str
 ) -> None:
+    sweep, worker = slow_sweep(tmp_path)
+    try:
+        sweep.send_signal(sent)
+        stopped = time.monotonic()
+        _, err = sweep.communicate(timeout=60)
+    finally:
+        if sweep.poll() is None:
+            sweep.kill()
+    assert sweep.returncode == code, err
+    assert time.monotonic() - stopped < 30
+    assert "Traceback" not in err and "BrokenPipeError" not in err, err
+    assert err.strip().splitlines()[-1] == last_line
+    assert not running(worker)  # the worker stopped training with its driver
+    document = json.loads((tmp_path / "run" / "results.json").read_text())
+    validate_results(document)
+    assert document["records"] == [] and document["finished"] is None
+
+
+def test_a_worker_whose_driver_was_killed_ends_quietly(tmp_path: Path) -> None:
+    sweep, worker = slow_sweep(tmp_path)
+    try:
+        sweep.kill()  # SIGKILL: the driver can stop nothing
+        _, err = sweep.communicate(timeout=90)  # EOF once the worker is gone too
+    finally:
+        if sweep.poll() is None:
+            sweep.kill()
+    assert sweep.returncode == -signal.SIGKILL
+    assert not running(worker)
+    assert "Traceback" not in err and "BrokenPipeError" not in err, err
+
+
+def slow_sweep(tmp_path: Path) -> tuple[subprocess.Popen[str], int]:
+    """``mtrec run --executor process`` on a slowly training backbone, once its worker trains;
+    returns the driver and the worker's pid."""
     suite_file = tmp_path / "slow.yaml"
     suite_file.write_text(
         "name: slow\nbackbones: [{name: faulty, options: {fault: slow}}, faulty]\n"
@@ -457,23 +491,10 @@ def test_sigterm_or_ctrl_c_stops_the_workers(
         text=True,
         env={**os.environ, "MTREC_TEST_TRAINING": str(training)},
     )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 180
-        while not training.is_file() and time.monotonic() < deadline and sweep.poll() is None:
-            time.sleep(0.1)
-        assert training.is_file(), sweep.communicate(timeout=30)
-        worker = int(training.read_text())
-        sweep.send_signal(sent)
-        stopped = time.monotonic()
-        _, err = sweep.communicate(timeout=60)
-    finally:
-        if sweep.poll() is None:
-            sweep.kill()
-    assert sweep.returncode == code, err
-    assert time.monotonic() - stopped < 30
-    assert "Traceback" not in err and "BrokenPipeError" not in err, err
-    assert err.strip().splitlines()[-1] == last_line
-    assert not running(worker)  # the worker stopped training with its driver
-    document = json.loads((out / "results.json").read_text())
-    validate_results(document)
-    assert document["records"] == [] and document["finished"] is None
+    deadline = time.monotonic() + 180
+    while not training.is_file() and time.monotonic() < deadline and sweep.poll() is None:
+        time.sleep(0.1)
+    if not training.is_file():
+        sweep.kill()
+        pytest.fail(f"the worker never trained: {sweep.communicate(timeout=30)}")
+    return sweep, int(training.read_text())
