@@ -195,7 +195,8 @@ def execute(
     except Exception as exc:
         fault = storage_fault(exc)
         if fault is not None:  # the disk, not the combination: every later write fails too
-            raise StorageError(describe_storage_fault(fault)) from exc
+            where = f"while running {combination.label}, key {key}"
+            raise StorageError(f"{describe_storage_fault(fault)} ({where})") from exc
         record["status"] = "failed"
         record["error"] = failure_reason(exc)
         host.on_combination_error(key, config, exc)

@@ -21,6 +21,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -291,7 +292,7 @@ def test_disk_full_while_writing_predictions(
     with pytest.raises(StorageError) as raised:
         run_sweep(suite(THREE), host(), out, device="cpu", store=store)
     assert str(raised.value).startswith(
-        f"No space left on device: {calls[1] / 'category.csv'}; the sweep stopped with 1 record"
+        f"No space left on device: {calls[1] / 'category.csv'} (while running faulty x "
     )
     check_stopped_cleanly(out, store, 1, raised.value)
     monkeypatch.setattr(combination_module, "save_predictions", real)
@@ -352,6 +353,62 @@ def test_store_turning_read_only_mid_run(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.setattr(Store, "_open", real_open)
     monkeypatch.setattr(Store, "add_record", real_add)
     assert len(store.records()) == 1
+    resume_completes(out, store)
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real 1 MiB tmpfs (skipped where mounting is not allowed)."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip() or done.returncode}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], check=False)
+
+
+class FillsTheDisk:
+    """A reporter that fills the disk under ``folder`` once the first record is written."""
+
+    def __init__(self, folder: Path) -> None:
+        self.filler = folder / "filler"
+
+    def sweep_started(self, total: int) -> None:
+        pass
+
+    def combination_started(self, combination: Any) -> None:
+        pass
+
+    def epoch_finished(self, epoch: int, train_loss: float, score: float) -> None:
+        pass
+
+    def combination_finished(self, record: dict[str, Any]) -> None:
+        if self.filler.exists():
+            return
+        with open(self.filler, "wb", buffering=0) as handle:  # nothing left to flush
+            try:
+                while True:
+                    handle.write(b"\0" * 4096)
+            except OSError as exc:
+                assert exc.errno == errno.ENOSPC
+
+
+def test_a_real_full_disk_under_out(small_disk: Path, tmp_path: Path) -> None:
+    out, store = small_disk / "run", Store(tmp_path / "s.sqlite")
+    reporter = FillsTheDisk(small_disk)
+    running = r"^No space left on device.* \(while running faulty x "
+    with pytest.raises(StorageError, match=running) as raised:
+        run_sweep(suite(THREE), host(), out, device="cpu", store=store, reporter=reporter)
+    reporter.filler.unlink()  # the user frees space
+    check_stopped_cleanly(out, store, 1, raised.value)
     resume_completes(out, store)
 
 
