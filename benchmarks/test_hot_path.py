@@ -137,6 +137,7 @@ def test_frozen_cache_vs_full_fine_tune(benchmark, record_ratio) -> None:
             ),
             features=features,
             device=cpu,
+            precision="fp32",
         )
 
     features = FeatureCache()

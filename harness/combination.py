@@ -362,6 +362,7 @@ def fit_variant(
         encoded_splits=encoded_splits,
         features=cache.features,
         device=device,
+        precision=config.precision,
         backbone_options=combination.backbone.options,
     )
     model = prepared.model

@@ -39,6 +39,7 @@ from harness.model import (
     pool,
 )
 from harness.specs import DomainSplit, Family, LoadedBackbone, Pooling
+from harness.training import autocast_for, effective_precision
 
 SPLITS = ("train", "validation", "test")
 FEATURE_BATCH = 64
@@ -46,14 +47,15 @@ FEATURE_BATCH = 64
 
 @dataclass
 class FeatureCache:
-    """Pooled features of single texts, per (backbone, pooling, max length), for a sweep.
+    """Pooled features of single texts, per (backbone, pooling, max length, precision), for a
+    sweep.
 
     The backbone part of the key is its name, its loader options and the checkpoint actually
     loaded: two entries of one backbone with different options are different encoders. Only
     features live here; labels always come from the split being prepared.
     """
 
-    tables: dict[tuple[str, str, int], dict[str, np.ndarray]] = field(default_factory=dict)
+    tables: dict[tuple[str, str, int, str], dict[str, np.ndarray]] = field(default_factory=dict)
     encodings: int = 0  # texts run through a backbone (tests check: once per unique text)
     seconds: float = 0.0  # time spent encoding
 
@@ -160,12 +162,14 @@ def prepare(
     encoded_splits: Callable[[str, DomainSplit], EncodedSplit],
     features: FeatureCache,
     device: torch.device,
+    precision: str,
     backbone_options: Mapping[str, Any] | None = None,
 ) -> Prepared:
     """Build the encoder for ``family`` under ``strategy`` and wrap the splits to match.
 
-    ``backbone_options`` are the options the backbone was loaded with (part of the
-    frozen-feature cache key).
+    ``precision`` is the suite's ``training.precision``: a frozen backbone encodes its texts
+    at it, like every other forward pass. ``backbone_options`` are the options the backbone
+    was loaded with; both are part of the frozen-feature cache key.
     """
     if family is Family.TRIVIAL:
         model = build_model(ConstantEncoder(), 1)
@@ -186,7 +190,17 @@ def prepare(
             sort_keys=True,
             default=str,
         )
-        return _frozen(identity, loaded, pooling, splits, build_model, max_length, features, device)
+        return _frozen(
+            identity,
+            loaded,
+            pooling,
+            splits,
+            build_model,
+            max_length,
+            features,
+            device,
+            precision,
+        )
     details: dict[str, Any] = {"strategy": strategy, "pooling": pooling.value}
     backbone = loaded.model
     if strategy == "top_k":
@@ -285,15 +299,20 @@ def _frozen(
     max_length: int,
     features: FeatureCache,
     device: torch.device,
+    precision: str,
 ) -> Prepared:
-    table = features.tables.setdefault((backbone_identity, pooling.value, max_length), {})
+    # Features computed in bf16 differ from fp32 ones: the precision that actually runs is
+    # part of the key.
+    table = features.tables.setdefault(
+        (backbone_identity, pooling.value, max_length, effective_precision(device, precision)), {}
+    )
     user_texts = _unique(text for split in splits.values() for text in split.user_text)
     item_texts = _unique(text for split in splits.values() for text in split.item_text)
     missing = [text for text in _unique([*user_texts, *item_texts]) if text not in table]
     if missing:
         started = time.perf_counter()
         loaded.model.to(device)
-        vectors = encode_texts(loaded, pooling, missing, max_length, device)
+        vectors = encode_texts(loaded, pooling, missing, max_length, device, precision)
         table.update(zip(missing, vectors, strict=True))
         features.encodings += len(missing)
         features.seconds += time.perf_counter() - started
@@ -346,8 +365,10 @@ def encode_texts(
     texts: Sequence[str],
     max_length: int,
     device: torch.device,
+    precision: str,
 ) -> list[np.ndarray]:
-    """Pooled float32 vectors of single texts, in the order given (length-bucketed)."""
+    """Pooled float32 vectors of single texts, in the order given (length-bucketed), the
+    backbone running at ``precision`` (autocast on CUDA)."""
     loaded.model.eval()
     encoded = loaded.tokenizer(
         list(texts),
@@ -369,7 +390,8 @@ def encode_texts(
     out: list[np.ndarray | None] = [None] * len(texts)
     for rows in batch_rows(split.lengths, FEATURE_BATCH, shuffle=False):
         batch = split.collate(rows).to(device)
-        hidden = loaded.model(**batch.model_inputs()).last_hidden_state
+        with autocast_for(device, precision):
+            hidden = loaded.model(**batch.model_inputs()).last_hidden_state
         pooled = pool(hidden, batch.inputs["attention_mask"], pooling).float().cpu().numpy()
         for row, vector in zip(rows, pooled, strict=True):
             out[row] = vector

@@ -174,6 +174,7 @@ def prepared_model(
         ),
         features=FeatureCache(),
         device=torch.device("cpu"),
+        precision="fp32",
     )
 
 

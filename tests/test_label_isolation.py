@@ -284,6 +284,7 @@ def test_feature_cache_keys_on_the_backbones_options() -> None:
             ),
             features=features,
             device=torch.device("cpu"),
+            precision="fp32",
             backbone_options=options,
         )
         np.testing.assert_array_equal(

@@ -7,18 +7,20 @@ asked for the default) while the record said fp32.
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 import pytest
 import torch
 
-from harness import efficiency, evaluation, training
+from harness import efficiency, evaluation, strategies, training
 from harness.config import parse_suite
+from harness.model import MultiTaskModel
 from harness.plugin_host import PluginHost
 from harness.runner import run_sweep
+from harness.strategies import FeatureCache, prepare
 
-CALL_SITES = (training, evaluation, efficiency)
+CALL_SITES = (training, evaluation, efficiency, strategies)
 
 
 @pytest.mark.parametrize("precision", ["fp32", "fp16"])
@@ -50,6 +52,59 @@ def test_every_autocast_call_receives_the_configured_precision(
     )
     result = run_sweep(suite, PluginHost(), tmp_path / "run", device="cpu")
     assert not result.failed, [r.get("error") for r in result.document["records"]]
-    # training steps, validation + test prediction, and latency all asked
-    assert asked["harness.training"] and asked["harness.evaluation"] and asked["harness.efficiency"]
+    # training steps, validation + test prediction, latency and frozen-feature encoding all asked
+    assert all(asked.values()), asked
     assert {p for calls in asked.values() for p in calls} == {precision}, asked
+
+
+def test_frozen_features_are_cached_per_precision(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Features encoded in bf16 are not fp32 features: asking for another precision encodes
+    again. (On CPU every precision runs fp32, so bf16 autocast is simulated on the CPU.)"""
+
+    def cpu_autocast(device: torch.device, precision: str) -> AbstractContextManager[object]:
+        if precision == "bf16":
+            return torch.autocast("cpu", dtype=torch.bfloat16)
+        return nullcontext()
+
+    monkeypatch.setattr(strategies, "autocast_for", cpu_autocast)
+    monkeypatch.setattr(strategies, "effective_precision", lambda device, precision: precision)
+    host = PluginHost()
+    spec = host.registries.backbones.get("tiny-bert")
+    loaded = spec.load()
+    data = host.registries.domains.get("synthetic-ecommerce").load(seed=0, n_interactions=120)
+    head_set = host.registries.head_sets.get("ecommerce-seed")
+    features = FeatureCache()
+
+    def frozen(precision: str) -> torch.Tensor:
+        prepared = prepare(
+            family=spec.family,
+            backbone_name=spec.name,
+            loaded=loaded,
+            pooling=None,
+            splits={"train": data.train, "validation": data.validation, "test": data.test},
+            build_model=lambda encoder, width: MultiTaskModel(
+                encoder,
+                out_features=width,
+                head_set=head_set,
+                label_fields=data.label_fields,
+                dropout=0.0,
+            ),
+            strategy="frozen",
+            top_k=1,
+            lora_r=4,
+            max_length=32,
+            encoded_splits=lambda name, split: None,  # type: ignore[arg-type,return-value]
+            features=features,
+            device=torch.device("cpu"),
+            precision=precision,
+        )
+        table: torch.Tensor = prepared.model.encoder.user_features
+        return table
+
+    full = frozen("fp32")
+    once = features.encodings
+    assert once > 0
+    assert torch.equal(frozen("fp32"), full) and features.encodings == once  # reused
+    half = frozen("bf16")
+    assert features.encodings == 2 * once  # encoded again, not served from the fp32 table
+    assert not torch.equal(half, full)

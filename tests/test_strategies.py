@@ -138,6 +138,7 @@ def test_lora_trains_under_five_percent_of_minilm() -> None:
             encoded_splits=lambda name, split: None,  # type: ignore[arg-type,return-value]
             features=FeatureCache(),
             device=torch.device("cpu"),
+            precision="fp32",
         )
         params = list(prepared.model.parameters())
         return sum(p.numel() for p in params if p.requires_grad), sum(p.numel() for p in params)
