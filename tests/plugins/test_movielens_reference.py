@@ -175,7 +175,7 @@ def _mtrec_rating(folder: Path, tmp_path: Path, backbone: str, data: DomainData)
     result = run_sweep(suite, PluginHost(), tmp_path / "run", device="cpu")
     [record] = result.document["records"]
     assert record["status"] == "ok", record.get("error")
-    [path] = (tmp_path / "run").rglob(Path(record["predictions"]["rating"]).name)
+    path = tmp_path / "run" / "predictions" / record["predictions"]["rating"]
     with path.open(encoding="utf-8") as handle:
         rows = {int(r["id"]): float(r["y_pred"]) for r in csv.DictReader(handle)}
     predicted = np.array([rows[int(i)] for i in data.test.ids])
