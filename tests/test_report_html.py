@@ -38,6 +38,7 @@ backbones: [tiny-bert, id-embedding]
 head_sets: [ecommerce-seed]
 domains: [{name: synthetic-ecommerce, options: {n_users: 40, n_items: 40, n_interactions: 200}}]
 fairness_metrics: [group-gap]  # subtask gains are injected below: no single-task baselines
+fairness: {min_group_users: 2}  # 40 users: every group counts, so each record has a heatmap
 training: {epochs: 1, batch_size: 32, lr: 0.001}
 measure: {latency_batch_sizes: [1, 4], latency_warmup: 1, latency_min_repeats: 8,
           latency_min_seconds: 0, flops: false}
