@@ -16,9 +16,9 @@ from pathlib import Path
 
 import torch
 
-from harness.config import parse_suite
-from harness.plugin_host import PluginHost
-from harness.runner import run_sweep
+from mtrec.config import parse_suite
+from mtrec.plugin_host import PluginHost
+from mtrec.runner import run_sweep
 
 SUITE = """
 name: gpu-check

@@ -15,14 +15,14 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from harness.batching import encode_split
-from harness.config import MeasureConfig, TrainingConfig
-from harness.efficiency import measure_latency
-from harness.model import MultiTaskModel, TextPairEncoder, task_loss
-from harness.plugin_host import PluginHost
-from harness.specs import DomainSplit, Pooling
-from harness.strategies import FeatureCache, prepare
-from harness.training import build_optimizer, train
+from mtrec.batching import encode_split
+from mtrec.config import MeasureConfig, TrainingConfig
+from mtrec.efficiency import measure_latency
+from mtrec.model import MultiTaskModel, TextPairEncoder, task_loss
+from mtrec.plugin_host import PluginHost
+from mtrec.specs import DomainSplit, Pooling
+from mtrec.strategies import FeatureCache, prepare
+from mtrec.training import build_optimizer, train
 
 HOST = PluginHost()
 DOMAIN = HOST.registries.domains.get("synthetic-ecommerce")

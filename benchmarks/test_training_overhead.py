@@ -12,12 +12,12 @@ import time
 import numpy as np
 import torch
 
-from harness.batching import batch_rows, encode_split
-from harness.config import TrainingConfig
-from harness.model import MultiTaskModel, TextPairEncoder, task_loss
-from harness.plugin_host import PluginHost
-from harness.specs import Pooling
-from harness.training import build_optimizer, train
+from mtrec.batching import batch_rows, encode_split
+from mtrec.config import TrainingConfig
+from mtrec.model import MultiTaskModel, TextPairEncoder, task_loss
+from mtrec.plugin_host import PluginHost
+from mtrec.specs import Pooling
+from mtrec.training import build_optimizer, train
 
 ROUNDS = 3
 

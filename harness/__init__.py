@@ -2,7 +2,7 @@
 
 The public surface for plugin authors is re-exported here::
 
-    import harness as mtrec
+    import mtrec as mtrec
 
     @mtrec.hookimpl
     def mtrec_register_domains():
@@ -11,8 +11,8 @@ The public surface for plugin authors is re-exported here::
 
 from __future__ import annotations
 
-from harness.hookspecs import hookimpl, hookspec
-from harness.specs import (
+from mtrec.hookspecs import hookimpl, hookspec
+from mtrec.specs import (
     BackboneSpec,
     DomainData,
     DomainSpec,

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from harness.specs import DomainSplit
+from mtrec.specs import DomainSplit
 
 POOL_BATCHES = 50  # batches per length-sorted pool when shuffling
 

@@ -17,9 +17,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from harness import __version__
-from harness.errors import MtrecError, SweepTerminated, UsageError
-from harness.printable import printable
+from mtrec import __version__
+from mtrec.errors import MtrecError, SweepTerminated, UsageError
+from mtrec.printable import printable
 
 log = logging.getLogger("mtrec")
 ERROR_LIMIT = 1000  # characters of a one-line error message
@@ -56,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
         "-v", "--verbose", action="store_true", help="log plugin loading and show tracebacks"
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    from harness.config import DEFAULT_SUITE, builtin_suites
+    from mtrec.config import DEFAULT_SUITE, builtin_suites
 
     run = commands.add_parser(
         "run",
@@ -114,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help="also send every record to this tracker (tensorboard, mlflow; repeatable)",
     )
-    from harness.store_cli import add_run_options, add_store_commands
+    from mtrec.store_cli import add_run_options, add_store_commands
 
     add_run_options(run)
 
@@ -150,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_compare_command(commands)
     add_store_commands(commands)
-    from harness.datasets_cli import add_datasets_commands
+    from mtrec.datasets_cli import add_datasets_commands
 
     add_datasets_commands(commands)
     return parser
@@ -192,7 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        from harness.datasets_cli import datasets_main
+        from mtrec.datasets_cli import datasets_main
 
         handler = {
             "run": _run,
@@ -226,7 +226,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _host(args: argparse.Namespace) -> Any:
-    from harness.plugin_host import PluginHost
+    from mtrec.plugin_host import PluginHost
 
     return PluginHost(blocked=args.block_plugin)
 
@@ -234,16 +234,16 @@ def _host(args: argparse.Namespace) -> Any:
 def _run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from harness.config import load_suite
-    from harness.runner import default_run_dir, run_sweep
-    from harness.store_cli import failure_summary, sweep_options
-    from reports import print_summary, write_reports
+    from mtrec.config import load_suite
+    from mtrec.reports import print_summary, write_reports
+    from mtrec.runner import default_run_dir, run_sweep
+    from mtrec.store_cli import failure_summary, sweep_options
 
     suite = _narrow(load_suite(args.suite), args)
     host = _host(args)
     out: Path = args.out or default_run_dir(suite)
     console = Console(stderr=True, quiet=args.quiet)
-    from harness.progress import RichReporter
+    from mtrec.progress import RichReporter
 
     with RichReporter(console) as reporter:
         result = run_sweep(
@@ -266,20 +266,20 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _merge(args: argparse.Namespace) -> int:
-    from harness.store_cli import merge_main
+    from mtrec.store_cli import merge_main
 
     return merge_main(args)
 
 
 def _store(args: argparse.Namespace) -> int:
-    from harness.store_cli import store_main
+    from mtrec.store_cli import store_main
 
     return store_main(args)
 
 
 def _narrow(suite: Any, args: argparse.Namespace) -> Any:
     """Apply --seed/--backbones/--head-sets/--domains to a loaded suite."""
-    from harness.config import BackboneEntry, DomainEntry, HeadSetEntry
+    from mtrec.config import BackboneEntry, DomainEntry, HeadSetEntry
 
     update: dict[str, Any] = {}
     if args.seed:
@@ -338,7 +338,7 @@ def registry_kinds() -> list[str]:
     """Every plugin kind, in the order the registries declare them."""
     import dataclasses
 
-    from harness.plugin_host import Registries
+    from mtrec.plugin_host import Registries
 
     return [registry.name for registry in dataclasses.fields(Registries)]
 
@@ -413,7 +413,7 @@ def _suites(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from harness.config import builtin_suites, load_suite
+    from mtrec.config import builtin_suites, load_suite
 
     table = Table(title="built-in suites", title_justify="left")
     for title in ("name", "backbones", "head sets", "domains", "seeds", "description"):
@@ -433,8 +433,8 @@ def _suites(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from harness.results_reader import read_results, unfinished
-    from reports import build_overview, render_html, render_markdown, write_reports
+    from mtrec.reports import build_overview, render_html, render_markdown, write_reports
+    from mtrec.results_reader import read_results, unfinished
 
     document = read_results(args.run_dir)
     problem = unfinished(document)
@@ -459,9 +459,9 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _add_compare_command(commands: Any) -> None:
-    from harness.bootstrap import DEFAULT_RESAMPLES
-    from harness.compare import DEFAULT_MIN_EFFECT
-    from harness.compare_rules import DEFAULT_RULES
+    from mtrec.bootstrap import DEFAULT_RESAMPLES
+    from mtrec.compare import DEFAULT_MIN_EFFECT
+    from mtrec.compare_rules import DEFAULT_RULES
 
     compare = commands.add_parser(
         "compare",
@@ -503,11 +503,11 @@ def _add_compare_command(commands: Any) -> None:
 def _compare(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from harness.compare import compare_runs, load_run
-    from harness.compare_rules import parse_rules
-    from harness.results_reader import unfinished
-    from reports.compare import comparison_json, print_comparison, regression_line
-    from reports.compare import render_markdown as render_diff
+    from mtrec.compare import compare_runs, load_run
+    from mtrec.compare_rules import parse_rules
+    from mtrec.reports.compare import comparison_json, print_comparison, regression_line
+    from mtrec.reports.compare import render_markdown as render_diff
+    from mtrec.results_reader import unfinished
 
     if args.min_effect < 0 or args.resamples < 0:
         raise UsageError("--min-effect and --resamples must not be negative")

@@ -17,12 +17,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from harness.architectures import expert_gates
-from harness.batching import Batchable, EncodedSplit
-from harness.cache_files import read_arrays, write_arrays
-from harness.config import TrainingConfig, TransferConfig
-from harness.domain_checks import describe_problems, domain_problems
-from harness.efficiency import (
+from mtrec.architectures import expert_gates
+from mtrec.batching import Batchable, EncodedSplit
+from mtrec.cache_files import read_arrays, write_arrays
+from mtrec.config import TrainingConfig, TransferConfig
+from mtrec.domain_checks import describe_problems, domain_problems
+from mtrec.efficiency import (
     PhaseMemory,
     flops_per_sample,
     measure_latency,
@@ -31,21 +31,21 @@ from harness.efficiency import (
     track_memory,
     uncached,
 )
-from harness.errors import CombinationError
-from harness.evaluation import (
+from mtrec.errors import CombinationError
+from mtrec.evaluation import (
     PredictionRun,
     predict,
     save_predictions,
     score_tasks,
     validation_score,
 )
-from harness.matrix import Combination
-from harness.model import MultiTaskModel
-from harness.paths import cache_dir
-from harness.plugin_host import PluginHost
-from harness.plugin_values import NotJsonError, json_value
-from harness.predictions import save_item_counts, save_train_labels
-from harness.specs import (
+from mtrec.matrix import Combination
+from mtrec.model import MultiTaskModel
+from mtrec.paths import cache_dir
+from mtrec.plugin_host import PluginHost
+from mtrec.plugin_values import NotJsonError, json_value
+from mtrec.predictions import save_item_counts, save_train_labels
+from mtrec.specs import (
     DomainData,
     DomainSplit,
     FairnessContext,
@@ -57,8 +57,8 @@ from harness.specs import (
     TaskPredictions,
     TaskType,
 )
-from harness.strategies import FeatureCache, ServingPath, accepts_segments, prepare
-from harness.tasks import (
+from mtrec.strategies import FeatureCache, ServingPath, accepts_segments, prepare
+from mtrec.tasks import (
     LOSSES,
     METRICS,
     SELECTION_RULE,
@@ -67,9 +67,9 @@ from harness.tasks import (
     relative_gain,
     trivial_predictions,
 )
-from harness.token_cache import TokenCache
-from harness.training import TrainResult, Validation, effective_precision, train
-from harness.weighting import LossWeighting
+from mtrec.token_cache import TokenCache
+from mtrec.training import TrainResult, Validation, effective_precision, train
+from mtrec.weighting import LossWeighting
 
 EpochCallback = Callable[[int, float, float], None]
 
@@ -908,7 +908,7 @@ def _outcome(
 
 
 def _variant_key(parts: Mapping[str, Any]) -> str:
-    from harness import __version__
+    from mtrec import __version__
 
     canonical = json.dumps({**parts, "mtrec": __version__}, sort_keys=True, default=str)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]

@@ -20,13 +20,13 @@ from typing import Any
 
 import numpy as np
 
-from harness.bootstrap import DEFAULT_RESAMPLES, Interval, paired_difference, unpaired_difference
-from harness.compare_rules import EFFICIENCY, WILDCARD, Rule
-from harness.errors import UsageError
-from harness.predictions import aligned_predictions, read_predictions
-from harness.resampled import resampled_metric
-from harness.results_reader import read_results
-from harness.tasks import HIGHER, METRICS
+from mtrec.bootstrap import DEFAULT_RESAMPLES, Interval, paired_difference, unpaired_difference
+from mtrec.compare_rules import EFFICIENCY, WILDCARD, Rule
+from mtrec.errors import UsageError
+from mtrec.predictions import aligned_predictions, read_predictions
+from mtrec.resampled import resampled_metric
+from mtrec.results_reader import read_results
+from mtrec.tasks import HIGHER, METRICS
 
 DEFAULT_MIN_EFFECT = 0.005
 LATENCY_BATCH = "1"  # latency rules read batch size 1 (else the first one measured)
@@ -113,7 +113,7 @@ def load_run(name: str) -> Run:
 
 def _stored_run(name: str) -> Path | None:
     try:
-        from harness.store import Store
+        from mtrec.store import Store
     except ImportError:  # a build without the results store
         return None
     store = Store.default()

@@ -12,8 +12,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from harness.errors import UsageError
-from harness.tasks import HIGHER, LOWER, METRICS
+from mtrec.errors import UsageError
+from mtrec.tasks import HIGHER, LOWER, METRICS
 
 WILDCARD = "*"  # every task's primary metric
 DEFAULT_RULES = "*:+2%,flops_per_sample:+0%"

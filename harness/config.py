@@ -24,11 +24,11 @@ from pydantic import (
     model_validator,
 )
 
-from harness.errors import ConfigError, UnknownNameError
-from harness.printable import echoed
-from harness.specs import Pooling
+from mtrec.errors import ConfigError, UnknownNameError
+from mtrec.printable import echoed
+from mtrec.specs import Pooling
 
-SUITES_PACKAGE = "harness.suites"
+SUITES_PACKAGE = "mtrec.suites"
 # numpy and torch take seeds in [0, 2**32); a negative seed fails deep inside them.
 Seed = Annotated[int, Field(ge=0, le=2**32 - 1)]
 DEFAULT_SUITE = "quick"

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from harness.datasets import Manifest
+    from mtrec.datasets import Manifest
 
 
 def add_datasets_commands(subparsers: Any) -> None:
@@ -73,14 +73,14 @@ def datasets_main(args: argparse.Namespace) -> int:
 
 
 def _generated_domains(args: argparse.Namespace) -> list[Any]:
-    from harness.plugin_host import PluginHost
+    from mtrec.plugin_host import PluginHost
 
     host = PluginHost(blocked=getattr(args, "block_plugin", []))
     return [e for e in host.registries.domains if e.spec.name.startswith("synthetic-")]
 
 
 def _status(manifest: Manifest) -> str:
-    from harness.datasets import cached_sources
+    from mtrec.datasets import cached_sources
 
     cached = cached_sources(manifest)
     if cached:
@@ -91,7 +91,7 @@ def _status(manifest: Manifest) -> str:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from harness.datasets import get_manifest, manifest_names
+    from mtrec.datasets import get_manifest, manifest_names
 
     rows: list[tuple[str, str, str, str]] = []
     for name in manifest_names():
@@ -109,7 +109,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
-    from harness.datasets import cached_sources, dataset_stats, get_manifest, manifest_names
+    from mtrec.datasets import cached_sources, dataset_stats, get_manifest, manifest_names
 
     if args.name not in manifest_names():
         for entry in _generated_domains(args):
@@ -169,7 +169,7 @@ def _counts(stats: Mapping[str, int]) -> str:
 
 
 def _fetch(args: argparse.Namespace) -> int:
-    from harness.datasets import fetch_dataset, get_manifest
+    from mtrec.datasets import fetch_dataset, get_manifest
 
     manifest = get_manifest(args.name)
     report = fetch_dataset(
@@ -186,7 +186,7 @@ def _fetch(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from harness.datasets import get_manifest, verify_dataset
+    from mtrec.datasets import get_manifest, verify_dataset
 
     manifest = get_manifest(args.name)
     for cached, files in verify_dataset(manifest):

@@ -1,6 +1,6 @@
 """Checking what a domain plugin returned before anything trains on it.
 
-A :class:`~harness.specs.DomainData` crosses a plugin boundary, so it is checked once, when
+A :class:`~mtrec.specs.DomainData` crosses a plugin boundary, so it is checked once, when
 the domain loads: every array as long as the split's ``ids``, the dtypes the specs promise,
 finite values, class indices inside the declared classes, ids unique within the domain, and
 the label fields and sensitive attributes that are declared present in every split (and
@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.specs import DomainData, DomainSplit, LabelField, TaskType
+from mtrec.specs import DomainData, DomainSplit, LabelField, TaskType
 
 SPLITS = ("train", "validation", "test")
 

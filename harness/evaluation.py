@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from harness.batching import Batchable, iterate_batches
-from harness.model import MultiTaskModel, decode_outputs
-from harness.specs import DomainSplit, TaskPredictions, TaskType
-from harness.tasks import METRICS, compute_metrics, log_ratio, primary_metric, selection_score
-from harness.training import Validation, autocast_for
+from mtrec.batching import Batchable, iterate_batches
+from mtrec.model import MultiTaskModel, decode_outputs
+from mtrec.specs import DomainSplit, TaskPredictions, TaskType
+from mtrec.tasks import METRICS, compute_metrics, log_ratio, primary_metric, selection_score
+from mtrec.training import Validation, autocast_for
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -32,23 +32,23 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Protocol
 
-from harness.errors import CombinationError, StorageError, UsageError
-from harness.faults import (
+from mtrec.errors import CombinationError, StorageError, UsageError
+from mtrec.faults import (
     describe_storage_fault,
     plugin_exit_reason,
     stop_requested,
     storage_fault,
 )
-from harness.fingerprint import combination_fingerprint
-from harness.results import now
+from mtrec.fingerprint import combination_fingerprint
+from mtrec.results import now
 
 if TYPE_CHECKING:
     import torch
 
-    from harness.combination import SweepCache
-    from harness.config import ResourcesConfig
-    from harness.matrix import Combination
-    from harness.plugin_host import PluginHost
+    from mtrec.combination import SweepCache
+    from mtrec.config import ResourcesConfig
+    from mtrec.matrix import Combination
+    from mtrec.plugin_host import PluginHost
 
 NON_FINITE_LOSS = "non-finite loss"  # start of the reason training gives for NaN/inf losses
 
@@ -156,7 +156,7 @@ def execute(
     sizes (the record's ``oom_retry`` says so). ``collect`` frees the combination's model
     before returning (a full garbage collection: worth it only if the process goes on).
     """
-    from harness import combination as combination_module
+    from mtrec import combination as combination_module
 
     key = combination.key
     record = new_record(combination)
@@ -347,7 +347,7 @@ class HostRecipe:
         )
 
     def build(self) -> PluginHost:
-        from harness.plugin_host import PluginHost
+        from mtrec.plugin_host import PluginHost
 
         return PluginHost(
             blocked=self.blocked,
@@ -399,8 +399,8 @@ def run_task(
     (``collect``: see :func:`execute`; a worker that exits next skips it)."""
     import torch
 
-    from harness.combination import SweepCache
-    from harness.runner import resolve_device
+    from mtrec.combination import SweepCache
+    from mtrec.runner import resolve_device
 
     os.environ.update(task.environ)
     torch.set_num_threads(max(1, task.torch_threads))
@@ -545,6 +545,6 @@ def _process_context(host: PluginHost) -> multiprocessing.context.BaseContext:
     if "forkserver" in multiprocessing.get_all_start_methods():
         context = multiprocessing.get_context("forkserver")
         plugins = [p.module.partition(":")[0] for p in host.loaded if p.distribution]
-        context.set_forkserver_preload(["harness.combination", *plugins])
+        context.set_forkserver_preload(["mtrec.combination", *plugins])
         return context
     return multiprocessing.get_context("spawn")

@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 
-from harness.errors import SweepTerminated
+from mtrec.errors import SweepTerminated
 
 # errno values that say the filesystem takes no more writes
 STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG})

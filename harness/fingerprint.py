@@ -26,11 +26,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from harness.specs import DomainData
+from mtrec.specs import DomainData
 
 if TYPE_CHECKING:
-    from harness.matrix import Combination
-    from harness.plugin_host import PluginHost
+    from mtrec.matrix import Combination
+    from mtrec.plugin_host import PluginHost
 
 DIGEST_LENGTH = 16
 
@@ -99,7 +99,7 @@ def code_versions(
     combination: Combination, host: PluginHost, fairness_metrics: list[str] | None
 ) -> dict[str, str]:
     """mtrec's version and the version of each plugin providing an item of ``combination``."""
-    from harness import __version__
+    from mtrec import __version__
 
     registries = host.registries
     head_set = registries.head_sets.get(combination.head_set.name)
@@ -150,10 +150,10 @@ def combination_fingerprint(
     """``{"code": ..., "data": ..., "versions": {...}}`` of one combination.
 
     Loads the domain (and transfer sources) through ``cache`` (a
-    :class:`harness.combination.SweepCache`): after the combination ran, a cache hit.
+    :class:`mtrec.combination.SweepCache`): after the combination ran, a cache hit.
     Raises whatever loading the domain raises.
     """
-    from harness.combination import _load_domain
+    from mtrec.combination import _load_domain
 
     versions = code_versions(combination, host, fairness_metrics)
     domains = [(combination.domain.name, combination.domain.options)]

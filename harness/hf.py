@@ -10,8 +10,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from harness.errors import CombinationError
-from harness.specs import LoadedBackbone, Pooling
+from mtrec.errors import CombinationError
+from mtrec.specs import LoadedBackbone, Pooling
 
 
 def quiet_transformers() -> None:

@@ -21,13 +21,13 @@ from typing import TYPE_CHECKING, Any
 
 import pluggy
 
-from harness.specs import BackboneSpec, DomainSpec, FairnessMetricSpec, HeadSetSpec
+from mtrec.specs import BackboneSpec, DomainSpec, FairnessMetricSpec, HeadSetSpec
 
 if TYPE_CHECKING:
-    from harness.architectures import ArchitectureSpec
-    from harness.executors import ExecutorSpec
-    from harness.trackers import TrackerSpec
-    from harness.weighting import WeightingSpec
+    from mtrec.architectures import ArchitectureSpec
+    from mtrec.executors import ExecutorSpec
+    from mtrec.trackers import TrackerSpec
+    from mtrec.weighting import WeightingSpec
 
 PROJECT_NAME = "mtrec"
 

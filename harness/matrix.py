@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from harness.config import (
+from mtrec.config import (
     BackboneEntry,
     DomainEntry,
     FairnessConfig,
@@ -23,8 +23,8 @@ from harness.config import (
     Suite,
     TrainingConfig,
 )
-from harness.errors import ConfigError, UnknownNameError
-from harness.plugin_host import Registries
+from mtrec.errors import ConfigError, UnknownNameError
+from mtrec.plugin_host import Registries
 
 KEY_LENGTH = 16
 

@@ -15,16 +15,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.errors import UsageError
-from harness.results import SCHEMA_VERSION, write_json_atomic
-from harness.results_reader import read_results
-from harness.run_folder import claim_run_folder
-from harness.runner import check_output_folder, same_suite
-from harness.store import Store, record_id_of
+from mtrec.errors import UsageError
+from mtrec.results import SCHEMA_VERSION, write_json_atomic
+from mtrec.results_reader import read_results
+from mtrec.run_folder import claim_run_folder
+from mtrec.runner import check_output_folder, same_suite
+from mtrec.store import Store, record_id_of
 
 
 def read_run(folder: Path) -> dict[str, Any]:
-    """The checked results.json of a run folder (:mod:`harness.results_reader`)."""
+    """The checked results.json of a run folder (:mod:`mtrec.results_reader`)."""
     return read_results(folder)
 
 
@@ -103,7 +103,7 @@ def merge_runs(out: Path, folders: Sequence[Path], store: Store | None = None) -
         "records": records,
     }
     try:
-        from harness.pareto import annotate_tradeoffs
+        from mtrec.pareto import annotate_tradeoffs
     except ImportError:  # a checkout without the tradeoff module: nothing to annotate
         pass
     else:
@@ -139,8 +139,8 @@ def _matrix_order(document: dict[str, Any]) -> dict[str, int]:
     """Key -> position in the suite's matrix (empty if the suite cannot be rebuilt)."""
     from pydantic import ValidationError
 
-    from harness.config import Suite
-    from harness.matrix import expand
+    from mtrec.config import Suite
+    from mtrec.matrix import expand
 
     try:
         suite = Suite.model_validate(document["suite"]["config"])

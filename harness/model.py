@@ -20,8 +20,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from harness.architectures import ARCHITECTURES, ArchitectureSpec, TaskTower
-from harness.specs import HeadSetSpec, HeadSpec, LabelField, Pooling, TaskType
+from mtrec.architectures import ARCHITECTURES, ArchitectureSpec, TaskTower
+from mtrec.specs import HeadSetSpec, HeadSpec, LabelField, Pooling, TaskType
 
 
 def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: Pooling) -> torch.Tensor:

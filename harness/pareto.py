@@ -13,8 +13,8 @@ import math
 from collections.abc import Hashable, Mapping, Sequence
 from typing import Any, NamedTuple, TypeVar
 
-from harness.group_headlines import worst_relative_group_gap
-from harness.tasks import log_ratio, selection_score
+from mtrec.group_headlines import worst_relative_group_gap
+from mtrec.tasks import log_ratio, selection_score
 
 Key = TypeVar("Key", bound=Hashable)
 

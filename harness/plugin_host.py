@@ -16,14 +16,14 @@ from typing import Any, get_origin, get_type_hints
 
 import pluggy
 
-from harness import hookspecs
-from harness.architectures import ArchitectureSpec
-from harness.errors import PluginError, UnknownNameError
-from harness.executors import ExecutorSpec
-from harness.registry import Provider, Registry
-from harness.specs import BackboneSpec, DomainSpec, FairnessMetricSpec, HeadSetSpec
-from harness.trackers import TrackerSpec
-from harness.weighting import WeightingSpec
+from mtrec import hookspecs
+from mtrec.architectures import ArchitectureSpec
+from mtrec.errors import PluginError, UnknownNameError
+from mtrec.executors import ExecutorSpec
+from mtrec.registry import Provider, Registry
+from mtrec.specs import BackboneSpec, DomainSpec, FairnessMetricSpec, HeadSetSpec
+from mtrec.trackers import TrackerSpec
+from mtrec.weighting import WeightingSpec
 
 ENTRY_POINT_GROUP = "mtrec"
 BLOCK_ENV = "MTREC_BLOCK_PLUGINS"

@@ -1,6 +1,6 @@
 """The files beside the saved predictions, and reading saved test predictions back.
 
-:func:`harness.evaluation.save_predictions` writes one CSV per task; the figures of a record
+:func:`mtrec.evaluation.save_predictions` writes one CSV per task; the figures of a record
 that need more than those rows get it here, written beside them so that every figure can be
 recomputed from the run folder alone:
 
@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.specs import DomainData, HeadSpec, TaskPredictions, TaskType
+from mtrec.specs import DomainData, HeadSpec, TaskPredictions, TaskType
 
 TRAIN_LABELS = "train_labels.json"
 ITEMS = "items.csv"

@@ -16,8 +16,8 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from harness.matrix import Combination
-from harness.printable import printable
+from mtrec.matrix import Combination
+from mtrec.printable import printable
 
 
 class RichReporter:

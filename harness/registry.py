@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
-from harness.errors import PluginError, UnknownNameError
+from mtrec.errors import PluginError, UnknownNameError
 
 
 class _Named(Protocol):

@@ -29,7 +29,7 @@ def environment(device: str) -> dict[str, Any]:
     import torch
     import transformers
 
-    from harness import __version__
+    from mtrec import __version__
 
     device_name = platform.processor() or platform.machine()
     if device.startswith("cuda"):
@@ -128,7 +128,7 @@ def write_json_atomic(path: Path, document: Any) -> None:
 
 def results_schema() -> dict[str, Any]:
     """The JSON Schema of ``results.json`` shipped in the package."""
-    text = resources.files("harness.schemas").joinpath(SCHEMA_RESOURCE).read_text("utf-8")
+    text = resources.files("mtrec.schemas").joinpath(SCHEMA_RESOURCE).read_text("utf-8")
     schema: dict[str, Any] = json.loads(text)
     return schema
 

@@ -3,7 +3,7 @@
 A results file is input like any other: it may be from another mtrec version, hand-edited,
 truncated or not an mtrec file at all. :func:`read_results` checks what the readers rely on
 (a known ``schema_version``, a records list, every record's identity, status and metric
-tables) and raises one :class:`~harness.errors.UsageError` naming the file and the field, so
+tables) and raises one :class:`~mtrec.errors.UsageError` naming the file and the field, so
 no reader meets a malformed document half-way through and fails with a traceback.
 """
 
@@ -14,9 +14,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from harness.errors import UsageError
-from harness.printable import echoed
-from harness.results import SCHEMA_VERSION
+from mtrec.errors import UsageError
+from mtrec.printable import echoed
+from mtrec.results import SCHEMA_VERSION
 
 RESULTS = "results.json"
 KNOWN_SCHEMA_VERSIONS = frozenset({SCHEMA_VERSION})  # the versions this mtrec can read

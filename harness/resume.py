@@ -1,7 +1,7 @@
 """``--resume``: which earlier records a run may reuse, and why (or why not).
 
 An earlier ok record of the same key is reused only when its fingerprint (see
-:mod:`harness.fingerprint`) equals the combination's current one: the same mtrec and plugin
+:mod:`mtrec.fingerprint`) equals the combination's current one: the same mtrec and plugin
 versions and the same loaded domain data. Every record of a resumed run says what happened in
 its ``resume`` block: ``{"reused": true, "reason": ...}`` for a record kept or copied in, and
 ``{"reused": false, "reason": ...}`` for one computed again (no earlier record, or why the
@@ -16,12 +16,12 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from harness.errors import UsageError
-from harness.faults import stop_requested
-from harness.fingerprint import combination_fingerprint, fingerprint_difference
-from harness.matrix import Combination
-from harness.plugin_host import PluginHost
-from harness.store import Store
+from mtrec.errors import UsageError
+from mtrec.faults import stop_requested
+from mtrec.fingerprint import combination_fingerprint, fingerprint_difference
+from mtrec.matrix import Combination
+from mtrec.plugin_host import PluginHost
+from mtrec.store import Store
 
 SAME = "same key, code fingerprint and data fingerprint"
 
@@ -81,7 +81,7 @@ def continued_document(
     out: Path, block: dict[str, Any], shard: dict[str, int] | None
 ) -> dict[str, Any]:
     """The document of the run in ``out``, checked to be a run of the same suite."""
-    from harness.runner import same_suite
+    from mtrec.runner import same_suite
 
     path = out / "results.json"
     try:

@@ -17,7 +17,7 @@ import socket
 from pathlib import Path
 from types import TracebackType
 
-from harness.errors import UsageError
+from mtrec.errors import UsageError
 
 MARKER = ".mtrec-run"
 

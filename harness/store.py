@@ -25,9 +25,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-from harness.errors import StorageError, UsageError
-from harness.faults import storage_fault
-from harness.results import json_ready, now
+from mtrec.errors import StorageError, UsageError
+from mtrec.faults import storage_fault
+from mtrec.results import json_ready, now
 
 STORE_ENV = "MTREC_STORE"
 DEFAULT_STORE = Path("runs") / "mtrec.sqlite"

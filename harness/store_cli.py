@@ -13,8 +13,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from harness.printable import printable
-from harness.store import STORE_ENV, Store
+from mtrec.printable import printable
+from mtrec.store import STORE_ENV, Store
 
 
 def add_run_options(run: argparse.ArgumentParser) -> None:
@@ -65,8 +65,8 @@ def open_store(args: argparse.Namespace) -> Store:
 
 
 def sweep_options(args: argparse.Namespace) -> dict[str, Any]:
-    """Keyword arguments of :func:`harness.runner.run_sweep` from the run options."""
-    from harness.runner import Shard
+    """Keyword arguments of :func:`mtrec.runner.run_sweep` from the run options."""
+    from mtrec.runner import Shard
 
     return {
         "store": open_store(args),
@@ -143,8 +143,8 @@ def add_store_commands(commands: Any) -> None:
 
 
 def merge_main(args: argparse.Namespace) -> int:
-    from harness.merge import merge_runs
-    from reports import write_reports
+    from mtrec.merge import merge_runs
+    from mtrec.reports import write_reports
 
     document = merge_runs(args.out, args.shards, None if args.no_store else open_store(args))
     report_path, _ = write_reports(document, args.out)
@@ -157,7 +157,7 @@ def merge_main(args: argparse.Namespace) -> int:
 def store_main(args: argparse.Namespace) -> int:
     store = open_store(args)
     if not store.path.is_file():
-        from harness.errors import UsageError
+        from mtrec.errors import UsageError
 
         raise UsageError(f"store {store.path}: no such file (run mtrec run first, or --store)")
     if args.store_command == "list":

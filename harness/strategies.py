@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from harness.batching import (
+from mtrec.batching import (
     Batch,
     Batchable,
     EncodedSplit,
@@ -30,16 +30,16 @@ from harness.batching import (
     batch_rows,
     with_labels,
 )
-from harness.errors import CombinationError
-from harness.model import (
+from mtrec.errors import CombinationError
+from mtrec.model import (
     CachedFeatureEncoder,
     ConstantEncoder,
     MultiTaskModel,
     TextPairEncoder,
     pool,
 )
-from harness.specs import DomainSplit, Family, LoadedBackbone, Pooling
-from harness.training import autocast_for, effective_precision
+from mtrec.specs import DomainSplit, Family, LoadedBackbone, Pooling
+from mtrec.training import autocast_for, effective_precision
 
 SPLITS = ("train", "validation", "test")
 FEATURE_BATCH = 64

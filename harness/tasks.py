@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn import metrics as skm
 
-from harness.specs import TaskPredictions, TaskType
+from mtrec.specs import TaskPredictions, TaskType
 
 HIGHER, LOWER = 1, -1
 

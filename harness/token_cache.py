@@ -8,7 +8,7 @@ same inputs in a later run load from ``$MTREC_CACHE/tokens`` instead of re-token
 The cache holds token ids only. Labels are not part of the key (two variants of a domain can
 share every text and differ in every label), so they are paired with the cached tokens from
 the split asked about, on every call. Each file carries its key and a checksum of its
-content (:mod:`harness.cache_files`): a damaged or swapped file is discarded and re-made.
+content (:mod:`mtrec.cache_files`): a damaged or swapped file is discarded and re-made.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from harness.batching import EncodedSplit, TokenizedSplit, tokenize_split, with_labels
-from harness.cache_files import read_arrays, write_arrays
-from harness.specs import DomainSplit
+from mtrec.batching import EncodedSplit, TokenizedSplit, tokenize_split, with_labels
+from mtrec.cache_files import read_arrays, write_arrays
+from mtrec.specs import DomainSplit
 
 
 class TokenCache:

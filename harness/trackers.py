@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.errors import UsageError
+from mtrec.errors import UsageError
 
 if TYPE_CHECKING:
-    from harness.matrix import Combination
-    from harness.registry import Registry
-    from harness.runner import SweepReporter
+    from mtrec.matrix import Combination
+    from mtrec.registry import Registry
+    from mtrec.runner import SweepReporter
 
 # Sections of a record whose numeric leaves become scalars ("metrics/click/auc", ...).
 SCALAR_SECTIONS = ("metrics", "efficiency", "fairness", "summary")

@@ -36,7 +36,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from harness.errors import ConfigError
+from mtrec.errors import ConfigError
 
 _EPS = 1e-12  # guards divisions by a loss or a squared norm that may be zero
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from harness import BackboneSpec, Family, LoadedBackbone, Pooling, hookimpl
+from mtrec import BackboneSpec, Family, LoadedBackbone, Pooling, hookimpl
 
 
 class IdEmbeddings(nn.Module):

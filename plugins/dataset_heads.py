@@ -7,8 +7,8 @@ different set of labels (``like`` rather than ``watch`` on MovieLens, ``helpful`
 
 from __future__ import annotations
 
-from harness import HeadSetSpec, HeadSpec, TaskType, hookimpl
-from harness.tasks import LOSSES
+from mtrec import HeadSetSpec, HeadSpec, TaskType, hookimpl
+from mtrec.tasks import LOSSES
 
 HEADS = {
     "movielens-seed": (

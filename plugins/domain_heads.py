@@ -8,7 +8,7 @@ MSE for regression, BCE for binary and (per class) for multilabel.
 
 from __future__ import annotations
 
-from harness import HeadSetSpec, HeadSpec, TaskType, hookimpl
+from mtrec import HeadSetSpec, HeadSpec, TaskType, hookimpl
 
 _LOSSES = {
     TaskType.MULTICLASS: "cross_entropy",

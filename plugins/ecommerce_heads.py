@@ -8,7 +8,7 @@ The label fields match what e-commerce domains provide.
 
 from __future__ import annotations
 
-from harness import HeadSetSpec, HeadSpec, TaskType, hookimpl
+from mtrec import HeadSetSpec, HeadSpec, TaskType, hookimpl
 
 CATEGORY = HeadSpec(
     task="category", task_type=TaskType.MULTICLASS, label_field="category", loss="cross_entropy"

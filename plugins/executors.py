@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from harness import hookimpl
-from harness.executors import ExecutorSpec, LocalExecutor, ProcessExecutor
+from mtrec import hookimpl
+from mtrec.executors import ExecutorSpec, LocalExecutor, ProcessExecutor
 
 
 def _ray_executor() -> object:
-    from plugins.ray_executor import RayExecutor
+    from mtrec.plugins.ray_executor import RayExecutor
 
     return RayExecutor()
 
 
 def _ray_missing() -> str | None:
-    from plugins.ray_executor import ray_unavailable
+    from mtrec.plugins.ray_executor import ray_unavailable
 
     return ray_unavailable()
 

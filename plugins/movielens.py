@@ -1,7 +1,7 @@
 """MovieLens 100K as the ``movielens-100k`` domain (kind: video).
 
 The data is never downloaded at run time: ``mtrec datasets fetch movielens-100k`` puts it in the
-cache (manifest: ``datasets_manifest/movielens-100k.yaml``); until then :func:`load_movielens`
+cache (manifest: ``mtrec.datasets_manifest/movielens-100k.yaml``); until then :func:`load_movielens`
 raises an error naming that command. The loader option ``path`` reads a folder instead.
 
 Two file formats are read through the manifest's schema: RecBole atomic files
@@ -15,7 +15,7 @@ latin-1, no header). Both give the same rows and labels.
 * User text: demographics, then the titles and stars of the user's most recent earlier ratings
   (at most ``max_history``). Earlier means strictly earlier in time, and only ratings the model
   may see: training rows draw on training rows, validation and test rows on training and
-  validation rows (:func:`harness.datasets.earlier_rows`).
+  validation rows (:func:`mtrec.datasets.earlier_rows`).
 * Labels: ``rating`` (regression, 1-5), ``like`` (binary, rating >= 4), ``genres`` (multilabel
   over the 19 MovieLens genres, ``unknown`` included).
 * Sensitive attributes: ``gender``, ``age_bucket`` (<25, 25-34, 35-44, 45+), ``occupation``.
@@ -30,7 +30,7 @@ import re
 
 import numpy as np
 
-from harness.datasets import (
+from mtrec.datasets import (
     DatasetError,
     Interactions,
     Table,
@@ -44,8 +44,8 @@ from harness.datasets import (
     split_assignment,
     subsample,
 )
-from harness.hookspecs import hookimpl
-from harness.specs import DomainData, DomainSpec
+from mtrec.hookspecs import hookimpl
+from mtrec.specs import DomainData, DomainSpec
 
 DOMAIN_NAME = "movielens-100k"
 GENRES: tuple[str, ...] = (

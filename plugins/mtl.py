@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from harness import hookimpl
-from harness.architectures import ARCHITECTURES, ArchitectureSpec
-from harness.weighting import WEIGHTINGS, WeightingSpec
+from mtrec import hookimpl
+from mtrec.architectures import ARCHITECTURES, ArchitectureSpec
+from mtrec.weighting import WEIGHTINGS, WeightingSpec
 
 
 @hookimpl

@@ -5,7 +5,7 @@
 * ``datafiniti-hotels`` (travel): Datafiniti Hotel Reviews, June 2019 CSV.
 * ``social-airline-tweets`` (social): Twitter US Airline Sentiment, ``Tweets.csv``.
 
-Their manifests (``datasets_manifest/*.yaml``) say how each file maps onto users, items and
+Their manifests (``mtrec.datasets_manifest/*.yaml``) say how each file maps onto users, items and
 text, and how each label is derived; the files are read through that mapping. Their sources
 have no verified sha256 yet, so ``mtrec datasets fetch`` refuses them: download the files
 yourself and pass the loader option ``path=FOLDER`` (``X.json.gz`` may also be unpacked as
@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.datasets import (
+from mtrec.datasets import (
     Interactions,
     Manifest,
     Table,
@@ -47,8 +47,8 @@ from harness.datasets import (
     split_assignment,
     subsample,
 )
-from harness.hookspecs import hookimpl
-from harness.specs import DomainData, DomainSpec
+from mtrec.hookspecs import hookimpl
+from mtrec.specs import DomainData, DomainSpec
 
 AMAZON, MIND, HOTELS, TWEETS = (
     "amazon-reviews",

@@ -30,10 +30,10 @@ from typing import Any
 
 import numpy as np
 
-from harness import FairnessContext, FairnessMetricSpec, TaskPredictions, hookimpl
-from harness.bootstrap import Clusters, Interval, bootstrap, percentile_interval
-from harness.resampled import weighted_metric
-from harness.tasks import METRICS
+from mtrec import FairnessContext, FairnessMetricSpec, TaskPredictions, hookimpl
+from mtrec.bootstrap import Clusters, Interval, bootstrap, percentile_interval
+from mtrec.resampled import weighted_metric
+from mtrec.tasks import METRICS
 
 
 def gain(value: float, baseline: float, direction: int) -> float | None:

@@ -50,9 +50,8 @@ from typing import Any
 
 import numpy as np
 
-from harness.hookspecs import hookimpl
-from harness.specs import DomainData, DomainSpec, LabelField, TaskType
-from plugins.synthetic_ecommerce import (
+from mtrec.hookspecs import hookimpl
+from mtrec.plugins.synthetic_ecommerce import (
     FloatArray,
     IntArray,
     SyntheticOptions,
@@ -60,6 +59,7 @@ from plugins.synthetic_ecommerce import (
     sample_interactions,
     split_domain,
 )
+from mtrec.specs import DomainData, DomainSpec, LabelField, TaskType
 
 # label roles: what in the simulation a theme's label field is made from
 CATEGORY = "category"  # multiclass: the item's primary category

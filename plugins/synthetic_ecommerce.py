@@ -38,8 +38,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from harness.hookspecs import hookimpl
-from harness.specs import DomainData, DomainSpec, DomainSplit, LabelField, TaskType
+from mtrec.hookspecs import hookimpl
+from mtrec.specs import DomainData, DomainSpec, DomainSplit, LabelField, TaskType
 
 DOMAIN_NAME = "synthetic-ecommerce"
 CATEGORIES: tuple[str, ...] = ("electronics", "kitchen", "outdoor", "books", "fashion", "toys")

@@ -25,10 +25,10 @@ from typing import Any
 
 import numpy as np
 
-from harness import FairnessContext, FairnessMetricSpec, TaskPredictions, TaskType, hookimpl
-from harness.resampled import exact_metric, grouped_mean, grouped_metric
-from harness.tasks import HIGHER, LOWER
-from plugins.group_gap import compare_groups, group_support, sensitive_features
+from mtrec import FairnessContext, FairnessMetricSpec, TaskPredictions, TaskType, hookimpl
+from mtrec.plugins.group_gap import compare_groups, group_support, sensitive_features
+from mtrec.resampled import exact_metric, grouped_mean, grouped_metric
+from mtrec.tasks import HIGHER, LOWER
 
 TaskFigures = Callable[[TaskPredictions, FairnessContext], dict[str, Any]]
 

@@ -18,11 +18,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from harness import BackboneSpec, Family, LoadedBackbone, Pooling, hookimpl
-from harness.cache_files import folder_is_sound, seal_folder
-from harness.hf import load_pretrained, quiet_transformers
-from harness.paths import cache_dir
-from plugins.minilm import minilm_folder
+from mtrec import BackboneSpec, Family, LoadedBackbone, Pooling, hookimpl
+from mtrec.cache_files import folder_is_sound, seal_folder
+from mtrec.hf import load_pretrained, quiet_transformers
+from mtrec.paths import cache_dir
+from mtrec.plugins.minilm import minilm_folder
 
 WIDTH = {"hidden": 64, "layers": 2, "heads": 2, "intermediate": 128, "positions": 512}
 INIT_SEED = 1234

@@ -16,8 +16,8 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from harness.hookspecs import hookimpl
-from harness.trackers import (
+from mtrec.hookspecs import hookimpl
+from mtrec.trackers import (
     TrackerContext,
     TrackerSpec,
     combination_name,

@@ -6,10 +6,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from reports.html import render_html
-from reports.markdown import render_markdown
-from reports.overview import build_overview
-from reports.terminal import print_summary
+from mtrec.reports.html import render_html
+from mtrec.reports.markdown import render_markdown
+from mtrec.reports.overview import build_overview
+from mtrec.reports.terminal import print_summary
 
 __all__ = ["build_overview", "print_summary", "render_html", "render_markdown", "write_reports"]
 

@@ -10,9 +10,9 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from harness.compare import UNTESTED, Check, Comparison
-from reports.summary import compact, number
-from reports.text import markdown_cell, terminal_markup
+from mtrec.compare import UNTESTED, Check, Comparison
+from mtrec.reports.summary import compact, number
+from mtrec.reports.text import markdown_cell, terminal_markup
 
 
 def verdict(check: Check) -> str:

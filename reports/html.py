@@ -18,10 +18,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from reports import plots
-from reports.overview import build_overview, finite
-from reports.plots import text
-from reports.summary import compact, number
+from mtrec.reports import plots
+from mtrec.reports.overview import build_overview, finite
+from mtrec.reports.plots import text
+from mtrec.reports.summary import compact, number
 
 
 def render_html(document: Mapping[str, Any]) -> str:
@@ -30,7 +30,7 @@ def render_html(document: Mapping[str, Any]) -> str:
 
 
 def render_overview_html(overview: Mapping[str, Any]) -> str:
-    """The HTML report from an overview built by ``reports.overview.build_overview``."""
+    """The HTML report from an overview built by ``mtrec.reports.overview.build_overview``."""
     run = overview["run"]
     title = f"mtrec report: {run.get('suite') or '?'}"
     sections = [

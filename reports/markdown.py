@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from harness.group_headlines import group_gap_headlines
-from harness.plugin_values import metric_result
-from harness.results_reader import unfinished
-from reports.overview import build_overview, labelled
-from reports.summary import (
+from mtrec.group_headlines import group_gap_headlines
+from mtrec.plugin_values import metric_result
+from mtrec.reports.overview import build_overview, labelled
+from mtrec.reports.summary import (
     compact,
     flops_cell,
     metric_cell,
@@ -17,11 +16,12 @@ from reports.summary import (
     strategy,
     task_columns,
 )
-from reports.text import markdown_cell
+from mtrec.reports.text import markdown_cell
+from mtrec.results_reader import unfinished
 
 
 def _escape(text: Any) -> str:
-    """Every cell and data string of report.md: see :func:`reports.text.markdown_cell`."""
+    """Every cell and data string of report.md: see :func:`mtrec.reports.text.markdown_cell`."""
     return markdown_cell(text)
 
 

@@ -12,8 +12,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from reports.overview import labelled
-from reports.summary import (
+from mtrec.reports.overview import labelled
+from mtrec.reports.summary import (
     compact,
     flops_cell,
     group_gap_cell,
@@ -21,7 +21,7 @@ from reports.summary import (
     number,
     strategy,
 )
-from reports.text import terminal_markup
+from mtrec.reports.text import terminal_markup
 
 IDENTITY = (
     ("backbone", "backbone"),

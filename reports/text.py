@@ -1,6 +1,6 @@
 """Data strings made safe for the report formats that are not HTML (HTML escapes its own).
 
-Group names, item texts, error messages and names from plugins are data: in report.md they
+Group names, item texts, error messages and names from mtrec.plugins are data: in report.md they
 must not open HTML tags, links or table cells, and in a terminal they must not carry escape
 sequences or Rich markup. Every Markdown cell goes through :func:`markdown_cell`, every data
 string printed with Rich markup through :func:`terminal_markup`.
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from rich.markup import escape
 
-from harness.printable import printable
+from mtrec.printable import printable
 
 
 def markdown_cell(value: object) -> str:

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from harness.architectures import ARCHITECTURES, TaskTower, expert_gates
+from mtrec.architectures import ARCHITECTURES, TaskTower, expert_gates
 
 TASKS = ("a", "b")
 NAMES = sorted(ARCHITECTURES)

@@ -7,7 +7,7 @@ that misbehave only once a combination runs follow the sweep's contract instead:
 combination is recorded as failed with a reason naming the file and line or the plugin, the
 sweep exits 1, and still no traceback.
 
-Most cases call :func:`harness.cli.main` in-process (fast); a few run ``python -m harness.cli``
+Most cases call :func:`mtrec.cli.main` in-process (fast); a few run ``python -m mtrec.cli``
 in a child process, to prove the same for a real process.
 """
 
@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli import main
+from mtrec.cli import main
 
 CORPUS = Path(__file__).parent / "bad_inputs"
 SUITES = CORPUS / "suites"
@@ -778,7 +778,7 @@ def test_bad_compare_flag(
 
 def mtrec_process(*args: str, env: dict[str, str] | None = None) -> Outcome:
     done = subprocess.run(
-        [sys.executable, "-m", "harness.cli", *args],
+        [sys.executable, "-m", "mtrec.cli", *args],
         capture_output=True,
         text=True,
         timeout=120,

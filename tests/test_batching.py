@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from harness.batching import batch_rows, encode_split
-from harness.plugin_host import PluginHost
+from mtrec.batching import batch_rows, encode_split
+from mtrec.plugin_host import PluginHost
 
 
 @pytest.fixture(scope="module")

@@ -18,11 +18,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from harness.cache_files import file_digest, read_arrays, write_arrays
-from harness.config import parse_suite
-from harness.plugin_host import PluginHost
-from harness.runner import run_sweep
-from plugins.tiny_backbones import _bert_config, build_tiny
+from mtrec.cache_files import file_digest, read_arrays, write_arrays
+from mtrec.config import parse_suite
+from mtrec.plugin_host import PluginHost
+from mtrec.plugins.tiny_backbones import _bert_config, build_tiny
+from mtrec.runner import run_sweep
 
 SUITE = """
 name: cache-integrity

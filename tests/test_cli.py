@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.results import validate_results
+from mtrec.results import validate_results
 
-MTREC = [sys.executable, "-m", "harness.cli"]
+MTREC = [sys.executable, "-m", "mtrec.cli"]
 
 
 def mtrec(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -178,7 +178,7 @@ def _command_paths() -> list[list[str]]:
     """Every command and sub-command of the parser, e.g. ["datasets", "fetch"]."""
     import argparse
 
-    from harness.cli import build_parser
+    from mtrec.cli import build_parser
 
     paths: list[list[str]] = [[]]
 
@@ -197,7 +197,7 @@ def _command_paths() -> list[list[str]]:
 def test_every_command_has_working_help(
     path: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from harness.cli import main
+    from mtrec.cli import main
 
     with pytest.raises(SystemExit) as exited:
         main([*path, "--help"])
@@ -208,8 +208,8 @@ def test_every_command_has_working_help(
 
 
 def test_compare_help_shows_the_default_rules(capsys: pytest.CaptureFixture[str]) -> None:
-    from harness.cli import main
-    from harness.compare_rules import DEFAULT_RULES
+    from mtrec.cli import main
+    from mtrec.compare_rules import DEFAULT_RULES
 
     with pytest.raises(SystemExit):
         main(["compare", "--help"])
@@ -217,8 +217,8 @@ def test_compare_help_shows_the_default_rules(capsys: pytest.CaptureFixture[str]
 
 
 def test_run_help_names_every_builtin_suite(capsys: pytest.CaptureFixture[str]) -> None:
-    from harness.cli import main
-    from harness.config import builtin_suites
+    from mtrec.cli import main
+    from mtrec.config import builtin_suites
 
     with pytest.raises(SystemExit):
         main(["run", "--help"])
@@ -231,8 +231,8 @@ def test_run_help_names_every_builtin_suite(capsys: pytest.CaptureFixture[str]) 
 def test_plugins_lists_every_registry_kind(capsys: pytest.CaptureFixture[str]) -> None:
     import dataclasses
 
-    from harness.cli import main
-    from harness.plugin_host import Registries
+    from mtrec.cli import main
+    from mtrec.plugin_host import Registries
 
     kinds = [f.name for f in dataclasses.fields(Registries)]
     assert "executors" in kinds

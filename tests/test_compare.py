@@ -19,13 +19,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from harness.cli import main
-from harness.compare import Run, compare_runs
-from harness.compare_rules import parse_rules
-from harness.config import parse_suite
-from harness.plugin_host import PluginHost
-from harness.runner import run_sweep
-from harness.store import Store
+from mtrec.cli import main
+from mtrec.compare import Run, compare_runs
+from mtrec.compare_rules import parse_rules
+from mtrec.config import parse_suite
+from mtrec.plugin_host import PluginHost
+from mtrec.runner import run_sweep
+from mtrec.store import Store
 
 SUITE = """
 name: compare-{name}

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.config import builtin_suites, load_suite, parse_suite
-from harness.errors import ConfigError, UnknownNameError
+from mtrec.config import builtin_suites, load_suite, parse_suite
+from mtrec.errors import ConfigError, UnknownNameError
 
 
 def parse(text: str):

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import torch
 
-from harness.batching import IndexedSplit, encode_split
-from harness.config import TrainingConfig
-from harness.errors import MtrecError
-from harness.model import MultiTaskModel, TextPairEncoder, task_loss
-from harness.plugin_host import PluginHost
-from harness.specs import (
+from mtrec.batching import IndexedSplit, encode_split
+from mtrec.config import TrainingConfig
+from mtrec.errors import MtrecError
+from mtrec.model import MultiTaskModel, TextPairEncoder, task_loss
+from mtrec.plugin_host import PluginHost
+from mtrec.specs import (
     BackboneSpec,
     DomainData,
     DomainSpec,
@@ -25,15 +25,15 @@ from harness.specs import (
     LoadedBackbone,
     TaskType,
 )
-from harness.strategies import (
+from mtrec.strategies import (
     FeatureCache,
     Prepared,
     accepts_segments,
     freeze_below_top_layers,
     prepare,
 )
-from harness.tasks import LOSSES
-from harness.training import build_optimizer
+from mtrec.tasks import LOSSES
+from mtrec.training import build_optimizer
 
 HOST = PluginHost()
 

@@ -24,8 +24,8 @@ import numpy as np
 import pytest
 import yaml
 
-from harness import datasets as ds
-from harness.datasets import (
+from mtrec import datasets as ds
+from mtrec.datasets import (
     TEST,
     TRAIN,
     VALIDATION,
@@ -38,8 +38,8 @@ from harness.datasets import (
     ManifestError,
     UnsafeArchiveError,
 )
-from harness.errors import UnknownNameError, UsageError
-from harness.specs import LabelField, TaskType
+from mtrec.errors import UnknownNameError, UsageError
+from mtrec.specs import LabelField, TaskType
 
 RATINGS = "1\t10\t4\n1\t11\t2\n2\t10\t5\n2\t12\t3\n3\t13\t1\n3\t11\t4\n"
 
@@ -159,7 +159,7 @@ def test_every_shipped_manifest_validates(name: str, monkeypatch: pytest.MonkeyP
     manifest = ds.get_manifest(name)
     assert manifest.name == name
     assert manifest.sources and manifest.tasks
-    assert manifest.origin == f"datasets_manifest/{name}.yaml"
+    assert manifest.origin == f"mtrec.datasets_manifest/{name}.yaml"
     for source in manifest.sources:
         assert source.format in manifest.formats
         # a wheel source is never pending; a pending url source is refused, not trusted
@@ -721,7 +721,7 @@ def test_assemble_checks_labels_and_empty_splits() -> None:
 
 def mtrec(world: World, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "harness.cli", "datasets", *args],
+        [sys.executable, "-m", "mtrec.cli", "datasets", *args],
         capture_output=True, text=True, env=world.env(), timeout=300,
     )  # fmt: skip
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from harness.cli import main
+from mtrec.cli import main
 
 COMPARED = ("metrics", "fairness", "reference", "tasks")
 
@@ -31,7 +31,7 @@ def smoke(out: Path, *flags: str, process: bool = False) -> dict[str, Any]:
     if process:
         env = {**os.environ, "PYTHONHASHSEED": "12345"}
         done = subprocess.run(
-            [sys.executable, "-m", "harness.cli", *args],
+            [sys.executable, "-m", "mtrec.cli", *args],
             capture_output=True,
             text=True,
             env=env,

@@ -1,4 +1,4 @@
-"""``harness.domain_checks``: each defect of a loaded domain is found and named.
+"""``mtrec.domain_checks``: each defect of a loaded domain is found and named.
 
 The end-to-end cases (a plugin returning such data fails its combination, nothing written)
 are in ``tests/test_bad_input.py`` with the corpus in ``tests/bad_inputs/plugins/``.
@@ -12,10 +12,10 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from harness.domain_checks import describe_problems, domain_problems
-from harness.plugin_host import PluginHost
-from harness.specs import DomainData, LabelField, TaskType
-from plugins.synthetic_ecommerce import load_synthetic_ecommerce
+from mtrec.domain_checks import describe_problems, domain_problems
+from mtrec.plugin_host import PluginHost
+from mtrec.plugins.synthetic_ecommerce import load_synthetic_ecommerce
+from mtrec.specs import DomainData, LabelField, TaskType
 
 DECLARED = {
     "declared_labels": ("category", "rating", "click"),

@@ -11,13 +11,13 @@ import pytest
 import torch
 from transformers import BertConfig, BertModel
 
-from harness.batching import EncodedSplit, TokenizedSplit
-from harness.config import parse_suite
-from harness.efficiency import current_rss_mb, flops_per_sample, time_calls, track_memory
-from harness.model import MultiTaskModel, TextPairEncoder
-from harness.plugin_host import PluginHost
-from harness.runner import Silent, run_sweep
-from harness.specs import HeadSetSpec, HeadSpec, LabelField, Pooling, TaskType
+from mtrec.batching import EncodedSplit, TokenizedSplit
+from mtrec.config import parse_suite
+from mtrec.efficiency import current_rss_mb, flops_per_sample, time_calls, track_memory
+from mtrec.model import MultiTaskModel, TextPairEncoder
+from mtrec.plugin_host import PluginHost
+from mtrec.runner import Silent, run_sweep
+from mtrec.specs import HeadSetSpec, HeadSpec, LabelField, Pooling, TaskType
 
 HIDDEN, LAYERS, INTERMEDIATE, LENGTH = 64, 2, 256, 48
 

@@ -17,10 +17,10 @@ import pytest
 from fairlearn.metrics import MetricFrame
 from sklearn import metrics as skm
 
-from harness.config import load_suite
-from harness.plugin_host import PluginHost
-from harness.results import validate_results
-from harness.runner import SweepResult, run_sweep
+from mtrec.config import load_suite
+from mtrec.plugin_host import PluginHost
+from mtrec.results import validate_results
+from mtrec.runner import SweepResult, run_sweep
 
 
 @pytest.fixture(scope="module")

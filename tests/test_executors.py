@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 
-from harness.config import parse_suite
-from harness.errors import UsageError
-from harness.executors import HostRecipe, worker_death
-from harness.plugin_host import PluginHost
-from harness.results import validate_results
-from harness.runner import run_sweep
-from harness.store import Store
+from mtrec.config import parse_suite
+from mtrec.errors import UsageError
+from mtrec.executors import HostRecipe, worker_death
+from mtrec.plugin_host import PluginHost
+from mtrec.results import validate_results
+from mtrec.runner import run_sweep
+from mtrec.store import Store
 
 FAST = """
 head_sets: [ecommerce-seed]

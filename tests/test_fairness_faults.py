@@ -16,11 +16,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from harness import FairnessContext, FairnessMetricSpec, hookimpl
-from harness.config import parse_suite
-from harness.plugin_host import PluginHost
-from harness.results import validate_results
-from harness.runner import SweepResult, run_sweep
+from mtrec import FairnessContext, FairnessMetricSpec, hookimpl
+from mtrec.config import parse_suite
+from mtrec.plugin_host import PluginHost
+from mtrec.results import validate_results
+from mtrec.runner import SweepResult, run_sweep
 
 SUITE = """
 name: fairness-faults
@@ -116,7 +116,7 @@ def test_a_value_json_cannot_hold_is_rejected_for_that_metric(sweep: SweepResult
 def test_reports_render_when_any_metric_failed(
     sweep: SweepResult, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from harness.cli import main
+    from mtrec.cli import main
 
     # The metrics the reports read by name failed too: they are skipped, not misread.
     run = tmp_path / "run"

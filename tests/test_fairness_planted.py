@@ -32,15 +32,15 @@ from sklearn import metrics as skm
 from sklearn.feature_extraction.text import CountVectorizer
 from sklearn.linear_model import LogisticRegression, Ridge
 
-from harness import DomainData, FairnessContext, TaskPredictions, TaskType
-from harness.cli import plugin_listing
-from harness.config import parse_suite
-from harness.plugin_host import PluginHost
-from harness.results import validate_results
-from harness.runner import SweepResult, run_sweep
-from plugins.group_gap import group_gap
-from plugins.synthetic_ecommerce import DISADVANTAGED_GROUP, load_synthetic_ecommerce
-from plugins.task_type_gaps import error_gap
+from mtrec import DomainData, FairnessContext, TaskPredictions, TaskType
+from mtrec.cli import plugin_listing
+from mtrec.config import parse_suite
+from mtrec.plugin_host import PluginHost
+from mtrec.plugins.group_gap import group_gap
+from mtrec.plugins.synthetic_ecommerce import DISADVANTAGED_GROUP, load_synthetic_ecommerce
+from mtrec.plugins.task_type_gaps import error_gap
+from mtrec.results import validate_results
+from mtrec.runner import SweepResult, run_sweep
 
 PLANTED_DISPARITY = 1.0
 FLIP_RATE = min(0.5, PLANTED_DISPARITY / 4.0)

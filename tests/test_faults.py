@@ -29,19 +29,19 @@ import pytest
 import torch
 from torch import nn
 
-from harness import BackboneSpec, Family, LoadedBackbone, Pooling, hookimpl
-from harness import combination as combination_module
-from harness import evaluation as evaluation_module
-from harness import results as results_module
-from harness import runner as runner_module
-from harness.cli import main
-from harness.config import parse_suite
-from harness.errors import StorageError, UsageError
-from harness.plugin_host import PluginHost
-from harness.results import validate_results
-from harness.runner import run_sweep
-from harness.store import Store
-from harness.store_cli import failure_summary
+from mtrec import BackboneSpec, Family, LoadedBackbone, Pooling, hookimpl
+from mtrec import combination as combination_module
+from mtrec import evaluation as evaluation_module
+from mtrec import results as results_module
+from mtrec import runner as runner_module
+from mtrec.cli import main
+from mtrec.config import parse_suite
+from mtrec.errors import StorageError, UsageError
+from mtrec.plugin_host import PluginHost
+from mtrec.results import validate_results
+from mtrec.runner import run_sweep
+from mtrec.store import Store
+from mtrec.store_cli import failure_summary
 
 PLANTED = "planted plugin failure"
 
@@ -477,8 +477,8 @@ def running(pid: int) -> bool:
 
 DRIVER = """
 import importlib.util, sys
-from harness import cli
-from harness.plugin_host import PluginHost
+from mtrec import cli
+from mtrec.plugin_host import PluginHost
 spec = importlib.util.spec_from_file_location("faults_plugin", {path!r})
 module = importlib.util.module_from_spec(spec)
 sys.modules["faults_plugin"] = module

@@ -11,12 +11,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from harness.config import parse_suite
-from harness.fingerprint import code_versions, domain_fingerprint, fingerprint_difference
-from harness.matrix import expand
-from harness.plugin_host import PluginHost
-from harness.specs import DomainData, LabelField
-from plugins.synthetic_ecommerce import load_synthetic_ecommerce
+from mtrec.config import parse_suite
+from mtrec.fingerprint import code_versions, domain_fingerprint, fingerprint_difference
+from mtrec.matrix import expand
+from mtrec.plugin_host import PluginHost
+from mtrec.plugins.synthetic_ecommerce import load_synthetic_ecommerce
+from mtrec.specs import DomainData, LabelField
 
 
 def shop(**options: Any) -> DomainData:
@@ -108,7 +108,7 @@ def test_code_versions_name_every_providing_plugin(
 
 
 PLUGIN = """
-from harness import FairnessMetricSpec, hookimpl
+from mtrec import FairnessMetricSpec, hookimpl
 
 
 def compute(context):

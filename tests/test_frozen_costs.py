@@ -10,12 +10,12 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from harness.config import parse_suite
-from harness.efficiency import eager_attention
-from harness.pareto import summarise
-from harness.plugin_host import PluginHost
-from harness.runner import run_sweep
-from reports.summary import compact, number
+from mtrec.config import parse_suite
+from mtrec.efficiency import eager_attention
+from mtrec.pareto import summarise
+from mtrec.plugin_host import PluginHost
+from mtrec.reports.summary import compact, number
+from mtrec.runner import run_sweep
 
 DOMAIN = {"n_interactions": 200}
 MAX_LENGTH = 48
@@ -98,7 +98,7 @@ def test_strategies_without_a_cache_have_no_cached_figures(
 
 
 def test_reports_show_both_figures(document: dict[str, Any]) -> None:
-    from reports.markdown import render_markdown
+    from mtrec.reports.markdown import render_markdown
 
     frozen = next(r for r in document["records"] if r["training"]["strategy"] == "frozen")
     text = render_markdown(document)

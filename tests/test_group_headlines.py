@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from harness.group_headlines import group_gap_headlines, worst_relative_group_gap
-from reports.markdown import render_markdown
-from reports.overview import build_overview
-from reports.terminal import print_summary
+from mtrec.group_headlines import group_gap_headlines, worst_relative_group_gap
+from mtrec.reports.markdown import render_markdown
+from mtrec.reports.overview import build_overview
+from mtrec.reports.terminal import print_summary
 from tests.test_reports import document, record
 
 

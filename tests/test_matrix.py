@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import pytest
 
-from harness.config import parse_suite
-from harness.errors import ConfigError, UnknownNameError
-from harness.matrix import check_suite, expand
-from harness.plugin_host import PluginHost
+from mtrec.config import parse_suite
+from mtrec.errors import ConfigError, UnknownNameError
+from mtrec.matrix import check_suite, expand
+from mtrec.plugin_host import PluginHost
 
 BASE = """
 name: m

@@ -3,12 +3,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from harness.batching import encode_split, iterate_batches
-from harness.config import TrainingConfig
-from harness.model import MultiTaskModel, TextPairEncoder, pool
-from harness.plugin_host import PluginHost
-from harness.specs import Pooling
-from harness.training import train
+from mtrec.batching import encode_split, iterate_batches
+from mtrec.config import TrainingConfig
+from mtrec.model import MultiTaskModel, TextPairEncoder, pool
+from mtrec.plugin_host import PluginHost
+from mtrec.specs import Pooling
+from mtrec.training import train
 
 
 def test_pooling() -> None:

@@ -20,14 +20,14 @@ from typing import Any
 
 import pytest
 
-from harness import hookspecs
-from harness.cli import plugin_listing
-from harness.config import parse_suite
-from harness.errors import CombinationError, PluginError
-from harness.hookspecs import hookimpl
-from harness.plugin_host import BLOCK_ENV, PluginHost
-from harness.runner import SweepResult, run_sweep
-from harness.specs import (
+from mtrec import hookspecs
+from mtrec.cli import plugin_listing
+from mtrec.config import parse_suite
+from mtrec.errors import CombinationError, PluginError
+from mtrec.hookspecs import hookimpl
+from mtrec.plugin_host import BLOCK_ENV, PluginHost
+from mtrec.runner import SweepResult, run_sweep
+from mtrec.specs import (
     BackboneSpec,
     DomainSpec,
     FairnessMetricSpec,
@@ -75,7 +75,7 @@ def mtrec(*args: str) -> subprocess.CompletedProcess[str]:
     """Run the ``mtrec`` CLI in a fresh interpreter (sees PYTHONPATH set by the fixtures)."""
     env = {**os.environ, "COLUMNS": "250", "NO_COLOR": "1"}
     return subprocess.run(
-        [sys.executable, "-m", "harness.cli", *args],
+        [sys.executable, "-m", "mtrec.cli", *args],
         capture_output=True,
         text=True,
         env=env,

@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from harness import efficiency, evaluation, strategies, training
-from harness.config import parse_suite
-from harness.model import MultiTaskModel
-from harness.plugin_host import PluginHost
-from harness.runner import run_sweep
-from harness.strategies import FeatureCache, prepare
+from mtrec import efficiency, evaluation, strategies, training
+from mtrec.config import parse_suite
+from mtrec.model import MultiTaskModel
+from mtrec.plugin_host import PluginHost
+from mtrec.runner import run_sweep
+from mtrec.strategies import FeatureCache, prepare
 
 CALL_SITES = (training, evaluation, efficiency, strategies)
 

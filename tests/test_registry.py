@@ -1,4 +1,4 @@
-"""Unit tests of harness.registry: one typed registry per kind, attribution, did-you-mean."""
+"""Unit tests of mtrec.registry: one typed registry per kind, attribution, did-you-mean."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from harness.errors import PluginError, UnknownNameError, UsageError
-from harness.registry import Provider, Registry
+from mtrec.errors import PluginError, UnknownNameError, UsageError
+from mtrec.registry import Provider, Registry
 
 BUILTIN = Provider(plugin="tiny-backbones", distribution="mtrec-harness", version="0.1.0")
 THIRD_PARTY = Provider(plugin="fixture", distribution="mtrec-fixture-plugin", version="0.3.1")

@@ -23,8 +23,8 @@ from typing import Any
 
 import pytest
 
-from harness.cli import main
-from reports import render_html, render_markdown
+from mtrec.cli import main
+from mtrec.reports import render_html, render_markdown
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")

@@ -16,11 +16,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from harness.cli import main
-from reports import build_overview, render_html, render_markdown
-from reports.html import SORT_SCRIPT, script_json
-from reports.plots import Scale, fitted_scale, heat_colour, quantile, tick_label
-from reports.summary import number
+from mtrec.cli import main
+from mtrec.reports import build_overview, render_html, render_markdown
+from mtrec.reports.html import SORT_SCRIPT, script_json
+from mtrec.reports.plots import Scale, fitted_scale, heat_colour, quantile, tick_label
+from mtrec.reports.summary import number
 
 HOSTILE = "<script>alert(1)</script>"
 
@@ -318,7 +318,7 @@ def test_a_reader_that_stops_early_is_not_an_error(tmp_path: Path) -> None:
     run = document(*(record(f"r{i}") for i in range(150)))
     (tmp_path / "results.json").write_text(json.dumps(run), encoding="utf-8")
     assert len(json.dumps(build_overview(run))) > 1 << 17  # more than a pipe buffer holds
-    command = [sys.executable, "-m", "harness.cli", "report", str(tmp_path), "--format", "json"]
+    command = [sys.executable, "-m", "mtrec.cli", "report", str(tmp_path), "--format", "json"]
     child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert child.stdout is not None and child.stderr is not None
     child.stdout.read(100)
@@ -377,7 +377,7 @@ def test_one_backbone_with_different_settings_is_labelled_by_what_differs() -> N
 
     from rich.console import Console
 
-    from reports import print_summary
+    from mtrec.reports import print_summary
 
     small, large = record("id-embedding"), record("id-embedding", accuracy=0.9)
     for entry, dim in ((small, 32), (large, 64)):

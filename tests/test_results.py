@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import results
+from mtrec import results
 
 
 def _git(folder: Path, *args: str) -> str:

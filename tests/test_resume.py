@@ -18,14 +18,14 @@ from typing import Any
 
 import pytest
 
-from harness import DomainSpec, hookimpl
-from harness import combination as combination_module
-from harness.config import parse_suite
-from harness.errors import UsageError
-from harness.plugin_host import PluginHost
-from harness.results import validate_results
-from harness.runner import run_sweep
-from harness.store import Store
+from mtrec import DomainSpec, hookimpl
+from mtrec import combination as combination_module
+from mtrec.config import parse_suite
+from mtrec.errors import UsageError
+from mtrec.plugin_host import PluginHost
+from mtrec.results import validate_results
+from mtrec.runner import run_sweep
+from mtrec.store import Store
 
 FAST = """
 training: {epochs: 1, batch_size: 32}
@@ -121,7 +121,7 @@ def test_kill_9_then_resume_loses_and_duplicates_nothing(tmp_path: Path) -> None
     suite_file.write_text(SIX)
     out, store_path = tmp_path / "run", tmp_path / "runs.sqlite"
     command = [
-        sys.executable, "-m", "harness.cli", "run", str(suite_file), "--out", str(out),
+        sys.executable, "-m", "mtrec.cli", "run", str(suite_file), "--out", str(out),
         "--store", str(store_path), "--device", "cpu", "--quiet",
     ]  # fmt: skip
     sweep = subprocess.Popen(
@@ -176,7 +176,7 @@ DRIFT = {"label_noise": 0.0}
 
 
 def load_drifting(*, seed: int = 0, n_users: int = 30, n_items: int = 30) -> Any:
-    from plugins.synthetic_ecommerce import load_synthetic_ecommerce
+    from mtrec.plugins.synthetic_ecommerce import load_synthetic_ecommerce
 
     return load_synthetic_ecommerce(
         seed=seed,
@@ -252,7 +252,7 @@ def test_resume_reuses_only_records_of_the_same_code_and_data(
 
     # A new mtrec release: trained again too, even with the first run's data back.
     monkeypatch.setitem(DRIFT, "label_noise", 0.0)
-    monkeypatch.setattr("harness.__version__", "99.0.0")
+    monkeypatch.setattr("mtrec.__version__", "99.0.0")
     upgraded = run_sweep(
         suite(DRIFTING), drifting_host(), tmp_path / "d", device="cpu", store=store, resume=True
     )

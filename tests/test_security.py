@@ -26,11 +26,11 @@ from typing import Any
 import pytest
 import yaml
 
-import harness.datasets as ds
-from harness.config import parse_suite
-from harness.errors import CombinationError
-from harness.plugin_host import PluginHost
-from plugins.hub_backbones import NAMED
+import mtrec.datasets as ds
+from mtrec.config import parse_suite
+from mtrec.errors import CombinationError
+from mtrec.plugin_host import PluginHost
+from mtrec.plugins.hub_backbones import NAMED
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGES = ("harness", "plugins", "reports")
@@ -166,7 +166,7 @@ def test_checkpoint_with_only_pickled_weights_is_refused(host: PluginHost, tmp_p
 def test_pickled_checkpoint_fails_its_combination_in_a_sweep(
     host: PluginHost, tmp_path: Path
 ) -> None:
-    from harness.runner import run_sweep
+    from mtrec.runner import run_sweep
 
     folder = _pickled_checkpoint(tmp_path / "pickled")
     suite = parse_suite(
@@ -500,7 +500,7 @@ def _assert_inert(text: str) -> None:
 
 
 def test_report_md_escapes_data_strings() -> None:
-    from reports import render_markdown
+    from mtrec.reports import render_markdown
 
     markdown = render_markdown(_hostile_document())
     _assert_inert(markdown)
@@ -511,8 +511,8 @@ def test_report_md_escapes_data_strings() -> None:
 
 
 def test_compare_markdown_escapes_data_strings() -> None:
-    from harness.compare import Check, Comparison
-    from reports.compare import render_markdown as render_diff
+    from mtrec.compare import Check, Comparison
+    from mtrec.reports.compare import render_markdown as render_diff
 
     label = f"{HOSTILE_HTML} x hs x d (seed 0)"
     check = Check(
@@ -543,8 +543,8 @@ def test_compare_markdown_escapes_data_strings() -> None:
 def test_terminal_output_strips_control_sequences_and_markup() -> None:
     from rich.console import Console
 
-    from harness.store_cli import failure_summary
-    from reports import print_summary
+    from mtrec.reports import print_summary
+    from mtrec.store_cli import failure_summary
 
     document = _hostile_document()
     document["records"][0]["backbone"] = f"{HOSTILE_MARKUP}{HOSTILE_TERMINAL}"
@@ -562,8 +562,8 @@ def test_terminal_output_strips_control_sequences_and_markup() -> None:
 def test_mtrec_plugins_prints_plugin_strings_without_markup(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import harness as mtrec
-    import harness.cli as cli
+    import mtrec as mtrec
+    import mtrec.cli as cli
 
     class Loud:
         @mtrec.hookimpl

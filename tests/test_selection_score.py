@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.config import parse_suite
-from harness.evaluation import validation_score
-from harness.pareto import summarise
-from harness.plugin_host import PluginHost
-from harness.runner import run_sweep
-from harness.specs import TaskPredictions, TaskType
-from harness.tasks import METRICS, SELECTION_RULE, log_ratio, primary_metric, selection_score
+from mtrec.config import parse_suite
+from mtrec.evaluation import validation_score
+from mtrec.pareto import summarise
+from mtrec.plugin_host import PluginHost
+from mtrec.runner import run_sweep
+from mtrec.specs import TaskPredictions, TaskType
+from mtrec.tasks import METRICS, SELECTION_RULE, log_ratio, primary_metric, selection_score
 
 TYPES = {"rating": TaskType.REGRESSION, "like": TaskType.BINARY, "genres": TaskType.MULTILABEL}
 # MovieLens-100k's validation references: train-mean RMSE, AUC 0.5, genre-frequency mAP.

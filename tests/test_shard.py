@@ -8,15 +8,15 @@ from typing import Any
 
 import pytest
 
-from harness.cli import main
-from harness.config import parse_suite
-from harness.errors import UsageError
-from harness.matrix import expand
-from harness.merge import merge_runs
-from harness.plugin_host import PluginHost
-from harness.results import validate_results
-from harness.runner import Shard, run_sweep
-from harness.store import Store
+from mtrec.cli import main
+from mtrec.config import parse_suite
+from mtrec.errors import UsageError
+from mtrec.matrix import expand
+from mtrec.merge import merge_runs
+from mtrec.plugin_host import PluginHost
+from mtrec.results import validate_results
+from mtrec.runner import Shard, run_sweep
+from mtrec.store import Store
 
 SUITE = """
 name: sharded

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from harness.cli import main
-from harness.errors import UsageError
-from harness.store import Store
+from mtrec.cli import main
+from mtrec.errors import UsageError
+from mtrec.store import Store
 
 
 def record(key: str, status: str = "ok", **extra: Any) -> dict[str, Any]:

@@ -7,11 +7,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from harness.config import parse_suite
-from harness.hookspecs import hookimpl
-from harness.plugin_host import PluginHost
-from harness.runner import SweepResult, run_sweep
-from harness.specs import HeadSetSpec, HeadSpec, TaskType
+from mtrec.config import parse_suite
+from mtrec.hookspecs import hookimpl
+from mtrec.plugin_host import PluginHost
+from mtrec.runner import SweepResult, run_sweep
+from mtrec.specs import HeadSetSpec, HeadSpec, TaskType
 
 SUITE = """
 name: strategies
@@ -107,8 +107,8 @@ def test_id_embedding_beats_trivial_on_rating_and_click(sweep: SweepResult) -> N
 def test_lora_trains_under_five_percent_of_minilm() -> None:
     import torch
 
-    from harness.model import MultiTaskModel
-    from harness.strategies import FeatureCache, prepare
+    from mtrec.model import MultiTaskModel
+    from mtrec.strategies import FeatureCache, prepare
 
     host = PluginHost()
     spec = host.registries.backbones.get("minilm-l6")
@@ -183,8 +183,8 @@ def test_architecture_weighting_and_training_options_are_recorded(tmp_path: Path
     ],
 )
 def test_unknown_architecture_or_weighting_is_bad_input(override: str, message: str) -> None:
-    from harness.errors import UsageError
-    from harness.matrix import check_suite
+    from mtrec.errors import UsageError
+    from mtrec.matrix import check_suite
 
     suite = parse_suite(
         "name: bad\nbackbones: [tiny-bert]\nhead_sets: [ecommerce-seed]\n"

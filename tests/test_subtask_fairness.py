@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from harness.config import parse_suite
-from harness.plugin_host import PluginHost
-from harness.results import validate_results
-from harness.runner import SweepResult, run_sweep
-from plugins.subtask_gain import jain_index
+from mtrec.config import parse_suite
+from mtrec.plugin_host import PluginHost
+from mtrec.plugins.subtask_gain import jain_index
+from mtrec.results import validate_results
+from mtrec.runner import SweepResult, run_sweep
 
 SHARED = """
 name: subtask

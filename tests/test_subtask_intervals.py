@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from harness import TaskPredictions, TaskType
-from harness.resampled import weighted_metric
-from plugins.subtask_gain import task_gain
+from mtrec import TaskPredictions, TaskType
+from mtrec.plugins.subtask_gain import task_gain
+from mtrec.resampled import weighted_metric
 
 USERS, ROWS_PER_USER = 60, 10
 

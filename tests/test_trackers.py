@@ -13,13 +13,13 @@ from typing import Any
 
 import pytest
 
-from harness.cli import main
-from harness.config import parse_suite
-from harness.errors import UnknownNameError, UsageError
-from harness.hookspecs import hookimpl
-from harness.plugin_host import PluginHost
-from harness.runner import SweepResult, run_sweep
-from harness.trackers import TrackerSpec, check_trackers, record_scalars
+from mtrec.cli import main
+from mtrec.config import parse_suite
+from mtrec.errors import UnknownNameError, UsageError
+from mtrec.hookspecs import hookimpl
+from mtrec.plugin_host import PluginHost
+from mtrec.runner import SweepResult, run_sweep
+from mtrec.trackers import TrackerSpec, check_trackers, record_scalars
 
 SUITE = """
 name: tracked

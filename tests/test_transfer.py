@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from harness.config import parse_suite
-from harness.errors import UnknownNameError
-from harness.matrix import check_suite
-from harness.plugin_host import PluginHost
-from harness.results import validate_results
-from harness.runner import run_sweep
+from mtrec.config import parse_suite
+from mtrec.errors import UnknownNameError
+from mtrec.matrix import check_suite
+from mtrec.plugin_host import PluginHost
+from mtrec.results import validate_results
+from mtrec.runner import run_sweep
 
 TRANSFER = """
 name: transfer

@@ -17,14 +17,14 @@ import numpy as np
 import pytest
 import torch
 
-import harness
-from harness import combination as combination_module
-from harness.cache_files import write_arrays
-from harness.combination import SweepCache, transfer_gain
-from harness.config import parse_suite
-from harness.matrix import expand
-from harness.plugin_host import PluginHost
-from harness.specs import TaskPredictions, TaskType
+import mtrec
+from mtrec import combination as combination_module
+from mtrec.cache_files import write_arrays
+from mtrec.combination import SweepCache, transfer_gain
+from mtrec.config import parse_suite
+from mtrec.matrix import expand
+from mtrec.plugin_host import PluginHost
+from mtrec.specs import TaskPredictions, TaskType
 
 SUITE = """
 name: transfer-reference
@@ -52,7 +52,7 @@ def setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
 
     def fake_fit(variant: Any, *args: Any, head_set: Any, **kwargs: Any) -> Any:
         assert variant.domain.transfer is None  # the target-alone variant
-        trained.append(harness.__version__)
+        trained.append(mtrec.__version__)
         n = len(data.test)
         tasks = {
             head.task: TaskPredictions(
@@ -127,11 +127,11 @@ def test_target_alone_reference_is_keyed_with_versions(
     _stale_outcome(tmp_path / "cache" / "outcomes" / f"{plain.key}.npz", plain.key, 20)
     assert alone_key != plain.key
     first = reference(SweepCache())
-    assert trained == [harness.__version__]  # the stale file was not taken
+    assert trained == [mtrec.__version__]  # the stale file was not taken
     assert first["target_alone_key"] == plain.key
     reference(SweepCache())  # same versions, a later run: from the cache
     assert len(trained) == 1
-    monkeypatch.setattr(harness, "__version__", harness.__version__ + ".post1")
+    monkeypatch.setattr(mtrec, "__version__", mtrec.__version__ + ".post1")
     reference(SweepCache())  # mtrec upgraded: trained again
     assert len(trained) == 2
     provider = PluginHost().provider_of("domains", "synthetic-ecommerce")

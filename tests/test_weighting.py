@@ -13,7 +13,7 @@ import pytest
 import torch
 from torch import nn
 
-from harness.weighting import (
+from mtrec.weighting import (
     WEIGHTINGS,
     LossWeighting,
     PCGradWeighting,

@@ -1,12 +1,12 @@
 """Real datasets: manifests, the download cache, reading tables and assembling splits.
 
-The core knows no concrete dataset. Each dataset is described by a manifest, one YAML file in
-the ``datasets_manifest`` package (or in a folder named by ``$MTREC_DATASETS_PATH``), validated
-against ``harness/schemas/manifest.schema.json``. Its domain plugin reads the fetched files with
-:func:`read_table` and builds splits with :func:`split_assignment`, :func:`earlier_rows` and
-:func:`assemble_domain`.
+The core knows no concrete dataset. Each dataset is described by a manifest, one YAML file
+in the ``mtrec.datasets_manifest`` package (or in a folder named by ``$MTREC_DATASETS_PATH``),
+validated against ``mtrec/schemas/manifest.schema.json``. Its domain plugin reads the fetched
+files with :func:`read_table` and builds splits with :func:`split_assignment`,
+:func:`earlier_rows` and :func:`assemble_domain`.
 
-Cache layout, under :func:`harness.paths.cache_dir`::
+Cache layout, under :func:`mtrec.paths.cache_dir`::
 
     datasets/NAME/SOURCE_ID/FILE                  the verified files of one source
     datasets/NAME/SOURCE_ID/.mtrec-fetch.json     what was fetched, with every file's sha256
@@ -15,16 +15,16 @@ A source folder appears only through one rename, after every file in it was veri
 folder that exists is complete and a failed fetch leaves nothing behind. Nothing is downloaded
 unless ``mtrec datasets fetch`` asks for it.
 
-One concern per module: :mod:`~harness.datasets.errors`, :mod:`~harness.datasets.manifest`
-(model, validation, loading), :mod:`~harness.datasets.cache` (cache folders, verification),
-:mod:`~harness.datasets.fetch` (downloads, safe extraction), :mod:`~harness.datasets.tables`
-(reading data files) and :mod:`~harness.datasets.splits` (splits, history, assembly). Import
-from ``harness.datasets``; the names below are its public surface.
+One concern per module: :mod:`~mtrec.datasets.errors`, :mod:`~mtrec.datasets.manifest`
+(model, validation, loading), :mod:`~mtrec.datasets.cache` (cache folders, verification),
+:mod:`~mtrec.datasets.fetch` (downloads, safe extraction), :mod:`~mtrec.datasets.tables`
+(reading data files) and :mod:`~mtrec.datasets.splits` (splits, history, assembly). Import
+from ``mtrec.datasets``; the names below are its public surface.
 """
 
 from __future__ import annotations
 
-from harness.datasets.cache import (
+from mtrec.datasets.cache import (
     CachedSource,
     CheckedFile,
     cached_sources,
@@ -34,7 +34,7 @@ from harness.datasets.cache import (
     verify_cached,
     verify_dataset,
 )
-from harness.datasets.errors import (
+from mtrec.datasets.errors import (
     ChecksumError,
     DataFormatError,
     DatasetError,
@@ -43,8 +43,8 @@ from harness.datasets.errors import (
     ManifestError,
     UnsafeArchiveError,
 )
-from harness.datasets.fetch import FetchReport, Log, choose_source, fetch_dataset, safe_extract
-from harness.datasets.manifest import (
+from mtrec.datasets.fetch import FetchReport, Log, choose_source, fetch_dataset, safe_extract
+from mtrec.datasets.manifest import (
     FETCH_RECORD,
     MANIFEST_PACKAGE,
     MANIFEST_PATH_ENV,
@@ -61,7 +61,7 @@ from harness.datasets.manifest import (
     manifest_names,
     parse_manifest,
 )
-from harness.datasets.splits import (
+from mtrec.datasets.splits import (
     SPLIT_NAMES,
     SPLIT_PROTOCOLS,
     TEST,
@@ -77,7 +77,7 @@ from harness.datasets.splits import (
     split_assignment,
     subsample,
 )
-from harness.datasets.tables import (
+from mtrec.datasets.tables import (
     Table,
     dataset_stats,
     detect_format,

@@ -1,6 +1,6 @@
 """The download cache: where a dataset's sources live and re-verifying their files.
 
-Under :func:`harness.paths.cache_dir`, ``datasets/NAME/SOURCE_ID/`` holds the verified files of
+Under :func:`mtrec.paths.cache_dir`, ``datasets/NAME/SOURCE_ID/`` holds the verified files of
 one source and its fetch record (``.mtrec-fetch.json``, every file's sha256 at fetch time); a
 source folder that exists is complete, so presence of the record means the source is cached.
 """
@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.datasets.errors import ChecksumError, DatasetError, DatasetNotFetchedError
-from harness.datasets.manifest import FETCH_RECORD, Manifest, Source
-from harness.paths import cache_dir
+from mtrec.datasets.errors import ChecksumError, DatasetError, DatasetNotFetchedError
+from mtrec.datasets.manifest import FETCH_RECORD, Manifest, Source
+from mtrec.paths import cache_dir
 
 
 def dataset_dir(name: str) -> Path:

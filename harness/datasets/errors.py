@@ -6,7 +6,7 @@ user can fix; a download that fails for reasons outside the input is a :class:`F
 
 from __future__ import annotations
 
-from harness.errors import MtrecError, UsageError
+from mtrec.errors import MtrecError, UsageError
 
 
 class DatasetError(UsageError):

@@ -26,21 +26,21 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO
 
-from harness.datasets.cache import (
+from mtrec.datasets.cache import (
     CheckedFile,
     cached_sources,
     dataset_dir,
     sha256_file,
     verify_cached,
 )
-from harness.datasets.errors import (
+from mtrec.datasets.errors import (
     ChecksumError,
     DataFormatError,
     DatasetError,
     FetchError,
     UnsafeArchiveError,
 )
-from harness.datasets.manifest import (
+from mtrec.datasets.manifest import (
     FETCH_RECORD,
     PENDING,
     Manifest,

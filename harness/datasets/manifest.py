@@ -1,6 +1,6 @@
 """Dataset manifests: the typed model, schema validation, and loading by name.
 
-A manifest is one YAML file in the ``datasets_manifest`` package or in a folder named by
+A manifest is one YAML file in the ``mtrec.datasets_manifest`` package or in a folder named by
 ``$MTREC_DATASETS_PATH``, validated against ``harness/schemas/manifest.schema.json`` plus the
 checks a JSON Schema cannot express; every error names the file, the line and the field.
 """
@@ -20,12 +20,12 @@ from typing import Any
 import jsonschema
 import yaml
 
-from harness.config import UniqueKeyLoader
-from harness.datasets.errors import ManifestError
-from harness.errors import UnknownNameError
-from harness.specs import TaskType
+from mtrec.config import UniqueKeyLoader
+from mtrec.datasets.errors import ManifestError
+from mtrec.errors import UnknownNameError
+from mtrec.specs import TaskType
 
-MANIFEST_PACKAGE = "datasets_manifest"
+MANIFEST_PACKAGE = "mtrec.datasets_manifest"
 MANIFEST_PATH_ENV = "MTREC_DATASETS_PATH"  # extra manifest folders, os.pathsep separated
 # The cache's fetch record file; defined here because no source may use its name.
 FETCH_RECORD = ".mtrec-fetch.json"
@@ -164,7 +164,7 @@ class Manifest:
 
 
 def _schema_validator() -> jsonschema.protocols.Validator:
-    text = resources.files("harness.schemas").joinpath("manifest.schema.json").read_text("utf-8")
+    text = resources.files("mtrec.schemas").joinpath("manifest.schema.json").read_text("utf-8")
     schema = json.loads(text)
     cls = jsonschema.validators.validator_for(schema)
     validator: jsonschema.protocols.Validator = cls(schema)

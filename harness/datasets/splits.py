@@ -2,7 +2,7 @@
 
 A domain plugin subsamples its rows, assigns each to train/validation/test, draws every row's
 history from strictly earlier rows that hold no held-out label, and cuts the rows into a
-:class:`~harness.specs.DomainData` whose labels are checked against their fields.
+:class:`~mtrec.specs.DomainData` whose labels are checked against their fields.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from harness.datasets.errors import DatasetError
-from harness.datasets.manifest import Manifest
-from harness.errors import UsageError
-from harness.specs import DomainData, DomainSplit, LabelField, TaskType
+from mtrec.datasets.errors import DatasetError
+from mtrec.datasets.manifest import Manifest
+from mtrec.errors import UsageError
+from mtrec.specs import DomainData, DomainSplit, LabelField, TaskType
 
 TRAIN, VALIDATION, TEST = 0, 1, 2
 SPLIT_NAMES = ("train", "validation", "test")

@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from harness.datasets.cache import require_cached
-from harness.datasets.errors import DataFormatError, DatasetError
-from harness.datasets.manifest import Manifest, TableSpec
+from mtrec.datasets.cache import require_cached
+from mtrec.datasets.errors import DataFormatError, DatasetError
+from mtrec.datasets.manifest import Manifest, TableSpec
 
 _SEPARATOR_NAMES = {"\t": "TAB", ",": "comma", "|": "'|'", ";": "';'", " ": "space"}
 

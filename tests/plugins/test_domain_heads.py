@@ -5,10 +5,10 @@ from __future__ import annotations
 import pluggy
 import pytest
 
-from harness import hookspecs
-from harness.specs import HeadSetSpec, TaskType
-from harness.tasks import LOSSES
-from plugins import domain_heads, synthetic_domains
+from mtrec import hookspecs
+from mtrec.plugins import domain_heads, synthetic_domains
+from mtrec.specs import HeadSetSpec, TaskType
+from mtrec.tasks import LOSSES
 
 # head set -> the domain whose label fields it trains on
 MATCHING = {

@@ -17,10 +17,15 @@ from functools import partial
 import numpy as np
 import pytest
 
-from harness import FairnessContext, TaskPredictions, TaskType
-from harness.resampled import exact_metric, grouped_metric
-from harness.tasks import trivial_predictions
-from plugins.group_gap import difference_interval, group_gap, group_support, sensitive_features
+from mtrec import FairnessContext, TaskPredictions, TaskType
+from mtrec.plugins.group_gap import (
+    difference_interval,
+    group_gap,
+    group_support,
+    sensitive_features,
+)
+from mtrec.resampled import exact_metric, grouped_metric
+from mtrec.tasks import trivial_predictions
 
 N_USERS = 500
 AGES = ["<18", "18-24", "25-34", "35-44", "45+"]
@@ -170,7 +175,7 @@ def _trivial_context(**settings: int) -> FairnessContext:
 
 
 def test_trivial_predictor_headlines_cover_zero_per_task_with_support() -> None:
-    from harness.group_headlines import group_gap_headlines
+    from mtrec.group_headlines import group_gap_headlines
 
     context = _trivial_context()
     gaps = group_gap(context)

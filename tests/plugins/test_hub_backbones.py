@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.config import parse_suite
-from harness.errors import UnknownNameError
-from harness.plugin_host import PluginHost
-from harness.runner import run_sweep
-from plugins.tiny_backbones import _bert_config, build_tiny
+from mtrec.config import parse_suite
+from mtrec.errors import UnknownNameError
+from mtrec.plugin_host import PluginHost
+from mtrec.plugins.tiny_backbones import _bert_config, build_tiny
+from mtrec.runner import run_sweep
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from harness import FairnessContext, TaskPredictions, TaskType
-from plugins.item_fairness import (
+from mtrec import FairnessContext, TaskPredictions, TaskType
+from mtrec.plugins.item_fairness import (
     gini,
     item_exposure,
     mtrec_register_fairness_metrics,

@@ -14,17 +14,17 @@ import numpy as np
 import pluggy
 import pytest
 
-from harness import hookspecs
-from harness.datasets import (
+from mtrec import hookspecs
+from mtrec.datasets import (
     DataFormatError,
     DatasetError,
     DatasetNotFetchedError,
     get_manifest,
 )
-from harness.errors import UsageError
-from harness.specs import DomainData, DomainSplit, TaskType
-from plugins import movielens
-from plugins.movielens import GENRES, age_bucket, load_movielens
+from mtrec.errors import UsageError
+from mtrec.plugins import movielens
+from mtrec.plugins.movielens import GENRES, age_bucket, load_movielens
+from mtrec.specs import DomainData, DomainSplit, TaskType
 
 DATA = Path(__file__).parents[1] / "data" / "movielens"
 RECBOLE, GROUPLENS = DATA / "recbole", DATA / "grouplens"
@@ -299,7 +299,7 @@ def test_real_fetch_from_pypi_and_full_load(
     """The real thing: pip download recbole==1.2.1, verify, load all 100,000 ratings < 10 s."""
     monkeypatch.setenv("MTREC_CACHE", str(tmp_path))
     env = {**os.environ, "MTREC_CACHE": str(tmp_path)}
-    command = [sys.executable, "-m", "harness.cli", "datasets"]
+    command = [sys.executable, "-m", "mtrec.cli", "datasets"]
     done = subprocess.run(
         [*command, "fetch", "movielens-100k"], capture_output=True, text=True, env=env, timeout=600
     )
@@ -326,10 +326,10 @@ def test_mtrec_run_records_the_fetch_command_as_the_failure(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Nothing is downloaded at run time: the combination fails, naming the command."""
-    from harness.config import parse_suite
-    from harness.plugin_host import PluginHost
-    from harness.runner import run_sweep
-    from plugins import ecommerce_heads, executors, mtl, tiny_backbones
+    from mtrec.config import parse_suite
+    from mtrec.plugin_host import PluginHost
+    from mtrec.plugins import ecommerce_heads, executors, mtl, tiny_backbones
+    from mtrec.runner import run_sweep
 
     monkeypatch.setenv("MTREC_CACHE", str(tmp_path / "cache"))
     suite = parse_suite(

@@ -21,10 +21,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.config import parse_suite
-from harness.plugin_host import PluginHost
-from harness.runner import run_sweep
-from harness.specs import DomainData
+from mtrec.config import parse_suite
+from mtrec.plugin_host import PluginHost
+from mtrec.runner import run_sweep
+from mtrec.specs import DomainData
 
 pytestmark = pytest.mark.slow
 
@@ -64,7 +64,7 @@ def folder() -> Path:
 
 @pytest.fixture(scope="module")
 def data(folder: Path) -> DomainData:
-    from plugins.movielens import load_movielens
+    from mtrec.plugins.movielens import load_movielens
 
     return load_movielens(seed=0, split="random", path=folder)
 

@@ -17,11 +17,11 @@ import numpy as np
 import pluggy
 import pytest
 
-from harness import hookspecs
-from harness.datasets import DataFormatError, DatasetError, DatasetNotFetchedError, get_manifest
-from harness.errors import UsageError
-from harness.specs import DomainData, DomainSplit, TaskType
-from plugins import review_datasets as rd
+from mtrec import hookspecs
+from mtrec.datasets import DataFormatError, DatasetError, DatasetNotFetchedError, get_manifest
+from mtrec.errors import UsageError
+from mtrec.plugins import review_datasets as rd
+from mtrec.specs import DomainData, DomainSplit, TaskType
 
 DATA = Path(__file__).parents[1] / "data"
 LOADERS: dict[str, tuple[Callable[..., DomainData], Path]] = {

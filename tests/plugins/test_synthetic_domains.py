@@ -10,10 +10,9 @@ import numpy as np
 import pluggy
 import pytest
 
-from harness import hookspecs
-from harness.specs import DomainData, DomainSplit, TaskType
-from plugins import synthetic_domains
-from plugins.synthetic_domains import (
+from mtrec import hookspecs
+from mtrec.plugins import synthetic_domains
+from mtrec.plugins.synthetic_domains import (
     ENGAGE,
     LENGTH,
     LOADERS,
@@ -22,6 +21,7 @@ from plugins.synthetic_domains import (
     Theme,
     _simulate,
 )
+from mtrec.specs import DomainData, DomainSplit, TaskType
 
 EACH_THEME = pytest.mark.parametrize("theme", THEMES, ids=[theme.kind for theme in THEMES])
 OPTIONS = (

@@ -9,10 +9,10 @@ import numpy as np
 import pluggy
 import pytest
 
-from harness import hookspecs
-from harness.specs import DomainData, DomainSplit, TaskType
-from plugins import synthetic_ecommerce
-from plugins.synthetic_ecommerce import CATEGORIES, load_synthetic_ecommerce
+from mtrec import hookspecs
+from mtrec.plugins import synthetic_ecommerce
+from mtrec.plugins.synthetic_ecommerce import CATEGORIES, load_synthetic_ecommerce
+from mtrec.specs import DomainData, DomainSplit, TaskType
 
 LABELS = ("category", "rating", "click")
 

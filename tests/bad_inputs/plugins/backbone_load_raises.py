@@ -1,6 +1,6 @@
 """Bad plugin at run time: registers fine, but its backbone's loader raises."""
 
-from harness import BackboneSpec, Family, LoadedBackbone, Pooling, hookimpl
+from mtrec import BackboneSpec, Family, LoadedBackbone, Pooling, hookimpl
 
 
 def load() -> LoadedBackbone:

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from harness import BackboneSpec, Family, Pooling, hookimpl
+from mtrec import BackboneSpec, Family, Pooling, hookimpl
 
 
 def load() -> Any:

@@ -4,8 +4,8 @@ the same interaction id twice in the train split.
 
 from dataclasses import replace
 
-from harness import DomainData, DomainSpec, hookimpl
-from plugins.synthetic_ecommerce import load_synthetic_ecommerce
+from mtrec import DomainData, DomainSpec, hookimpl
+from mtrec.plugins.synthetic_ecommerce import load_synthetic_ecommerce
 
 
 def load(*, seed: int = 0) -> DomainData:

@@ -6,8 +6,8 @@ from dataclasses import replace
 
 import numpy as np
 
-from harness import DomainData, DomainSpec, hookimpl
-from plugins.synthetic_ecommerce import load_synthetic_ecommerce
+from mtrec import DomainData, DomainSpec, hookimpl
+from mtrec.plugins.synthetic_ecommerce import load_synthetic_ecommerce
 
 
 def load(*, seed: int = 0) -> DomainData:

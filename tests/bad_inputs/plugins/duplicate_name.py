@@ -1,6 +1,6 @@
 """Bad plugin: registers a backbone under a built-in's name."""
 
-from harness import BackboneSpec, Family, LoadedBackbone, Pooling, hookimpl
+from mtrec import BackboneSpec, Family, LoadedBackbone, Pooling, hookimpl
 
 
 def load() -> LoadedBackbone:

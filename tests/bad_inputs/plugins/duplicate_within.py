@@ -1,6 +1,6 @@
 """Bad plugin: registers the same head set name twice itself."""
 
-from harness import HeadSetSpec, HeadSpec, TaskType, hookimpl
+from mtrec import HeadSetSpec, HeadSpec, TaskType, hookimpl
 
 HEAD = HeadSpec(task="click", task_type=TaskType.BINARY, label_field="click", loss="bce")
 

@@ -2,7 +2,7 @@
 
 import sys
 
-from harness import hookimpl
+from mtrec import hookimpl
 
 
 @hookimpl

@@ -2,7 +2,7 @@
 
 from collections.abc import Iterator
 
-from harness import BackboneSpec, Family, LoadedBackbone, Pooling, hookimpl
+from mtrec import BackboneSpec, Family, LoadedBackbone, Pooling, hookimpl
 
 
 def load() -> LoadedBackbone:

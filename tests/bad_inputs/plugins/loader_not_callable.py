@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from harness import DomainSpec, hookimpl
+from mtrec import DomainSpec, hookimpl
 
 
 @hookimpl

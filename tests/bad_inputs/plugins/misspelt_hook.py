@@ -1,6 +1,6 @@
 """Bad plugin: implements a hook that does not exist (singular 'backbone')."""
 
-from harness import hookimpl
+from mtrec import hookimpl
 
 
 @hookimpl

@@ -1,6 +1,6 @@
 """Bad plugin: its registration hook raises."""
 
-from harness import hookimpl
+from mtrec import hookimpl
 
 
 @hookimpl

@@ -1,6 +1,6 @@
 """Bad plugin: returns one spec, not a list of specs."""
 
-from harness import BackboneSpec, Family, LoadedBackbone, Pooling, hookimpl
+from mtrec import BackboneSpec, Family, LoadedBackbone, Pooling, hookimpl
 
 
 def load() -> LoadedBackbone:

@@ -1,6 +1,6 @@
 """Bad plugin: returns names instead of specs."""
 
-from harness import hookimpl
+from mtrec import hookimpl
 
 
 @hookimpl

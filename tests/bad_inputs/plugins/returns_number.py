@@ -1,6 +1,6 @@
 """Bad plugin: returns a number instead of a list."""
 
-from harness import hookimpl
+from mtrec import hookimpl
 
 
 @hookimpl

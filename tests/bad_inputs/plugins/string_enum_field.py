@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from harness import BackboneSpec, LoadedBackbone, Pooling, hookimpl
+from mtrec import BackboneSpec, LoadedBackbone, Pooling, hookimpl
 
 
 def load() -> LoadedBackbone:

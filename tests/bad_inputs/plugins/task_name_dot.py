@@ -1,6 +1,6 @@
 """Bad plugin: a head whose task name is '..' (a file name that climbs out of its folder)."""
 
-from harness import HeadSetSpec, HeadSpec, TaskType, hookimpl
+from mtrec import HeadSetSpec, HeadSpec, TaskType, hookimpl
 
 
 @hookimpl

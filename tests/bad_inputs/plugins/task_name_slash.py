@@ -1,6 +1,6 @@
 """Bad plugin: a head whose task name holds '/' (it would name predictions/KEY/a/b.csv)."""
 
-from harness import HeadSetSpec, HeadSpec, TaskType, hookimpl
+from mtrec import HeadSetSpec, HeadSpec, TaskType, hookimpl
 
 
 @hookimpl

@@ -1,7 +1,7 @@
 """``mtrec-fixture-plugin``: one tiny item of each plugin kind, for mtrec's own tests.
 
 * backbone ``fixture-bert``: a random-init BERT (1 layer, 32 wide) saved into the mtrec cache
-  and loaded back through :func:`harness.hf.load_pretrained`;
+  and loaded back through :func:`mtrec.hf.load_pretrained`;
 * head set ``fixture-heads``: ``click`` (binary, BCE) and ``rating`` (regression, MSE);
 * domain ``fixture-domain``: 60/20/20 deterministic rows, labels ``click`` and ``rating``,
   sensitive attribute ``group`` (``a``/``b``); ``explode=True`` makes ``load`` raise;
@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-import harness
-from harness import (
+import mtrec
+from mtrec import (
     BackboneSpec,
     DomainData,
     DomainSpec,
@@ -71,8 +71,8 @@ def _bert_config(vocab_size: int) -> Any:
 
 
 def load_backbone() -> LoadedBackbone:
-    from harness.hf import load_pretrained
-    from plugins.tiny_backbones import build_tiny
+    from mtrec.hf import load_pretrained
+    from mtrec.plugins.tiny_backbones import build_tiny
 
     # build_tiny hashes the config into the folder name under cache_dir()/backbones and
     # builds atomically (temporary folder, then one rename).
@@ -154,7 +154,7 @@ def fixture_score_gap(context: FairnessContext) -> Mapping[str, Any]:
 # -- registration ------------------------------------------------------------------------
 
 
-@harness.hookimpl
+@mtrec.hookimpl
 def mtrec_register_backbones() -> list[BackboneSpec]:
     return [
         BackboneSpec(
@@ -168,7 +168,7 @@ def mtrec_register_backbones() -> list[BackboneSpec]:
     ]
 
 
-@harness.hookimpl
+@mtrec.hookimpl
 def mtrec_register_head_sets() -> list[HeadSetSpec]:
     return [
         HeadSetSpec(
@@ -184,7 +184,7 @@ def mtrec_register_head_sets() -> list[HeadSetSpec]:
     ]
 
 
-@harness.hookimpl
+@mtrec.hookimpl
 def mtrec_register_domains() -> list[DomainSpec]:
     return [
         DomainSpec(
@@ -198,7 +198,7 @@ def mtrec_register_domains() -> list[DomainSpec]:
     ]
 
 
-@harness.hookimpl
+@mtrec.hookimpl
 def mtrec_register_fairness_metrics() -> list[FairnessMetricSpec]:
     return [
         FairnessMetricSpec(
