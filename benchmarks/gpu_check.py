@@ -18,7 +18,7 @@ import torch
 
 from mtrec.config import parse_suite
 from mtrec.plugin_host import PluginHost
-from mtrec.runner import run_sweep
+from mtrec.run.runner import run_sweep
 
 SUITE = """
 name: gpu-check

@@ -15,14 +15,14 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from mtrec.batching import encode_split
 from mtrec.config import MeasureConfig, TrainingConfig
-from mtrec.efficiency import measure_latency
-from mtrec.model import MultiTaskModel, TextPairEncoder, task_loss
+from mtrec.measure.efficiency import measure_latency
+from mtrec.model.batching import encode_split
+from mtrec.model.multitask import MultiTaskModel, TextPairEncoder, task_loss
+from mtrec.model.strategies import FeatureCache, prepare
+from mtrec.model.training import build_optimizer, train
 from mtrec.plugin_host import PluginHost
 from mtrec.specs import DomainSplit, Pooling
-from mtrec.strategies import FeatureCache, prepare
-from mtrec.training import build_optimizer, train
 
 HOST = PluginHost()
 DOMAIN = HOST.registries.domains.get("synthetic-ecommerce")

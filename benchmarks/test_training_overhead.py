@@ -12,12 +12,12 @@ import time
 import numpy as np
 import torch
 
-from mtrec.batching import batch_rows, encode_split
 from mtrec.config import TrainingConfig
-from mtrec.model import MultiTaskModel, TextPairEncoder, task_loss
+from mtrec.model.batching import batch_rows, encode_split
+from mtrec.model.multitask import MultiTaskModel, TextPairEncoder, task_loss
+from mtrec.model.training import build_optimizer, train
 from mtrec.plugin_host import PluginHost
 from mtrec.specs import Pooling
-from mtrec.training import build_optimizer, train
 
 ROUNDS = 3
 

@@ -236,14 +236,14 @@ def _run(args: argparse.Namespace) -> int:
 
     from mtrec.config import load_suite
     from mtrec.reports import print_summary, write_reports
-    from mtrec.runner import default_run_dir, run_sweep
+    from mtrec.run.runner import default_run_dir, run_sweep
     from mtrec.store_cli import failure_summary, sweep_options
 
     suite = _narrow(load_suite(args.suite), args)
     host = _host(args)
     out: Path = args.out or default_run_dir(suite)
     console = Console(stderr=True, quiet=args.quiet)
-    from mtrec.progress import RichReporter
+    from mtrec.run.progress import RichReporter
 
     with RichReporter(console) as reporter:
         result = run_sweep(
@@ -434,7 +434,7 @@ def _suites(args: argparse.Namespace) -> int:
 
 def _report(args: argparse.Namespace) -> int:
     from mtrec.reports import build_overview, render_html, render_markdown, write_reports
-    from mtrec.results_reader import read_results, unfinished
+    from mtrec.store.results_reader import read_results, unfinished
 
     document = read_results(args.run_dir)
     problem = unfinished(document)
@@ -459,9 +459,9 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _add_compare_command(commands: Any) -> None:
-    from mtrec.bootstrap import DEFAULT_RESAMPLES
-    from mtrec.compare import DEFAULT_MIN_EFFECT
-    from mtrec.compare_rules import DEFAULT_RULES
+    from mtrec.measure.bootstrap import DEFAULT_RESAMPLES
+    from mtrec.store.compare import DEFAULT_MIN_EFFECT
+    from mtrec.store.compare_rules import DEFAULT_RULES
 
     compare = commands.add_parser(
         "compare",
@@ -503,11 +503,11 @@ def _add_compare_command(commands: Any) -> None:
 def _compare(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from mtrec.compare import compare_runs, load_run
-    from mtrec.compare_rules import parse_rules
     from mtrec.reports.compare import comparison_json, print_comparison, regression_line
     from mtrec.reports.compare import render_markdown as render_diff
-    from mtrec.results_reader import unfinished
+    from mtrec.store.compare import compare_runs, load_run
+    from mtrec.store.compare_rules import parse_rules
+    from mtrec.store.results_reader import unfinished
 
     if args.min_effect < 0 or args.resamples < 0:
         raise UsageError("--min-effect and --resamples must not be negative")

@@ -24,10 +24,10 @@ import pluggy
 from mtrec.specs import BackboneSpec, DomainSpec, FairnessMetricSpec, HeadSetSpec
 
 if TYPE_CHECKING:
-    from mtrec.architectures import ArchitectureSpec
-    from mtrec.executors import ExecutorSpec
-    from mtrec.trackers import TrackerSpec
-    from mtrec.weighting import WeightingSpec
+    from mtrec.model.architectures import ArchitectureSpec
+    from mtrec.model.weighting import WeightingSpec
+    from mtrec.run.executors import ExecutorSpec
+    from mtrec.run.trackers import TrackerSpec
 
 PROJECT_NAME = "mtrec"
 

@@ -17,13 +17,13 @@ from typing import Any, get_origin, get_type_hints
 import pluggy
 
 from mtrec import hookspecs
-from mtrec.architectures import ArchitectureSpec
 from mtrec.errors import PluginError, UnknownNameError
-from mtrec.executors import ExecutorSpec
+from mtrec.model.architectures import ArchitectureSpec
+from mtrec.model.weighting import WeightingSpec
 from mtrec.registry import Provider, Registry
+from mtrec.run.executors import ExecutorSpec
+from mtrec.run.trackers import TrackerSpec
 from mtrec.specs import BackboneSpec, DomainSpec, FairnessMetricSpec, HeadSetSpec
-from mtrec.trackers import TrackerSpec
-from mtrec.weighting import WeightingSpec
 
 ENTRY_POINT_GROUP = "mtrec"
 BLOCK_ENV = "MTREC_BLOCK_PLUGINS"

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from mtrec.printable import printable
-from mtrec.store import STORE_ENV, Store
+from mtrec.store.database import STORE_ENV, Store
 
 
 def add_run_options(run: argparse.ArgumentParser) -> None:
@@ -65,8 +65,8 @@ def open_store(args: argparse.Namespace) -> Store:
 
 
 def sweep_options(args: argparse.Namespace) -> dict[str, Any]:
-    """Keyword arguments of :func:`mtrec.runner.run_sweep` from the run options."""
-    from mtrec.runner import Shard
+    """Keyword arguments of :func:`mtrec.run.runner.run_sweep` from the run options."""
+    from mtrec.run.runner import Shard
 
     return {
         "store": open_store(args),
@@ -143,8 +143,8 @@ def add_store_commands(commands: Any) -> None:
 
 
 def merge_main(args: argparse.Namespace) -> int:
-    from mtrec.merge import merge_runs
     from mtrec.reports import write_reports
+    from mtrec.store.merge import merge_runs
 
     document = merge_runs(args.out, args.shards, None if args.no_store else open_store(args))
     report_path, _ = write_reports(document, args.out)

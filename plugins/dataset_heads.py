@@ -8,7 +8,7 @@ different set of labels (``like`` rather than ``watch`` on MovieLens, ``helpful`
 from __future__ import annotations
 
 from mtrec import HeadSetSpec, HeadSpec, TaskType, hookimpl
-from mtrec.tasks import LOSSES
+from mtrec.measure.tasks import LOSSES
 
 HEADS = {
     "movielens-seed": (

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from mtrec import hookimpl
-from mtrec.executors import ExecutorSpec, LocalExecutor, ProcessExecutor
+from mtrec.run.executors import ExecutorSpec, LocalExecutor, ProcessExecutor
 
 
 def _ray_executor() -> object:

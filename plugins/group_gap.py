@@ -14,12 +14,12 @@ users (``fairness.min_group_users``); smaller groups keep their figures in ``by_
 listed in ``excluded_groups``. ``support`` says how many groups the gap is over and how many
 users the smallest of them has. Without user ids every row counts as a user.
 
-The interval comes from ``mtrec.bootstrap`` (``context.bootstrap_resamples`` resamples seeded
-by ``context.seed``), resampling users with all their test rows within each group (a user's rows
-are not independent draws). A max-min over groups is biased upward and a plain percentile
+The interval comes from ``mtrec.measure.bootstrap`` (``context.bootstrap_resamples`` resamples
+seeded by ``context.seed``), resampling users with all their test rows within each group (a user's
+rows are not independent draws). A max-min over groups is biased upward and a plain percentile
 interval of it never reaches 0, so the interval is built to hold for every group pair at once
-(:func:`difference_interval`): without a real gap it reaches down to 0 about 95% of the time,
-with one it brackets it.
+(:func:`difference_interval`): without a real gap it reaches down to 0 about 95% of the time, with
+one it brackets it.
 
 :func:`sensitive_features` and :func:`compare_groups` are shared with the task-type-specific
 group metrics in :mod:`mtrec.plugins.task_type_gaps`.
@@ -37,20 +37,20 @@ from typing import Any
 import numpy as np
 
 from mtrec import FairnessContext, FairnessMetricSpec, hookimpl
-from mtrec.bootstrap import Clusters, bootstrap
-from mtrec.resampled import (
+from mtrec.measure.bootstrap import Clusters, bootstrap
+from mtrec.measure.resampled import (
     GroupedMetric,
     RowsMetric,
     exact_metric,
     grouped_loop,
     grouped_metric,
 )
-from mtrec.tasks import METRICS
+from mtrec.measure.tasks import METRICS
 
 INTERSECTION = "&"
 
 # Builds a metric of every group under row weights from the rows' group codes and the number
-# of groups (see mtrec.resampled).
+# of groups (see mtrec.measure.resampled).
 GroupedFactory = Callable[[np.ndarray, int], GroupedMetric]
 
 

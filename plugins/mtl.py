@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from mtrec import hookimpl
-from mtrec.architectures import ARCHITECTURES, ArchitectureSpec
-from mtrec.weighting import WEIGHTINGS, WeightingSpec
+from mtrec.model.architectures import ARCHITECTURES, ArchitectureSpec
+from mtrec.model.weighting import WEIGHTINGS, WeightingSpec
 
 
 @hookimpl

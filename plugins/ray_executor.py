@@ -17,8 +17,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from mtrec.executors import HostRecipe, SweepEvents, SweepJob, WorkerTask, new_record, run_task
-from mtrec.results import now
+from mtrec.run.executors import HostRecipe, SweepEvents, SweepJob, WorkerTask, new_record, run_task
+from mtrec.store.results import now
 
 RAY_EXTRA_HINT = "install the extra: pip install 'mtrec-harness[ray]'"
 

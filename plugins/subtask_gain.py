@@ -31,9 +31,9 @@ from typing import Any
 import numpy as np
 
 from mtrec import FairnessContext, FairnessMetricSpec, TaskPredictions, hookimpl
-from mtrec.bootstrap import Clusters, Interval, bootstrap, percentile_interval
-from mtrec.resampled import weighted_metric
-from mtrec.tasks import METRICS
+from mtrec.measure.bootstrap import Clusters, Interval, bootstrap, percentile_interval
+from mtrec.measure.resampled import weighted_metric
+from mtrec.measure.tasks import METRICS
 
 
 def gain(value: float, baseline: float, direction: int) -> float | None:

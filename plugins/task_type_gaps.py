@@ -26,9 +26,9 @@ from typing import Any
 import numpy as np
 
 from mtrec import FairnessContext, FairnessMetricSpec, TaskPredictions, TaskType, hookimpl
+from mtrec.measure.resampled import exact_metric, grouped_mean, grouped_metric
+from mtrec.measure.tasks import HIGHER, LOWER
 from mtrec.plugins.group_gap import compare_groups, group_support, sensitive_features
-from mtrec.resampled import exact_metric, grouped_mean, grouped_metric
-from mtrec.tasks import HIGHER, LOWER
 
 TaskFigures = Callable[[TaskPredictions, FairnessContext], dict[str, Any]]
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from mtrec import BackboneSpec, Family, LoadedBackbone, Pooling, hookimpl
 from mtrec.cache_files import folder_is_sound, seal_folder
-from mtrec.hf import load_pretrained, quiet_transformers
+from mtrec.model.hf import load_pretrained, quiet_transformers
 from mtrec.paths import cache_dir
 from mtrec.plugins.minilm import minilm_folder
 

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from mtrec.hookspecs import hookimpl
-from mtrec.trackers import (
+from mtrec.run.trackers import (
     TrackerContext,
     TrackerSpec,
     combination_name,

@@ -10,9 +10,9 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from mtrec.compare import UNTESTED, Check, Comparison
 from mtrec.reports.summary import compact, number
 from mtrec.reports.text import markdown_cell, terminal_markup
+from mtrec.store.compare import UNTESTED, Check, Comparison
 
 
 def verdict(check: Check) -> str:

@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from mtrec.group_headlines import group_gap_headlines
-from mtrec.plugin_values import metric_result
+from mtrec.measure.group_headlines import group_gap_headlines
 from mtrec.reports.overview import build_overview, labelled
 from mtrec.reports.summary import (
     compact,
@@ -17,7 +16,8 @@ from mtrec.reports.summary import (
     task_columns,
 )
 from mtrec.reports.text import markdown_cell
-from mtrec.results_reader import unfinished
+from mtrec.run.plugin_values import metric_result
+from mtrec.store.results_reader import unfinished
 
 
 def _escape(text: Any) -> str:

@@ -1,7 +1,7 @@
 """The figures every report is built from, gathered once from a run's results.json.
 
 ``build_overview(document)`` is what ``mtrec report --format json`` prints and what the HTML
-report plots: one entry per combination with its tradeoff summary (``mtrec.pareto``), the
+report plots: one entry per combination with its tradeoff summary (``mtrec.measure.pareto``), the
 per-task gains, every group's figure for the heatmap and the raw latency samples. It holds
 raw strings; renderers escape them for their own format.
 """
@@ -14,9 +14,9 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from mtrec.pareto import OBJECTIVES, annotate_tradeoffs
+from mtrec.measure.pareto import OBJECTIVES, annotate_tradeoffs
+from mtrec.measure.tasks import relative_gain
 from mtrec.reports.summary import strategy
-from mtrec.tasks import relative_gain
 
 IDENTITY = ("backbone", "strategy", "head_set", "domain", "seed")
 

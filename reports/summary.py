@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from mtrec.group_headlines import group_gap_headlines
+from mtrec.measure.group_headlines import group_gap_headlines
 
 
 @dataclass(frozen=True, kw_only=True)

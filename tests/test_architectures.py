@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from mtrec.architectures import ARCHITECTURES, TaskTower, expert_gates
+from mtrec.model.architectures import ARCHITECTURES, TaskTower, expert_gates
 
 TASKS = ("a", "b")
 NAMES = sorted(ARCHITECTURES)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from mtrec.batching import batch_rows, encode_split
+from mtrec.model.batching import batch_rows, encode_split
 from mtrec.plugin_host import PluginHost
 
 

@@ -5,7 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mtrec.bootstrap import bootstrap, paired_difference, resample_indices, unpaired_difference
+from mtrec.measure.bootstrap import (
+    bootstrap,
+    paired_difference,
+    resample_indices,
+    unpaired_difference,
+)
 
 
 def test_interval_of_a_mean_covers_the_truth_and_is_reproducible() -> None:
@@ -80,7 +85,7 @@ def test_unpaired_difference_of_medians_separates_shifted_samples_only() -> None
 
 
 def test_clusters_bring_all_their_rows() -> None:
-    from mtrec.bootstrap import Clusters
+    from mtrec.measure.bootstrap import Clusters
 
     users = np.array(["b", "a", "b", "c", "b"])
     clusters = Clusters.of(users, len(users))
@@ -96,7 +101,7 @@ def test_clusters_bring_all_their_rows() -> None:
 def test_a_cluster_bootstrap_is_wider_than_a_row_bootstrap_for_clustered_rows() -> None:
     """Ten rows per user sharing a user effect: resampling rows shrinks the interval by
     about sqrt(10)/sqrt(1 + 9 * icc) ~ 2.4 here; resampling users does not."""
-    from mtrec.bootstrap import Clusters
+    from mtrec.measure.bootstrap import Clusters
 
     rng = np.random.default_rng(0)
     user = np.repeat(np.arange(50), 10)

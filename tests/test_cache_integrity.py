@@ -22,7 +22,7 @@ from mtrec.cache_files import file_digest, read_arrays, write_arrays
 from mtrec.config import parse_suite
 from mtrec.plugin_host import PluginHost
 from mtrec.plugins.tiny_backbones import _bert_config, build_tiny
-from mtrec.runner import run_sweep
+from mtrec.run.runner import run_sweep
 
 SUITE = """
 name: cache-integrity

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mtrec.results import validate_results
+from mtrec.store.results import validate_results
 
 MTREC = [sys.executable, "-m", "mtrec.cli"]
 
@@ -209,7 +209,7 @@ def test_every_command_has_working_help(
 
 def test_compare_help_shows_the_default_rules(capsys: pytest.CaptureFixture[str]) -> None:
     from mtrec.cli import main
-    from mtrec.compare_rules import DEFAULT_RULES
+    from mtrec.store.compare_rules import DEFAULT_RULES
 
     with pytest.raises(SystemExit):
         main(["compare", "--help"])

@@ -20,12 +20,12 @@ import numpy as np
 import pytest
 
 from mtrec.cli import main
-from mtrec.compare import Run, compare_runs
-from mtrec.compare_rules import parse_rules
 from mtrec.config import parse_suite
 from mtrec.plugin_host import PluginHost
-from mtrec.runner import run_sweep
-from mtrec.store import Store
+from mtrec.run.runner import run_sweep
+from mtrec.store.compare import Run, compare_runs
+from mtrec.store.compare_rules import parse_rules
+from mtrec.store.database import Store
 
 SUITE = """
 name: compare-{name}

@@ -10,10 +10,19 @@ import numpy as np
 import pytest
 import torch
 
-from mtrec.batching import IndexedSplit, encode_split
 from mtrec.config import TrainingConfig
 from mtrec.errors import MtrecError
-from mtrec.model import MultiTaskModel, TextPairEncoder, task_loss
+from mtrec.measure.tasks import LOSSES
+from mtrec.model.batching import IndexedSplit, encode_split
+from mtrec.model.multitask import MultiTaskModel, TextPairEncoder, task_loss
+from mtrec.model.strategies import (
+    FeatureCache,
+    Prepared,
+    accepts_segments,
+    freeze_below_top_layers,
+    prepare,
+)
+from mtrec.model.training import build_optimizer
 from mtrec.plugin_host import PluginHost
 from mtrec.specs import (
     BackboneSpec,
@@ -25,15 +34,6 @@ from mtrec.specs import (
     LoadedBackbone,
     TaskType,
 )
-from mtrec.strategies import (
-    FeatureCache,
-    Prepared,
-    accepts_segments,
-    freeze_below_top_layers,
-    prepare,
-)
-from mtrec.tasks import LOSSES
-from mtrec.training import build_optimizer
 
 HOST = PluginHost()
 

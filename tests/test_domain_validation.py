@@ -1,4 +1,4 @@
-"""``mtrec.domain_checks``: each defect of a loaded domain is found and named.
+"""``mtrec.run.domain_checks``: each defect of a loaded domain is found and named.
 
 The end-to-end cases (a plugin returning such data fails its combination, nothing written)
 are in ``tests/test_bad_input.py`` with the corpus in ``tests/bad_inputs/plugins/``.
@@ -12,9 +12,9 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from mtrec.domain_checks import describe_problems, domain_problems
 from mtrec.plugin_host import PluginHost
 from mtrec.plugins.synthetic_ecommerce import load_synthetic_ecommerce
+from mtrec.run.domain_checks import describe_problems, domain_problems
 from mtrec.specs import DomainData, LabelField, TaskType
 
 DECLARED = {

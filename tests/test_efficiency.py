@@ -11,12 +11,12 @@ import pytest
 import torch
 from transformers import BertConfig, BertModel
 
-from mtrec.batching import EncodedSplit, TokenizedSplit
 from mtrec.config import parse_suite
-from mtrec.efficiency import current_rss_mb, flops_per_sample, time_calls, track_memory
-from mtrec.model import MultiTaskModel, TextPairEncoder
+from mtrec.measure.efficiency import current_rss_mb, flops_per_sample, time_calls, track_memory
+from mtrec.model.batching import EncodedSplit, TokenizedSplit
+from mtrec.model.multitask import MultiTaskModel, TextPairEncoder
 from mtrec.plugin_host import PluginHost
-from mtrec.runner import Silent, run_sweep
+from mtrec.run.runner import Silent, run_sweep
 from mtrec.specs import HeadSetSpec, HeadSpec, LabelField, Pooling, TaskType
 
 HIDDEN, LAYERS, INTERMEDIATE, LENGTH = 64, 2, 256, 48

@@ -10,11 +10,11 @@ import pytest
 
 from mtrec.config import parse_suite
 from mtrec.errors import UsageError
-from mtrec.executors import HostRecipe, worker_death
 from mtrec.plugin_host import PluginHost
-from mtrec.results import validate_results
-from mtrec.runner import run_sweep
-from mtrec.store import Store
+from mtrec.run.executors import HostRecipe, worker_death
+from mtrec.run.runner import run_sweep
+from mtrec.store.database import Store
+from mtrec.store.results import validate_results
 
 FAST = """
 head_sets: [ecommerce-seed]

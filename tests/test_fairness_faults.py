@@ -19,8 +19,8 @@ import pytest
 from mtrec import FairnessContext, FairnessMetricSpec, hookimpl
 from mtrec.config import parse_suite
 from mtrec.plugin_host import PluginHost
-from mtrec.results import validate_results
-from mtrec.runner import SweepResult, run_sweep
+from mtrec.run.runner import SweepResult, run_sweep
+from mtrec.store.results import validate_results
 
 SUITE = """
 name: fairness-faults

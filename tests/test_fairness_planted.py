@@ -39,8 +39,8 @@ from mtrec.plugin_host import PluginHost
 from mtrec.plugins.group_gap import group_gap
 from mtrec.plugins.synthetic_ecommerce import DISADVANTAGED_GROUP, load_synthetic_ecommerce
 from mtrec.plugins.task_type_gaps import error_gap
-from mtrec.results import validate_results
-from mtrec.runner import SweepResult, run_sweep
+from mtrec.run.runner import SweepResult, run_sweep
+from mtrec.store.results import validate_results
 
 PLANTED_DISPARITY = 1.0
 FLIP_RATE = min(0.5, PLANTED_DISPARITY / 4.0)

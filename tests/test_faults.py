@@ -30,17 +30,17 @@ import torch
 from torch import nn
 
 from mtrec import BackboneSpec, Family, LoadedBackbone, Pooling, hookimpl
-from mtrec import combination as combination_module
-from mtrec import evaluation as evaluation_module
-from mtrec import results as results_module
-from mtrec import runner as runner_module
 from mtrec.cli import main
 from mtrec.config import parse_suite
 from mtrec.errors import StorageError, UsageError
+from mtrec.measure import evaluation as evaluation_module
 from mtrec.plugin_host import PluginHost
-from mtrec.results import validate_results
-from mtrec.runner import run_sweep
-from mtrec.store import Store
+from mtrec.run import combination as combination_module
+from mtrec.run import runner as runner_module
+from mtrec.run.runner import run_sweep
+from mtrec.store import results as results_module
+from mtrec.store.database import Store
+from mtrec.store.results import validate_results
 from mtrec.store_cli import failure_summary
 
 PLANTED = "planted plugin failure"

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 from mtrec.config import parse_suite
-from mtrec.fingerprint import code_versions, domain_fingerprint, fingerprint_difference
-from mtrec.matrix import expand
 from mtrec.plugin_host import PluginHost
 from mtrec.plugins.synthetic_ecommerce import load_synthetic_ecommerce
+from mtrec.run.fingerprint import code_versions, domain_fingerprint, fingerprint_difference
+from mtrec.run.matrix import expand
 from mtrec.specs import DomainData, LabelField
 
 

@@ -11,11 +11,11 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from mtrec.config import parse_suite
-from mtrec.efficiency import eager_attention
-from mtrec.pareto import summarise
+from mtrec.measure.efficiency import eager_attention
+from mtrec.measure.pareto import summarise
 from mtrec.plugin_host import PluginHost
 from mtrec.reports.summary import compact, number
-from mtrec.runner import run_sweep
+from mtrec.run.runner import run_sweep
 
 DOMAIN = {"n_interactions": 200}
 MAX_LENGTH = 48

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from mtrec.group_headlines import group_gap_headlines, worst_relative_group_gap
+from mtrec.measure.group_headlines import group_gap_headlines, worst_relative_group_gap
 from mtrec.reports.markdown import render_markdown
 from mtrec.reports.overview import build_overview
 from mtrec.reports.terminal import print_summary

@@ -19,16 +19,16 @@ import numpy as np
 import pytest
 import torch
 
-from mtrec.batching import TokenizedSplit, encode_split, tokenize_split, with_labels
-from mtrec.combination import SweepCache, _outcome
 from mtrec.config import load_suite
-from mtrec.evaluation import score_tasks
-from mtrec.model import MultiTaskModel
+from mtrec.measure.evaluation import score_tasks
+from mtrec.model.batching import TokenizedSplit, encode_split, tokenize_split, with_labels
+from mtrec.model.multitask import MultiTaskModel
+from mtrec.model.strategies import FeatureCache, prepare
+from mtrec.model.token_cache import TokenCache
 from mtrec.plugin_host import PluginHost
-from mtrec.runner import SweepResult, run_sweep
+from mtrec.run.combination import SweepCache, _outcome
+from mtrec.run.runner import SweepResult, run_sweep
 from mtrec.specs import DomainSplit, HeadSpec, TaskPredictions, TaskType
-from mtrec.strategies import FeatureCache, prepare
-from mtrec.token_cache import TokenCache
 
 SIZES = {"n_users": 30, "n_items": 40, "n_interactions": 240}
 # Same seed and sizes, so the same texts; labels differ (noise, a planted group disparity and

@@ -4,8 +4,8 @@ import pytest
 
 from mtrec.config import parse_suite
 from mtrec.errors import ConfigError, UnknownNameError
-from mtrec.matrix import check_suite, expand
 from mtrec.plugin_host import PluginHost
+from mtrec.run.matrix import check_suite, expand
 
 BASE = """
 name: m

@@ -3,12 +3,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from mtrec.batching import encode_split, iterate_batches
 from mtrec.config import TrainingConfig
-from mtrec.model import MultiTaskModel, TextPairEncoder, pool
+from mtrec.model.batching import encode_split, iterate_batches
+from mtrec.model.multitask import MultiTaskModel, TextPairEncoder, pool
+from mtrec.model.training import train
 from mtrec.plugin_host import PluginHost
 from mtrec.specs import Pooling
-from mtrec.training import train
 
 
 def test_pooling() -> None:

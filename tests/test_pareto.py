@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from mtrec.pareto import OBJECTIVES, annotate_tradeoffs, dominates, pareto_front, summarise
-from mtrec.results import results_schema
+from mtrec.measure.pareto import OBJECTIVES, annotate_tradeoffs, dominates, pareto_front, summarise
+from mtrec.store.results import results_schema
 
 
 def _point(**values: float | None) -> dict[str, float | None]:

@@ -26,7 +26,7 @@ from mtrec.config import parse_suite
 from mtrec.errors import CombinationError, PluginError
 from mtrec.hookspecs import hookimpl
 from mtrec.plugin_host import BLOCK_ENV, PluginHost
-from mtrec.runner import SweepResult, run_sweep
+from mtrec.run.runner import SweepResult, run_sweep
 from mtrec.specs import (
     BackboneSpec,
     DomainSpec,

@@ -13,12 +13,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from mtrec import efficiency, evaluation, strategies, training
 from mtrec.config import parse_suite
-from mtrec.model import MultiTaskModel
+from mtrec.measure import efficiency, evaluation
+from mtrec.model import strategies, training
+from mtrec.model.multitask import MultiTaskModel
+from mtrec.model.strategies import FeatureCache, prepare
 from mtrec.plugin_host import PluginHost
-from mtrec.runner import run_sweep
-from mtrec.strategies import FeatureCache, prepare
+from mtrec.run.runner import run_sweep
 
 CALL_SITES = (training, evaluation, efficiency, strategies)
 

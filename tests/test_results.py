@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from mtrec import results
+from mtrec.store import results
 
 
 def _git(folder: Path, *args: str) -> str:

@@ -19,13 +19,13 @@ from typing import Any
 import pytest
 
 from mtrec import DomainSpec, hookimpl
-from mtrec import combination as combination_module
 from mtrec.config import parse_suite
 from mtrec.errors import UsageError
 from mtrec.plugin_host import PluginHost
-from mtrec.results import validate_results
-from mtrec.runner import run_sweep
-from mtrec.store import Store
+from mtrec.run import combination as combination_module
+from mtrec.run.runner import run_sweep
+from mtrec.store.database import Store
+from mtrec.store.results import validate_results
 
 FAST = """
 training: {epochs: 1, batch_size: 32}

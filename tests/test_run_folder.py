@@ -13,10 +13,10 @@ import pytest
 from mtrec.cli import main
 from mtrec.config import parse_suite
 from mtrec.errors import UsageError
-from mtrec.merge import merge_runs
 from mtrec.plugin_host import PluginHost
-from mtrec.run_folder import MARKER, claim_run_folder
-from mtrec.runner import run_sweep
+from mtrec.run.run_folder import MARKER, claim_run_folder
+from mtrec.run.runner import run_sweep
+from mtrec.store.merge import merge_runs
 
 SUITE = """
 name: claimed
@@ -83,7 +83,7 @@ def test_a_second_run_on_a_folder_in_use_is_refused(
             sys.executable,
             "-c",
             "import sys, time; from pathlib import Path; "
-            "from mtrec.run_folder import claim_run_folder; "
+            "from mtrec.run.run_folder import claim_run_folder; "
             f"claim = claim_run_folder(Path({str(out)!r})); print('held', flush=True); "
             "sys.stdin.read()",
         ],

@@ -166,7 +166,7 @@ def test_checkpoint_with_only_pickled_weights_is_refused(host: PluginHost, tmp_p
 def test_pickled_checkpoint_fails_its_combination_in_a_sweep(
     host: PluginHost, tmp_path: Path
 ) -> None:
-    from mtrec.runner import run_sweep
+    from mtrec.run.runner import run_sweep
 
     folder = _pickled_checkpoint(tmp_path / "pickled")
     suite = parse_suite(
@@ -413,7 +413,7 @@ def _package_sources() -> list[Path]:
 
 def test_package_sources_are_found() -> None:
     names = {str(p.relative_to(REPO)) for p in _package_sources()}
-    assert {"harness/config.py", "harness/hf.py", "plugins/hub_backbones.py"} <= names
+    assert {"harness/config.py", "harness/model/hf.py", "plugins/hub_backbones.py"} <= names
 
 
 def test_no_eval_exec_or_unpickling_in_the_package() -> None:
@@ -511,8 +511,8 @@ def test_report_md_escapes_data_strings() -> None:
 
 
 def test_compare_markdown_escapes_data_strings() -> None:
-    from mtrec.compare import Check, Comparison
     from mtrec.reports.compare import render_markdown as render_diff
+    from mtrec.store.compare import Check, Comparison
 
     label = f"{HOSTILE_HTML} x hs x d (seed 0)"
     check = Check(

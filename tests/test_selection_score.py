@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 
 from mtrec.config import parse_suite
-from mtrec.evaluation import validation_score
-from mtrec.pareto import summarise
+from mtrec.measure.evaluation import validation_score
+from mtrec.measure.pareto import summarise
+from mtrec.measure.tasks import METRICS, SELECTION_RULE, log_ratio, primary_metric, selection_score
 from mtrec.plugin_host import PluginHost
-from mtrec.runner import run_sweep
+from mtrec.run.runner import run_sweep
 from mtrec.specs import TaskPredictions, TaskType
-from mtrec.tasks import METRICS, SELECTION_RULE, log_ratio, primary_metric, selection_score
 
 TYPES = {"rating": TaskType.REGRESSION, "like": TaskType.BINARY, "genres": TaskType.MULTILABEL}
 # MovieLens-100k's validation references: train-mean RMSE, AUC 0.5, genre-frequency mAP.

@@ -11,12 +11,12 @@ import pytest
 from mtrec.cli import main
 from mtrec.config import parse_suite
 from mtrec.errors import UsageError
-from mtrec.matrix import expand
-from mtrec.merge import merge_runs
 from mtrec.plugin_host import PluginHost
-from mtrec.results import validate_results
-from mtrec.runner import Shard, run_sweep
-from mtrec.store import Store
+from mtrec.run.matrix import expand
+from mtrec.run.runner import Shard, run_sweep
+from mtrec.store.database import Store
+from mtrec.store.merge import merge_runs
+from mtrec.store.results import validate_results
 
 SUITE = """
 name: sharded

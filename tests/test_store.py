@@ -14,7 +14,7 @@ import pytest
 
 from mtrec.cli import main
 from mtrec.errors import UsageError
-from mtrec.store import Store
+from mtrec.store.database import Store
 
 
 def record(key: str, status: str = "ok", **extra: Any) -> dict[str, Any]:

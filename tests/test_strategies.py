@@ -10,7 +10,7 @@ import pytest
 from mtrec.config import parse_suite
 from mtrec.hookspecs import hookimpl
 from mtrec.plugin_host import PluginHost
-from mtrec.runner import SweepResult, run_sweep
+from mtrec.run.runner import SweepResult, run_sweep
 from mtrec.specs import HeadSetSpec, HeadSpec, TaskType
 
 SUITE = """
@@ -107,8 +107,8 @@ def test_id_embedding_beats_trivial_on_rating_and_click(sweep: SweepResult) -> N
 def test_lora_trains_under_five_percent_of_minilm() -> None:
     import torch
 
-    from mtrec.model import MultiTaskModel
-    from mtrec.strategies import FeatureCache, prepare
+    from mtrec.model.multitask import MultiTaskModel
+    from mtrec.model.strategies import FeatureCache, prepare
 
     host = PluginHost()
     spec = host.registries.backbones.get("minilm-l6")
@@ -184,7 +184,7 @@ def test_architecture_weighting_and_training_options_are_recorded(tmp_path: Path
 )
 def test_unknown_architecture_or_weighting_is_bad_input(override: str, message: str) -> None:
     from mtrec.errors import UsageError
-    from mtrec.matrix import check_suite
+    from mtrec.run.matrix import check_suite
 
     suite = parse_suite(
         "name: bad\nbackbones: [tiny-bert]\nhead_sets: [ecommerce-seed]\n"

@@ -19,8 +19,8 @@ from sklearn import metrics as skm
 from mtrec.config import parse_suite
 from mtrec.plugin_host import PluginHost
 from mtrec.plugins.subtask_gain import jain_index
-from mtrec.results import validate_results
-from mtrec.runner import SweepResult, run_sweep
+from mtrec.run.runner import SweepResult, run_sweep
+from mtrec.store.results import validate_results
 
 SHARED = """
 name: subtask

@@ -13,8 +13,8 @@ import pytest
 from sklearn import metrics as skm
 
 from mtrec import TaskPredictions, TaskType
+from mtrec.measure.resampled import weighted_metric
 from mtrec.plugins.subtask_gain import task_gain
-from mtrec.resampled import weighted_metric
 
 USERS, ROWS_PER_USER = 60, 10
 

@@ -18,8 +18,8 @@ from mtrec.config import parse_suite
 from mtrec.errors import UnknownNameError, UsageError
 from mtrec.hookspecs import hookimpl
 from mtrec.plugin_host import PluginHost
-from mtrec.runner import SweepResult, run_sweep
-from mtrec.trackers import TrackerSpec, check_trackers, record_scalars
+from mtrec.run.runner import SweepResult, run_sweep
+from mtrec.run.trackers import TrackerSpec, check_trackers, record_scalars
 
 SUITE = """
 name: tracked

@@ -14,10 +14,10 @@ import pytest
 
 from mtrec.config import parse_suite
 from mtrec.errors import UnknownNameError
-from mtrec.matrix import check_suite
 from mtrec.plugin_host import PluginHost
-from mtrec.results import validate_results
-from mtrec.runner import run_sweep
+from mtrec.run.matrix import check_suite
+from mtrec.run.runner import run_sweep
+from mtrec.store.results import validate_results
 
 TRANSFER = """
 name: transfer

@@ -18,12 +18,12 @@ import pytest
 import torch
 
 import mtrec
-from mtrec import combination as combination_module
 from mtrec.cache_files import write_arrays
-from mtrec.combination import SweepCache, transfer_gain
 from mtrec.config import parse_suite
-from mtrec.matrix import expand
 from mtrec.plugin_host import PluginHost
+from mtrec.run import combination as combination_module
+from mtrec.run.combination import SweepCache, transfer_gain
+from mtrec.run.matrix import expand
 from mtrec.specs import TaskPredictions, TaskType
 
 SUITE = """

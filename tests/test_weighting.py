@@ -13,7 +13,7 @@ import pytest
 import torch
 from torch import nn
 
-from mtrec.weighting import (
+from mtrec.model.weighting import (
     WEIGHTINGS,
     LossWeighting,
     PCGradWeighting,

@@ -6,9 +6,9 @@ import pluggy
 import pytest
 
 from mtrec import hookspecs
+from mtrec.measure.tasks import LOSSES
 from mtrec.plugins import domain_heads, synthetic_domains
 from mtrec.specs import HeadSetSpec, TaskType
-from mtrec.tasks import LOSSES
 
 # head set -> the domain whose label fields it trains on
 MATCHING = {

@@ -16,10 +16,10 @@ from fairlearn.metrics import (
 from sklearn import metrics as skm
 
 from mtrec import FairnessContext, TaskPredictions, TaskType
+from mtrec.measure.resampled import exact_metric, grouped_metric
+from mtrec.measure.tasks import TASK_METRICS, primary_metric
 from mtrec.plugins.group_gap import difference_interval, group_gap, sensitive_features
 from mtrec.plugins.task_type_gaps import mtrec_register_fairness_metrics
-from mtrec.resampled import exact_metric, grouped_metric
-from mtrec.tasks import TASK_METRICS, primary_metric
 
 N = 600
 GENDER = np.array(["f", "m"] * (N // 2), dtype=object)

@@ -18,14 +18,14 @@ import numpy as np
 import pytest
 
 from mtrec import FairnessContext, TaskPredictions, TaskType
+from mtrec.measure.resampled import exact_metric, grouped_metric
+from mtrec.measure.tasks import trivial_predictions
 from mtrec.plugins.group_gap import (
     difference_interval,
     group_gap,
     group_support,
     sensitive_features,
 )
-from mtrec.resampled import exact_metric, grouped_metric
-from mtrec.tasks import trivial_predictions
 
 N_USERS = 500
 AGES = ["<18", "18-24", "25-34", "35-44", "45+"]
@@ -175,7 +175,7 @@ def _trivial_context(**settings: int) -> FairnessContext:
 
 
 def test_trivial_predictor_headlines_cover_zero_per_task_with_support() -> None:
-    from mtrec.group_headlines import group_gap_headlines
+    from mtrec.measure.group_headlines import group_gap_headlines
 
     context = _trivial_context()
     gaps = group_gap(context)

@@ -10,7 +10,7 @@ from mtrec.config import parse_suite
 from mtrec.errors import UnknownNameError
 from mtrec.plugin_host import PluginHost
 from mtrec.plugins.tiny_backbones import _bert_config, build_tiny
-from mtrec.runner import run_sweep
+from mtrec.run.runner import run_sweep
 
 
 @pytest.fixture(scope="module")

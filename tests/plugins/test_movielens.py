@@ -329,7 +329,7 @@ def test_mtrec_run_records_the_fetch_command_as_the_failure(
     from mtrec.config import parse_suite
     from mtrec.plugin_host import PluginHost
     from mtrec.plugins import ecommerce_heads, executors, mtl, tiny_backbones
-    from mtrec.runner import run_sweep
+    from mtrec.run.runner import run_sweep
 
     monkeypatch.setenv("MTREC_CACHE", str(tmp_path / "cache"))
     suite = parse_suite(

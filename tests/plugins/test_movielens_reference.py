@@ -23,7 +23,7 @@ import pytest
 
 from mtrec.config import parse_suite
 from mtrec.plugin_host import PluginHost
-from mtrec.runner import run_sweep
+from mtrec.run.runner import run_sweep
 from mtrec.specs import DomainData
 
 pytestmark = pytest.mark.slow

@@ -1,7 +1,7 @@
 """``mtrec-fixture-plugin``: one tiny item of each plugin kind, for mtrec's own tests.
 
 * backbone ``fixture-bert``: a random-init BERT (1 layer, 32 wide) saved into the mtrec cache
-  and loaded back through :func:`mtrec.hf.load_pretrained`;
+  and loaded back through :func:`mtrec.model.hf.load_pretrained`;
 * head set ``fixture-heads``: ``click`` (binary, BCE) and ``rating`` (regression, MSE);
 * domain ``fixture-domain``: 60/20/20 deterministic rows, labels ``click`` and ``rating``,
   sensitive attribute ``group`` (``a``/``b``); ``explode=True`` makes ``load`` raise;
@@ -71,7 +71,7 @@ def _bert_config(vocab_size: int) -> Any:
 
 
 def load_backbone() -> LoadedBackbone:
-    from mtrec.hf import load_pretrained
+    from mtrec.model.hf import load_pretrained
     from mtrec.plugins.tiny_backbones import build_tiny
 
     # build_tiny hashes the config into the folder name under cache_dir()/backbones and

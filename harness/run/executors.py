@@ -33,22 +33,22 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any, Protocol
 
 from mtrec.errors import CombinationError, StorageError, UsageError
-from mtrec.faults import (
+from mtrec.run.faults import (
     describe_storage_fault,
     plugin_exit_reason,
     stop_requested,
     storage_fault,
 )
-from mtrec.fingerprint import combination_fingerprint
-from mtrec.results import now
+from mtrec.run.fingerprint import combination_fingerprint
+from mtrec.store.results import now
 
 if TYPE_CHECKING:
     import torch
 
-    from mtrec.combination import SweepCache
     from mtrec.config import ResourcesConfig
-    from mtrec.matrix import Combination
     from mtrec.plugin_host import PluginHost
+    from mtrec.run.combination import SweepCache
+    from mtrec.run.matrix import Combination
 
 NON_FINITE_LOSS = "non-finite loss"  # start of the reason training gives for NaN/inf losses
 
@@ -156,7 +156,7 @@ def execute(
     sizes (the record's ``oom_retry`` says so). ``collect`` frees the combination's model
     before returning (a full garbage collection: worth it only if the process goes on).
     """
-    from mtrec import combination as combination_module
+    from mtrec.run import combination as combination_module
 
     key = combination.key
     record = new_record(combination)
@@ -399,8 +399,8 @@ def run_task(
     (``collect``: see :func:`execute`; a worker that exits next skips it)."""
     import torch
 
-    from mtrec.combination import SweepCache
-    from mtrec.runner import resolve_device
+    from mtrec.run.combination import SweepCache
+    from mtrec.run.runner import resolve_device
 
     os.environ.update(task.environ)
     torch.set_num_threads(max(1, task.torch_threads))
@@ -545,6 +545,6 @@ def _process_context(host: PluginHost) -> multiprocessing.context.BaseContext:
     if "forkserver" in multiprocessing.get_all_start_methods():
         context = multiprocessing.get_context("forkserver")
         plugins = [p.module.partition(":")[0] for p in host.loaded if p.distribution]
-        context.set_forkserver_preload(["mtrec.combination", *plugins])
+        context.set_forkserver_preload(["mtrec.run.combination", *plugins])
         return context
     return multiprocessing.get_context("spawn")

@@ -29,8 +29,8 @@ import numpy as np
 from mtrec.specs import DomainData
 
 if TYPE_CHECKING:
-    from mtrec.matrix import Combination
     from mtrec.plugin_host import PluginHost
+    from mtrec.run.matrix import Combination
 
 DIGEST_LENGTH = 16
 
@@ -150,10 +150,10 @@ def combination_fingerprint(
     """``{"code": ..., "data": ..., "versions": {...}}`` of one combination.
 
     Loads the domain (and transfer sources) through ``cache`` (a
-    :class:`mtrec.combination.SweepCache`): after the combination ran, a cache hit.
+    :class:`mtrec.run.combination.SweepCache`): after the combination ran, a cache hit.
     Raises whatever loading the domain raises.
     """
-    from mtrec.combination import _load_domain
+    from mtrec.run.combination import _load_domain
 
     versions = code_versions(combination, host, fairness_metrics)
     domains = [(combination.domain.name, combination.domain.options)]

@@ -12,8 +12,8 @@ the group; macro-F1: the labels scikit-learn averages over on all rows), never o
 labels a resample happens to contain. A label of the set that a resample leaves without a
 positive keeps its value on all rows (it is unobserved there, not zero), so a label with one
 positive test row cannot swing an interval by dropping in and out. Reported point figures still
-come from :mod:`mtrec.tasks`; these functions only feed resamples (group gaps, subtask gains,
-``mtrec compare``).
+come from :mod:`mtrec.measure.tasks`; these functions only feed resamples (group gaps, subtask
+gains, ``mtrec compare``).
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from mtrec.measure.tasks import METRICS
 from mtrec.specs import TaskPredictions
-from mtrec.tasks import METRICS
 
 RowsMetric = Callable[[np.ndarray], float]  # a metric of the test rows with these indices
 GroupedMetric = Callable[[np.ndarray], np.ndarray]  # row weights -> the metric of each group
@@ -243,7 +243,7 @@ def weighted_metric(predictions: TaskPredictions, name: str) -> Callable[[np.nda
     """Metric ``name`` of all rows under row weights (how often a resample drew each row).
 
     The same weighted computation as the grouped metrics, with one group; with a cluster
-    bootstrap (:class:`mtrec.bootstrap.Clusters`) a drawn user weighs all their rows. NaN
+    bootstrap (:class:`mtrec.measure.bootstrap.Clusters`) a drawn user weighs all their rows. NaN
     where the metric is undefined on the resample.
     """
     n = len(predictions.y_true)

@@ -13,8 +13,8 @@ import math
 from collections.abc import Hashable, Mapping, Sequence
 from typing import Any, NamedTuple, TypeVar
 
-from mtrec.group_headlines import worst_relative_group_gap
-from mtrec.tasks import log_ratio, selection_score
+from mtrec.measure.group_headlines import worst_relative_group_gap
+from mtrec.measure.tasks import log_ratio, selection_score
 
 Key = TypeVar("Key", bound=Hashable)
 

@@ -16,8 +16,8 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from mtrec.matrix import Combination
 from mtrec.printable import printable
+from mtrec.run.matrix import Combination
 
 
 class RichReporter:

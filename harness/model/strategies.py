@@ -21,7 +21,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from mtrec.batching import (
+from mtrec.errors import CombinationError
+from mtrec.model.batching import (
     Batch,
     Batchable,
     EncodedSplit,
@@ -30,16 +31,15 @@ from mtrec.batching import (
     batch_rows,
     with_labels,
 )
-from mtrec.errors import CombinationError
-from mtrec.model import (
+from mtrec.model.multitask import (
     CachedFeatureEncoder,
     ConstantEncoder,
     MultiTaskModel,
     TextPairEncoder,
     pool,
 )
+from mtrec.model.training import autocast_for, effective_precision
 from mtrec.specs import DomainSplit, Family, LoadedBackbone, Pooling
-from mtrec.training import autocast_for, effective_precision
 
 SPLITS = ("train", "validation", "test")
 FEATURE_BATCH = 64

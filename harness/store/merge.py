@@ -16,15 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from mtrec.errors import UsageError
-from mtrec.results import SCHEMA_VERSION, write_json_atomic
-from mtrec.results_reader import read_results
-from mtrec.run_folder import claim_run_folder
-from mtrec.runner import check_output_folder, same_suite
-from mtrec.store import Store, record_id_of
+from mtrec.run.run_folder import claim_run_folder
+from mtrec.run.runner import check_output_folder, same_suite
+from mtrec.store.database import Store, record_id_of
+from mtrec.store.results import SCHEMA_VERSION, write_json_atomic
+from mtrec.store.results_reader import read_results
 
 
 def read_run(folder: Path) -> dict[str, Any]:
-    """The checked results.json of a run folder (:mod:`mtrec.results_reader`)."""
+    """The checked results.json of a run folder (:mod:`mtrec.store.results_reader`)."""
     return read_results(folder)
 
 
@@ -103,7 +103,7 @@ def merge_runs(out: Path, folders: Sequence[Path], store: Store | None = None) -
         "records": records,
     }
     try:
-        from mtrec.pareto import annotate_tradeoffs
+        from mtrec.measure.pareto import annotate_tradeoffs
     except ImportError:  # a checkout without the tradeoff module: nothing to annotate
         pass
     else:
@@ -140,7 +140,7 @@ def _matrix_order(document: dict[str, Any]) -> dict[str, int]:
     from pydantic import ValidationError
 
     from mtrec.config import Suite
-    from mtrec.matrix import expand
+    from mtrec.run.matrix import expand
 
     try:
         suite = Suite.model_validate(document["suite"]["config"])

@@ -16,10 +16,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from mtrec.batching import Batchable, iterate_batches
 from mtrec.config import TrainingConfig
-from mtrec.model import MultiTaskModel, task_loss
-from mtrec.weighting import WEIGHTINGS, LossWeighting, TaskLossMeter
+from mtrec.model.batching import Batchable, iterate_batches
+from mtrec.model.multitask import MultiTaskModel, task_loss
+from mtrec.model.weighting import WEIGHTINGS, LossWeighting, TaskLossMeter
 
 EpochCallback = Callable[[int, float, float], None]  # (epoch, train loss, validation score)
 

@@ -19,19 +19,19 @@ from typing import Any, Protocol
 
 import torch
 
-from mtrec.combination import SweepCache
 from mtrec.config import Suite
 from mtrec.errors import StorageError, UsageError
-from mtrec.executors import Executor, SweepJob, executor_for
-from mtrec.faults import describe_storage_fault, storage_fault, user_signals
-from mtrec.matrix import Combination, check_suite
-from mtrec.pareto import annotate_tradeoffs
+from mtrec.measure.pareto import annotate_tradeoffs
 from mtrec.plugin_host import PluginHost
-from mtrec.results import SCHEMA_VERSION, environment, now, write_json_atomic
-from mtrec.resume import ResumeCheck, continued_document, copy_from_store, settle
-from mtrec.run_folder import claim_run_folder
-from mtrec.store import Store
-from mtrec.trackers import TrackerContext, check_trackers, with_trackers
+from mtrec.run.combination import SweepCache
+from mtrec.run.executors import Executor, SweepJob, executor_for
+from mtrec.run.faults import describe_storage_fault, storage_fault, user_signals
+from mtrec.run.matrix import Combination, check_suite
+from mtrec.run.resume import ResumeCheck, continued_document, copy_from_store, settle
+from mtrec.run.run_folder import claim_run_folder
+from mtrec.run.trackers import TrackerContext, check_trackers, with_trackers
+from mtrec.store.database import Store
+from mtrec.store.results import SCHEMA_VERSION, environment, now, write_json_atomic
 
 # Suite fields that say how to run, not what: they may change between a run and its resume.
 EXECUTION_FIELDS = frozenset({"resources", "oom_retry", "trackers"})
@@ -203,7 +203,7 @@ def run_sweep(
     failed ones retried), and a combination whose key has an ok record in the store (with
     its prediction files still on disk) is copied in instead of run again; either only when
     the record's code and data fingerprints match the combination's now. ``out`` is claimed
-    for the run (:mod:`mtrec.run_folder`); ``force`` lets it hold files mtrec did not write.
+    for the run (:mod:`mtrec.run.run_folder`); ``force`` lets it hold files mtrec did not write.
 
     Raises :class:`StorageError` when the run folder or the store cannot be written any more
     (what finished is recorded), ``KeyboardInterrupt`` on Ctrl-C and

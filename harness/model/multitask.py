@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from mtrec.architectures import ARCHITECTURES, ArchitectureSpec, TaskTower
+from mtrec.model.architectures import ARCHITECTURES, ArchitectureSpec, TaskTower
 from mtrec.specs import HeadSetSpec, HeadSpec, LabelField, Pooling, TaskType
 
 

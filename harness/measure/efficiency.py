@@ -23,10 +23,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from mtrec.batching import Batchable
 from mtrec.config import MeasureConfig
-from mtrec.model import MultiTaskModel
-from mtrec.training import autocast_for
+from mtrec.model.batching import Batchable
+from mtrec.model.multitask import MultiTaskModel
+from mtrec.model.training import autocast_for
 
 PERCENTILES = (50, 90, 95, 99)
 RSS_SAMPLE_SECONDS = 0.01

@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from mtrec.errors import StorageError, UsageError
-from mtrec.faults import storage_fault
-from mtrec.results import json_ready, now
+from mtrec.run.faults import storage_fault
+from mtrec.store.results import json_ready, now
 
 STORE_ENV = "MTREC_STORE"
 DEFAULT_STORE = Path("runs") / "mtrec.sqlite"

@@ -1,7 +1,7 @@
 """``--resume``: which earlier records a run may reuse, and why (or why not).
 
 An earlier ok record of the same key is reused only when its fingerprint (see
-:mod:`mtrec.fingerprint`) equals the combination's current one: the same mtrec and plugin
+:mod:`mtrec.run.fingerprint`) equals the combination's current one: the same mtrec and plugin
 versions and the same loaded domain data. Every record of a resumed run says what happened in
 its ``resume`` block: ``{"reused": true, "reason": ...}`` for a record kept or copied in, and
 ``{"reused": false, "reason": ...}`` for one computed again (no earlier record, or why the
@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from mtrec.errors import UsageError
-from mtrec.faults import stop_requested
-from mtrec.fingerprint import combination_fingerprint, fingerprint_difference
-from mtrec.matrix import Combination
 from mtrec.plugin_host import PluginHost
-from mtrec.store import Store
+from mtrec.run.faults import stop_requested
+from mtrec.run.fingerprint import combination_fingerprint, fingerprint_difference
+from mtrec.run.matrix import Combination
+from mtrec.store.database import Store
 
 SAME = "same key, code fingerprint and data fingerprint"
 
@@ -81,7 +81,7 @@ def continued_document(
     out: Path, block: dict[str, Any], shard: dict[str, int] | None
 ) -> dict[str, Any]:
     """The document of the run in ``out``, checked to be a run of the same suite."""
-    from mtrec.runner import same_suite
+    from mtrec.run.runner import same_suite
 
     path = out / "results.json"
     try:

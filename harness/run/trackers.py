@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any
 from mtrec.errors import UsageError
 
 if TYPE_CHECKING:
-    from mtrec.matrix import Combination
     from mtrec.registry import Registry
-    from mtrec.runner import SweepReporter
+    from mtrec.run.matrix import Combination
+    from mtrec.run.runner import SweepReporter
 
 # Sections of a record whose numeric leaves become scalars ("metrics/click/auc", ...).
 SCALAR_SECTIONS = ("metrics", "efficiency", "fairness", "summary")

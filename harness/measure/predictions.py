@@ -1,6 +1,6 @@
 """The files beside the saved predictions, and reading saved test predictions back.
 
-:func:`mtrec.evaluation.save_predictions` writes one CSV per task; the figures of a record
+:func:`mtrec.measure.evaluation.save_predictions` writes one CSV per task; the figures of a record
 that need more than those rows get it here, written beside them so that every figure can be
 recomputed from the run folder alone:
 

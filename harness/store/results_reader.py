@@ -16,7 +16,7 @@ from typing import Any
 
 from mtrec.errors import UsageError
 from mtrec.printable import echoed
-from mtrec.results import SCHEMA_VERSION
+from mtrec.store.results import SCHEMA_VERSION
 
 RESULTS = "results.json"
 KNOWN_SCHEMA_VERSIONS = frozenset({SCHEMA_VERSION})  # the versions this mtrec can read

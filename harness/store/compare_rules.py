@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from mtrec.errors import UsageError
-from mtrec.tasks import HIGHER, LOWER, METRICS
+from mtrec.measure.tasks import HIGHER, LOWER, METRICS
 
 WILDCARD = "*"  # every task's primary metric
 DEFAULT_RULES = "*:+2%,flops_per_sample:+0%"

@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from mtrec.batching import EncodedSplit, TokenizedSplit, tokenize_split, with_labels
 from mtrec.cache_files import read_arrays, write_arrays
+from mtrec.model.batching import EncodedSplit, TokenizedSplit, tokenize_split, with_labels
 from mtrec.specs import DomainSplit
 
 

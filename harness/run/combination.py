@@ -17,12 +17,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from mtrec.architectures import expert_gates
-from mtrec.batching import Batchable, EncodedSplit
 from mtrec.cache_files import read_arrays, write_arrays
 from mtrec.config import TrainingConfig, TransferConfig
-from mtrec.domain_checks import describe_problems, domain_problems
-from mtrec.efficiency import (
+from mtrec.errors import CombinationError
+from mtrec.measure.efficiency import (
     PhaseMemory,
     flops_per_sample,
     measure_latency,
@@ -31,20 +29,35 @@ from mtrec.efficiency import (
     track_memory,
     uncached,
 )
-from mtrec.errors import CombinationError
-from mtrec.evaluation import (
+from mtrec.measure.evaluation import (
     PredictionRun,
     predict,
     save_predictions,
     score_tasks,
     validation_score,
 )
-from mtrec.matrix import Combination
-from mtrec.model import MultiTaskModel
+from mtrec.measure.predictions import save_item_counts, save_train_labels
+from mtrec.measure.tasks import (
+    LOSSES,
+    METRICS,
+    SELECTION_RULE,
+    TASK_METRICS,
+    primary_metric,
+    relative_gain,
+    trivial_predictions,
+)
+from mtrec.model.architectures import expert_gates
+from mtrec.model.batching import Batchable, EncodedSplit
+from mtrec.model.multitask import MultiTaskModel
+from mtrec.model.strategies import FeatureCache, ServingPath, accepts_segments, prepare
+from mtrec.model.token_cache import TokenCache
+from mtrec.model.training import TrainResult, Validation, effective_precision, train
+from mtrec.model.weighting import LossWeighting
 from mtrec.paths import cache_dir
 from mtrec.plugin_host import PluginHost
-from mtrec.plugin_values import NotJsonError, json_value
-from mtrec.predictions import save_item_counts, save_train_labels
+from mtrec.run.domain_checks import describe_problems, domain_problems
+from mtrec.run.matrix import Combination
+from mtrec.run.plugin_values import NotJsonError, json_value
 from mtrec.specs import (
     DomainData,
     DomainSplit,
@@ -57,19 +70,6 @@ from mtrec.specs import (
     TaskPredictions,
     TaskType,
 )
-from mtrec.strategies import FeatureCache, ServingPath, accepts_segments, prepare
-from mtrec.tasks import (
-    LOSSES,
-    METRICS,
-    SELECTION_RULE,
-    TASK_METRICS,
-    primary_metric,
-    relative_gain,
-    trivial_predictions,
-)
-from mtrec.token_cache import TokenCache
-from mtrec.training import TrainResult, Validation, effective_precision, train
-from mtrec.weighting import LossWeighting
 
 EpochCallback = Callable[[int, float, float], None]
 

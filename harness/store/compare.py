@@ -20,13 +20,18 @@ from typing import Any
 
 import numpy as np
 
-from mtrec.bootstrap import DEFAULT_RESAMPLES, Interval, paired_difference, unpaired_difference
-from mtrec.compare_rules import EFFICIENCY, WILDCARD, Rule
 from mtrec.errors import UsageError
-from mtrec.predictions import aligned_predictions, read_predictions
-from mtrec.resampled import resampled_metric
-from mtrec.results_reader import read_results
-from mtrec.tasks import HIGHER, METRICS
+from mtrec.measure.bootstrap import (
+    DEFAULT_RESAMPLES,
+    Interval,
+    paired_difference,
+    unpaired_difference,
+)
+from mtrec.measure.predictions import aligned_predictions, read_predictions
+from mtrec.measure.resampled import resampled_metric
+from mtrec.measure.tasks import HIGHER, METRICS
+from mtrec.store.compare_rules import EFFICIENCY, WILDCARD, Rule
+from mtrec.store.results_reader import read_results
 
 DEFAULT_MIN_EFFECT = 0.005
 LATENCY_BATCH = "1"  # latency rules read batch size 1 (else the first one measured)
@@ -113,7 +118,7 @@ def load_run(name: str) -> Run:
 
 def _stored_run(name: str) -> Path | None:
     try:
-        from mtrec.store import Store
+        from mtrec.store.database import Store
     except ImportError:  # a build without the results store
         return None
     store = Store.default()

@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mtrec.batching import Batchable, iterate_batches
-from mtrec.model import MultiTaskModel, decode_outputs
+from mtrec.measure.tasks import METRICS, compute_metrics, log_ratio, primary_metric, selection_score
+from mtrec.model.batching import Batchable, iterate_batches
+from mtrec.model.multitask import MultiTaskModel, decode_outputs
+from mtrec.model.training import Validation, autocast_for
 from mtrec.specs import DomainSplit, TaskPredictions, TaskType
-from mtrec.tasks import METRICS, compute_metrics, log_ratio, primary_metric, selection_score
-from mtrec.training import Validation, autocast_for
 
 
 @dataclass(frozen=True, kw_only=True)
