@@ -1,0 +1,1 @@
+"""Measuring a trained combination: task metrics, evaluation, efficiency, intervals, tradeoffs."""

@@ -1,0 +1,1 @@
+"""The model side: the multi-task model, architectures, weighting, strategies, training."""

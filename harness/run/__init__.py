@@ -1,0 +1,1 @@
+"""Running a sweep: the matrix, the runner, one combination, executors, trackers, resume."""
