@@ -2,9 +2,10 @@
 
 Everything random is seeded from the combination's seed: the domain generator, the split,
 head initialisation, dropout, batch order (a numpy generator per training run) and the
-bootstrap. The second run is a separate process with another ``PYTHONHASHSEED`` (so no
-result may depend on the iteration order of a set of strings) and reads the tiny backbones
-and the token cache that the first run wrote, so the cached paths are covered too. A
+bootstrap. The first run is the session's shared smoke run; the second is a separate process
+with another ``PYTHONHASHSEED`` (so no result may depend on the iteration order of a set of
+strings) and reads the tiny backbones and the token cache that the first run wrote, so the
+cached paths are covered too: it must tokenize nothing (no token file is written again). A
 different seed must give different numbers, or the seed would not reach the code.
 """
 
@@ -15,11 +16,14 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from mtrec.cli import main
+
+if TYPE_CHECKING:
+    from tests.conftest import SmokeRun
 
 COMPARED = ("metrics", "fairness", "reference", "tasks")
 
@@ -46,12 +50,16 @@ def smoke(out: Path, *flags: str, process: bool = False) -> dict[str, Any]:
     return document
 
 
-@pytest.fixture(scope="module")
-def first(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    folder = tmp_path_factory.mktemp("determinism")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MTREC_STORE", str(folder / "mtrec.sqlite"))
-        return smoke(folder / "first")
+@pytest.fixture
+def first(smoke_run: SmokeRun) -> dict[str, Any]:
+    """The session's shared ``mtrec run smoke`` (seed 0), only read here."""
+    return {**smoke_run.document, "run_dir": str(smoke_run.run_dir)}
+
+
+def token_files() -> dict[str, tuple[int, int]]:
+    """Every file of the token cache: (inode, modification time in ns) by name."""
+    folder = Path(os.environ["MTREC_CACHE"]) / "tokens"
+    return {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in folder.glob("*.npz")}
 
 
 @pytest.fixture(autouse=True)
@@ -63,8 +71,14 @@ def test_same_seed_twice_gives_identical_results(
     first: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     second_dir = tmp_path / "second"
+    cached = token_files()
+    assert cached, "the first run left no tokenized split on disk"
     second = smoke(second_dir, process=True)
     capsys.readouterr()
+    # Tokenized splits are reused across runs: the second run re-wrote none of them (it
+    # would have, had it tokenized anything again; other tests may add files of their own).
+    after = token_files()
+    assert {name: after.get(name) for name in cached} == cached
     assert len(first["records"]) == len(second["records"]) == 2
     for one, two in zip(first["records"], second["records"], strict=True):
         assert one["status"] == two["status"] == "ok", (one["error"], two["error"])

@@ -10,23 +10,23 @@ import csv
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
 from fairlearn.metrics import MetricFrame
 from sklearn import metrics as skm
 
-from mtrec.config import load_suite
-from mtrec.plugin_host import PluginHost
-from mtrec.run.runner import SweepResult, run_sweep
 from mtrec.store.results import validate_results
 
+if TYPE_CHECKING:
+    from tests.conftest import SmokeRun
 
-@pytest.fixture(scope="module")
-def smoke(tmp_path_factory: pytest.TempPathFactory) -> SweepResult:
-    out = tmp_path_factory.mktemp("smoke") / "run"
-    return run_sweep(load_suite("smoke"), PluginHost(), out, device="cpu")
+
+@pytest.fixture
+def smoke(smoke_run: SmokeRun) -> SmokeRun:
+    """The session's shared smoke run (computed once, only read here)."""
+    return smoke_run
 
 
 def read_csv(path: Path) -> dict[str, list[str]]:
@@ -56,11 +56,11 @@ def recompute(task_type: str, columns: dict[str, list[str]]) -> dict[str, float]
     }
 
 
-def ok_records(result: SweepResult) -> list[dict[str, Any]]:
+def ok_records(result: SmokeRun) -> list[dict[str, Any]]:
     return [r for r in result.document["records"] if r["status"] == "ok"]
 
 
-def test_every_record_ok_and_schema_valid(smoke: SweepResult) -> None:
+def test_every_record_ok_and_schema_valid(smoke: SmokeRun) -> None:
     document = json.loads((smoke.run_dir / "results.json").read_text())
     validate_results(document)
     assert [r["status"] for r in document["records"]] == ["ok", "ok"]
@@ -68,7 +68,7 @@ def test_every_record_ok_and_schema_valid(smoke: SweepResult) -> None:
     assert document["finished"] is not None
 
 
-def test_metrics_equal_sklearn_recomputation(smoke: SweepResult) -> None:
+def test_metrics_equal_sklearn_recomputation(smoke: SmokeRun) -> None:
     for record in ok_records(smoke):
         for task, info in record["tasks"].items():
             columns = read_csv(smoke.run_dir / "predictions" / record["predictions"][task])
@@ -77,15 +77,16 @@ def test_metrics_equal_sklearn_recomputation(smoke: SweepResult) -> None:
             assert record["metrics"][task] == recompute(info["type"], columns)
 
 
-def test_trained_models_beat_trivial_baseline(smoke: SweepResult) -> None:
+def test_trained_models_beat_trivial_baseline(smoke: SmokeRun) -> None:
     for record in ok_records(smoke):
         for task, info in record["tasks"].items():
             columns = read_csv(smoke.run_dir / "predictions" / record["predictions"][task])
             y_true = np.array([float(v) for v in columns["y_true"]])
             metric = info["primary_metric"]
             model = record["metrics"][task][metric]
+            trivial: float
             if info["type"] == "multiclass":
-                trivial = np.max(np.bincount(y_true.astype(int))) / len(y_true)
+                trivial = float(np.max(np.bincount(y_true.astype(int)))) / len(y_true)
                 assert model > trivial + 0.1, (record["backbone"], task)
             elif info["type"] == "regression":
                 # The test-set mean is a stronger trivial predictor than the train mean.
@@ -95,7 +96,7 @@ def test_trained_models_beat_trivial_baseline(smoke: SweepResult) -> None:
                 assert model > 0.55, (record["backbone"], task)  # constant score: AUC 0.5
 
 
-def test_group_gap_equals_metricframe(smoke: SweepResult) -> None:
+def test_group_gap_equals_metricframe(smoke: SmokeRun) -> None:
     for record in ok_records(smoke):
         gaps = record["fairness"]["group-gap"]
         for task, info in record["tasks"].items():
@@ -136,7 +137,7 @@ def test_group_gap_equals_metricframe(smoke: SweepResult) -> None:
             assert sum(reported["group_sizes"].values()) == len(y_true)
 
 
-def test_efficiency_fields(smoke: SweepResult) -> None:
+def test_efficiency_fields(smoke: SmokeRun) -> None:
     for record in ok_records(smoke):
         efficiency = record["efficiency"]
         for size in ("1", "32"):
@@ -147,7 +148,7 @@ def test_efficiency_fields(smoke: SweepResult) -> None:
         assert efficiency["flops_per_sample"] > 0
 
 
-def test_test_split_never_used_for_selection(smoke: SweepResult) -> None:
+def test_test_split_never_used_for_selection(smoke: SmokeRun) -> None:
     for record in ok_records(smoke):
         history = record["training"]["history"]
         best = record["training"]["best_epoch"]
@@ -155,22 +156,14 @@ def test_test_split_never_used_for_selection(smoke: SweepResult) -> None:
         assert scores[best - 1] == max(scores)
 
 
-def test_domain_generated_and_tokenized_once_per_backbone(smoke: SweepResult) -> None:
-    assert len(smoke.cache.domains) == 1
-    # two backbones x three splits, each tokenized once (or loaded from an earlier run)
-    assert smoke.cache.tokens.tokenized + smoke.cache.tokens.disk_hits == 6
+def test_domain_generated_and_tokenized_once_per_backbone(smoke: SmokeRun) -> None:
+    assert smoke.domains_generated == 1
+    # two backbones x three splits, each tokenized once (or loaded from an earlier run);
+    # that a later run reads them back instead is tested in test_determinism
+    assert smoke.splits_tokenized + smoke.splits_from_disk == 6
 
 
-def test_tokenized_splits_are_reused_across_runs(smoke: SweepResult, tmp_path: Path) -> None:
-    rerun = run_sweep(load_suite("smoke"), PluginHost(), tmp_path / "again", device="cpu")
-    assert rerun.cache.tokens.tokenized == 0
-    assert rerun.cache.tokens.disk_hits == 6
-    # Same tokens, same training: identical metrics (CPU runs are deterministic).
-    first = [r["metrics"] for r in smoke.document["records"]]
-    assert [r["metrics"] for r in rerun.document["records"]] == first
-
-
-def test_predictions_hold_ids_and_sensitive_attributes(smoke: SweepResult) -> None:
+def test_predictions_hold_ids_and_sensitive_attributes(smoke: SmokeRun) -> None:
     record = ok_records(smoke)[0]
     columns = read_csv(smoke.run_dir / "predictions" / record["predictions"]["click"])
     assert list(columns) == ["id", "user_id", "item_id", "age_group", "y_true", "y_pred", "score"]
@@ -199,7 +192,7 @@ def _constant_columns(
 
 
 def test_trivial_reference_equals_a_recomputation_from_train_label_statistics(
-    smoke: SweepResult,
+    smoke: SmokeRun,
 ) -> None:
     # The smoke suite has no trivial backbone: the reference comes from train_labels.json.
     assert {r["backbone"] for r in ok_records(smoke)}.isdisjoint({"trivial"})
@@ -223,7 +216,7 @@ def _gini(exposure: list[int]) -> float:
     return spread / (2 * n * total)
 
 
-def test_item_exposure_equals_a_recomputation_from_saved_files(smoke: SweepResult) -> None:
+def test_item_exposure_equals_a_recomputation_from_saved_files(smoke: SmokeRun) -> None:
     for record in ok_records(smoke):
         items = read_csv(smoke.run_dir / "predictions" / record["prediction_context"]["items"])
         popularity = {
@@ -248,9 +241,9 @@ def test_item_exposure_equals_a_recomputation_from_saved_files(smoke: SweepResul
             ranked_users = 0
             for user_rows in rows.values():
                 seen: list[int] = []
-                for _, _, item in sorted(user_rows):
-                    if item not in seen:
-                        seen.append(item)
+                for _, _, ranked_item in sorted(user_rows):
+                    if ranked_item not in seen:
+                        seen.append(ranked_item)
                 ranked_users += len(seen) > k
                 recommended += seen[:k]
             exposure = {item: recommended.count(item) for item in set(recommended)}
@@ -270,7 +263,7 @@ def test_item_exposure_equals_a_recomputation_from_saved_files(smoke: SweepResul
 
 
 def test_validation_history_equals_a_recomputation_from_saved_predictions(
-    smoke: SweepResult,
+    smoke: SmokeRun,
 ) -> None:
     for record in ok_records(smoke):
         training = record["training"]
