@@ -1,4 +1,8 @@
-"""The ``mtrec`` command as users run it: exit codes, one-line errors, nothing half-written."""
+"""The ``mtrec`` command as users run it: exit codes, one-line errors, nothing half-written.
+
+The commands run in this process (the ``cli`` fixture); one test runs the whole command in a
+real child process, as a shell does.
+"""
 
 from __future__ import annotations
 
@@ -7,23 +11,33 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from mtrec.store.results import validate_results
 
+if TYPE_CHECKING:
+    from tests.conftest import Cli
+
 MTREC = [sys.executable, "-m", "mtrec.cli"]
 
 
-def mtrec(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def mtrec_process(*args: str) -> subprocess.CompletedProcess[str]:
+    """The command in a real child process, as a user's shell starts it."""
     return subprocess.run(
         [*MTREC, *args],
         capture_output=True,
         text=True,
-        cwd=cwd,
         timeout=300,
         env={**os.environ, "COLUMNS": "100"},
     )
+
+
+@pytest.fixture
+def mtrec(cli: Cli) -> Cli:
+    """The command run in this process (the conftest's ``cli``): exit code, stdout, stderr."""
+    return cli
 
 
 SUITE = """
@@ -59,7 +73,7 @@ training: {epochs: 1}
     ],
 )
 def test_bad_suite_exit_2_one_line_nothing_written(
-    tmp_path: Path, suite_text: str, expected: str
+    tmp_path: Path, suite_text: str, expected: str, mtrec: Cli
 ) -> None:
     suite = tmp_path / "suite.yaml"
     suite.write_text(suite_text)
@@ -73,14 +87,14 @@ def test_bad_suite_exit_2_one_line_nothing_written(
     assert not out.exists()
 
 
-def test_unknown_builtin_suite(tmp_path: Path) -> None:
+def test_unknown_builtin_suite(tmp_path: Path, mtrec: Cli) -> None:
     result = mtrec("run", "smok", "--out", str(tmp_path / "run"))
     assert result.returncode == 2
     assert "did you mean 'smoke'" in result.stderr
     assert not (tmp_path / "run").exists()
 
 
-def test_unwritable_output_folder(tmp_path: Path) -> None:
+def test_unwritable_output_folder(tmp_path: Path, mtrec: Cli) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
     result = mtrec("run", "smoke", "--out", str(blocker / "run"))
@@ -89,7 +103,7 @@ def test_unwritable_output_folder(tmp_path: Path) -> None:
     assert "is not a folder" in result.stderr
 
 
-def test_read_only_output_location() -> None:
+def test_read_only_output_location(mtrec: Cli) -> None:
     # /proc refuses new files even to root: a real unwritable place.
     result = mtrec("run", "smoke", "--out", "/proc/mtrec-run")
     assert result.returncode == 2
@@ -97,7 +111,7 @@ def test_read_only_output_location() -> None:
     assert "not writable" in result.stderr
 
 
-def test_output_folder_with_a_run_is_refused(tmp_path: Path) -> None:
+def test_output_folder_with_a_run_is_refused(tmp_path: Path, mtrec: Cli) -> None:
     out = tmp_path / "run"
     out.mkdir()
     (out / "results.json").write_text("{}")
@@ -107,7 +121,7 @@ def test_output_folder_with_a_run_is_refused(tmp_path: Path) -> None:
     assert (out / "results.json").read_text() == "{}"
 
 
-def test_cuda_requested_without_cuda(tmp_path: Path) -> None:
+def test_cuda_requested_without_cuda(tmp_path: Path, mtrec: Cli) -> None:
     import torch
 
     if torch.cuda.is_available():
@@ -118,7 +132,7 @@ def test_cuda_requested_without_cuda(tmp_path: Path) -> None:
     assert not (tmp_path / "run").exists()
 
 
-def test_bad_flag_is_one_line() -> None:
+def test_bad_flag_is_one_line(mtrec: Cli) -> None:
     result = mtrec("run", "--frobnicate")
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1
@@ -128,7 +142,8 @@ def test_run_writes_results_report_and_table(tmp_path: Path) -> None:
     suite = tmp_path / "suite.yaml"
     suite.write_text(SUITE)
     out = tmp_path / "run"
-    result = mtrec("run", str(suite), "--out", str(out))
+    # The one real subprocess here: the whole command as a shell runs it.
+    result = mtrec_process("run", str(suite), "--out", str(out))
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == f"report: {out / 'report.md'}"
     assert "tiny-bert" in result.stdout  # the summary table
@@ -136,12 +151,12 @@ def test_run_writes_results_report_and_table(tmp_path: Path) -> None:
     validate_results(document)
     report = (out / "report.md").read_text()
     assert "| tiny-bert |" in report
-    rendered = mtrec("report", str(out))
+    rendered = mtrec_process("report", str(out))
     assert rendered.returncode == 0
     assert rendered.stdout.strip() == report.strip()
 
 
-def test_failed_combination_exits_1_and_sweep_goes_on(tmp_path: Path) -> None:
+def test_failed_combination_exits_1_and_sweep_goes_on(tmp_path: Path, mtrec: Cli) -> None:
     suite = tmp_path / "suite.yaml"
     # n_items below the domain's minimum: the loader raises for that combination only.
     suite.write_text(
@@ -160,7 +175,7 @@ def test_failed_combination_exits_1_and_sweep_goes_on(tmp_path: Path) -> None:
     assert "n_items" in records[1]["error"]
 
 
-def test_suites_and_report_errors(tmp_path: Path) -> None:
+def test_suites_and_report_errors(tmp_path: Path, mtrec: Cli) -> None:
     listing = mtrec("suites")
     assert listing.returncode == 0
     assert "smoke" in listing.stdout and "quick" in listing.stdout
@@ -247,7 +262,7 @@ def test_plugins_lists_every_registry_kind(capsys: pytest.CaptureFixture[str]) -
         assert kind.replace("_", " ") in table, kind
 
 
-def test_quiet_run_with_failures_says_how_many_and_where(tmp_path: Path) -> None:
+def test_quiet_run_with_failures_says_how_many_and_where(tmp_path: Path, mtrec: Cli) -> None:
     suite = tmp_path / "suite.yaml"
     suite.write_text(
         "name: quiet\nbackbones: [trivial]\nhead_sets: [ecommerce-seed]\n"
@@ -265,7 +280,7 @@ def test_quiet_run_with_failures_says_how_many_and_where(tmp_path: Path) -> None
 
 
 def test_an_input_error_found_by_the_sweep_is_one_line_without_an_empty_line(
-    tmp_path: Path,
+    tmp_path: Path, mtrec: Cli
 ) -> None:
     suite = tmp_path / "suite.yaml"
     suite.write_text(SUITE.replace("tiny-bert", "tiny-bret"))
