@@ -31,6 +31,7 @@ from torch import nn
 
 from mtrec import BackboneSpec, Family, LoadedBackbone, Pooling, hookimpl
 from mtrec.cli import main
+from mtrec.cli.run import failure_summary
 from mtrec.config import parse_suite
 from mtrec.errors import StorageError, UsageError
 from mtrec.measure import evaluation as evaluation_module
@@ -41,7 +42,6 @@ from mtrec.run.runner import run_sweep
 from mtrec.store import results as results_module
 from mtrec.store.database import Store
 from mtrec.store.results import validate_results
-from mtrec.store_cli import failure_summary
 
 PLANTED = "planted plugin failure"
 

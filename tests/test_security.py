@@ -543,8 +543,8 @@ def test_compare_markdown_escapes_data_strings() -> None:
 def test_terminal_output_strips_control_sequences_and_markup() -> None:
     from rich.console import Console
 
+    from mtrec.cli.run import failure_summary
     from mtrec.reports import print_summary
-    from mtrec.store_cli import failure_summary
 
     document = _hostile_document()
     document["records"][0]["backbone"] = f"{HOSTILE_MARKUP}{HOSTILE_TERMINAL}"
