@@ -16,7 +16,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -37,6 +37,9 @@ from mtrec.specs import (
     Pooling,
     TaskType,
 )
+
+if TYPE_CHECKING:
+    from tests.conftest import Cli
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -71,7 +74,7 @@ def _plugin_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
 
 
-def mtrec(*args: str) -> subprocess.CompletedProcess[str]:
+def mtrec_process(*args: str) -> subprocess.CompletedProcess[str]:
     """Run the ``mtrec`` CLI in a fresh interpreter (sees PYTHONPATH set by the fixtures)."""
     env = {**os.environ, "COLUMNS": "250", "NO_COLOR": "1"}
     return subprocess.run(
@@ -83,6 +86,14 @@ def mtrec(*args: str) -> subprocess.CompletedProcess[str]:
         timeout=120,
         check=False,
     )
+
+
+@pytest.fixture
+def mtrec(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> Cli:
+    """The CLI in this process (the conftest's ``cli``), wide and without colour."""
+    monkeypatch.setenv("COLUMNS", "250")
+    monkeypatch.setenv("NO_COLOR", "1")
+    return cli
 
 
 def listed(listing: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
@@ -153,7 +164,8 @@ def test_fixture_plugin_is_not_importable_without_install() -> None:
 
 @pytest.mark.usefixtures("with_fixture_plugin")
 def test_plugins_json_lists_fixture_items_with_plugin_and_version() -> None:
-    done = mtrec("plugins", "--json")
+    # A fresh interpreter finds the installed third-party plugin through its entry point.
+    done = mtrec_process("plugins", "--json")
     assert done.returncode == 0, done.stderr
     listing = json.loads(done.stdout)
     for kind, name in FIXTURE_ITEMS:
@@ -193,7 +205,7 @@ def test_plugins_json_details_of_fixture_items() -> None:
 
 
 @pytest.mark.usefixtures("with_fixture_plugin")
-def test_plugins_table_shows_fixture_item_and_version() -> None:
+def test_plugins_table_shows_fixture_item_and_version(mtrec: Cli) -> None:
     done = mtrec("plugins")
     assert done.returncode == 0, done.stderr
     assert "fixture-bert" in done.stdout
@@ -233,7 +245,7 @@ def test_blocked_plugin_is_not_even_imported(monkeypatch: pytest.MonkeyPatch) ->
 
 
 @pytest.mark.usefixtures("with_fixture_plugin")
-def test_block_by_cli_flag() -> None:
+def test_block_by_cli_flag(mtrec: Cli) -> None:
     done = mtrec("--block-plugin", FIXTURE_PLUGIN, "plugins", "--json")
     assert done.returncode == 0, done.stderr
     listing = json.loads(done.stdout)
@@ -260,7 +272,7 @@ def test_import_error_names_plugin(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.usefixtures("with_fixture_plugin")
-def test_cli_reports_import_error_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_reports_import_error_in_one_line(monkeypatch: pytest.MonkeyPatch, mtrec: Cli) -> None:
     monkeypatch.setenv("MTREC_FIXTURE_FAIL_IMPORT", "1")
     done = mtrec("plugins")
     assert done.returncode == 2
