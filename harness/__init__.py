@@ -1,16 +1,34 @@
 """mtrec: a plugin-based benchmarking harness for transformer-backbone multi-task recommenders.
 
-The public surface for plugin authors is re-exported here::
+This module is the plugin API: every spec kind, context, protocol, base class, error and helper
+a plugin needs is exported here (``__all__``); plugins, the built-ins included, import nothing
+else of mtrec. The guide is ``docs/plugins.md``::
 
-    import mtrec as mtrec
+    import mtrec
 
     @mtrec.hookimpl
     def mtrec_register_domains():
         return [mtrec.DomainSpec(name="my-domain", ...)]
+
+``import mtrec`` stays light (numpy and pluggy): names whose modules need torch, scikit-learn
+or the run machinery are imported on first use (module ``__getattr__``), so registering
+plugins, ``mtrec --help`` and ``mtrec plugins`` load no model code.
 """
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from mtrec.errors import (
+    CombinationError,
+    ConfigError,
+    MtrecError,
+    PluginError,
+    StorageError,
+    UnknownNameError,
+    UsageError,
+)
 from mtrec.hookspecs import hookimpl, hookspec
 from mtrec.specs import (
     BackboneSpec,
@@ -27,26 +45,258 @@ from mtrec.specs import (
     Pooling,
     TaskPredictions,
     TaskType,
+    check_task_name,
 )
+from mtrec.version import __version__
 
-__version__ = "0.1.0"
+if TYPE_CHECKING:
+    from mtrec.cache_files import folder_is_sound, seal_folder
+    from mtrec.contracts import (
+        Executor,
+        ExecutorSpec,
+        SweepEvents,
+        SweepJob,
+        TrackerContext,
+        TrackerSpec,
+    )
+    from mtrec.datasets import (
+        DatasetError,
+        Interactions,
+        Manifest,
+        Table,
+        activity_groups,
+        assemble_domain,
+        check_loader_options,
+        dense_ids,
+        earlier_rows,
+        get_manifest,
+        label_fields_from,
+        locate,
+        read_tables,
+        split_assignment,
+        subsample,
+    )
+    from mtrec.measure.bootstrap import Clusters, Interval, bootstrap, percentile_interval
+    from mtrec.measure.resampled import (
+        GroupedMetric,
+        RowsMetric,
+        exact_metric,
+        grouped_loop,
+        grouped_mean,
+        grouped_metric,
+        weighted_metric,
+    )
+    from mtrec.measure.tasks import HIGHER, LOSSES, LOWER, METRICS
+    from mtrec.model.architectures import ARCHITECTURES, ArchitectureSpec, TaskTower
+    from mtrec.model.hf import load_pretrained, quiet_transformers
+    from mtrec.model.weighting import (
+        WEIGHTINGS,
+        LossWeighting,
+        WeightingOptionError,
+        WeightingSpec,
+    )
+    from mtrec.paths import cache_dir
+    from mtrec.plugin_host import PluginHost
+    from mtrec.run.executors import (
+        HostRecipe,
+        LocalExecutor,
+        ProcessExecutor,
+        WorkerTask,
+        new_record,
+        run_task,
+    )
+    from mtrec.run.trackers import combination_name, epoch_scalars, record_params, record_scalars
+    from mtrec.store.results import now
+
+
+# Exported names imported on first use: name -> the module that defines it.
+_LAZY: dict[str, str] = {
+    # multi-task architectures and loss weightings (torch)
+    **dict.fromkeys(
+        ("ArchitectureSpec", "TaskTower", "ARCHITECTURES"), "mtrec.model.architectures"
+    ),
+    **dict.fromkeys(
+        ("WeightingSpec", "LossWeighting", "WeightingOptionError", "WEIGHTINGS"),
+        "mtrec.model.weighting",
+    ),
+    # the sweep's contracts: executors and trackers
+    **dict.fromkeys(
+        (
+            "ExecutorSpec",
+            "Executor",
+            "SweepEvents",
+            "SweepJob",
+            "TrackerSpec",
+            "TrackerContext",
+        ),
+        "mtrec.contracts",
+    ),
+    # executors: the built-ins and what a remote worker runs
+    **dict.fromkeys(
+        (
+            "HostRecipe",
+            "WorkerTask",
+            "run_task",
+            "new_record",
+            "LocalExecutor",
+            "ProcessExecutor",
+        ),
+        "mtrec.run.executors",
+    ),
+    # trackers and how the built-ins flatten a record
+    **dict.fromkeys(
+        (
+            "combination_name",
+            "epoch_scalars",
+            "record_params",
+            "record_scalars",
+        ),
+        "mtrec.run.trackers",
+    ),
+    "PluginHost": "mtrec.plugin_host",
+    "now": "mtrec.store.results",
+    # metrics and resampling, for fairness metrics (scikit-learn)
+    **dict.fromkeys(("METRICS", "HIGHER", "LOWER", "LOSSES"), "mtrec.measure.tasks"),
+    **dict.fromkeys(
+        ("Clusters", "Interval", "bootstrap", "percentile_interval"), "mtrec.measure.bootstrap"
+    ),
+    **dict.fromkeys(
+        (
+            "GroupedMetric",
+            "RowsMetric",
+            "exact_metric",
+            "grouped_loop",
+            "grouped_mean",
+            "grouped_metric",
+            "weighted_metric",
+        ),
+        "mtrec.measure.resampled",
+    ),
+    # loading backbones and caching what they build
+    **dict.fromkeys(("load_pretrained", "quiet_transformers"), "mtrec.model.hf"),
+    **dict.fromkeys(("folder_is_sound", "seal_folder"), "mtrec.cache_files"),
+    "cache_dir": "mtrec.paths",
+    # domains read from dataset files
+    **dict.fromkeys(
+        (
+            "DatasetError",
+            "Interactions",
+            "Manifest",
+            "Table",
+            "activity_groups",
+            "assemble_domain",
+            "check_loader_options",
+            "dense_ids",
+            "earlier_rows",
+            "get_manifest",
+            "label_fields_from",
+            "locate",
+            "read_tables",
+            "split_assignment",
+            "subsample",
+        ),
+        "mtrec.datasets",
+    ),
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'mtrec' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # once imported, a plain module attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
+    "ARCHITECTURES",
+    "HIGHER",
+    "LOSSES",
+    "LOWER",
+    "METRICS",
+    "WEIGHTINGS",
+    "ArchitectureSpec",
     "BackboneSpec",
+    "Clusters",
+    "CombinationError",
+    "ConfigError",
+    "DatasetError",
     "DomainData",
     "DomainSpec",
     "DomainSplit",
+    "Executor",
+    "ExecutorSpec",
     "FairnessContext",
     "FairnessMetricSpec",
     "Family",
+    "GroupedMetric",
     "HeadSetSpec",
     "HeadSpec",
+    "HostRecipe",
+    "Interactions",
+    "Interval",
     "LabelField",
     "LoadedBackbone",
+    "LocalExecutor",
+    "LossWeighting",
+    "Manifest",
+    "MtrecError",
+    "PluginError",
+    "PluginHost",
     "Pooling",
+    "ProcessExecutor",
+    "RowsMetric",
+    "StorageError",
+    "SweepEvents",
+    "SweepJob",
+    "Table",
     "TaskPredictions",
+    "TaskTower",
     "TaskType",
+    "TrackerContext",
+    "TrackerSpec",
+    "UnknownNameError",
+    "UsageError",
+    "WeightingOptionError",
+    "WeightingSpec",
+    "WorkerTask",
     "__version__",
+    "activity_groups",
+    "assemble_domain",
+    "bootstrap",
+    "cache_dir",
+    "check_loader_options",
+    "check_task_name",
+    "combination_name",
+    "dense_ids",
+    "earlier_rows",
+    "epoch_scalars",
+    "exact_metric",
+    "folder_is_sound",
+    "get_manifest",
+    "grouped_loop",
+    "grouped_mean",
+    "grouped_metric",
     "hookimpl",
     "hookspec",
+    "label_fields_from",
+    "load_pretrained",
+    "locate",
+    "new_record",
+    "now",
+    "percentile_interval",
+    "quiet_transformers",
+    "read_tables",
+    "record_params",
+    "record_scalars",
+    "run_task",
+    "seal_folder",
+    "split_assignment",
+    "subsample",
+    "weighted_metric",
 ]

@@ -24,10 +24,9 @@ import pluggy
 from mtrec.specs import BackboneSpec, DomainSpec, FairnessMetricSpec, HeadSetSpec
 
 if TYPE_CHECKING:
+    from mtrec.contracts import ExecutorSpec, TrackerSpec
     from mtrec.model.architectures import ArchitectureSpec
     from mtrec.model.weighting import WeightingSpec
-    from mtrec.run.executors import ExecutorSpec
-    from mtrec.run.trackers import TrackerSpec
 
 PROJECT_NAME = "mtrec"
 

@@ -17,28 +17,17 @@ from typing import Any, get_origin, get_type_hints
 import pluggy
 
 from mtrec import hookspecs
+from mtrec.contracts import ExecutorSpec, LoadedPlugin, TrackerSpec
 from mtrec.errors import PluginError, UnknownNameError
 from mtrec.model.architectures import ArchitectureSpec
 from mtrec.model.weighting import WeightingSpec
 from mtrec.registry import Provider, Registry
-from mtrec.run.executors import ExecutorSpec
-from mtrec.run.trackers import TrackerSpec
 from mtrec.specs import BackboneSpec, DomainSpec, FairnessMetricSpec, HeadSetSpec
 
 ENTRY_POINT_GROUP = "mtrec"
 BLOCK_ENV = "MTREC_BLOCK_PLUGINS"
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, kw_only=True)
-class LoadedPlugin:
-    """A plugin that was imported and registered."""
-
-    name: str  # entry-point name
-    distribution: str  # distribution that declared the entry point
-    version: str  # its version
-    module: str  # the imported module or object path
 
 
 @dataclass

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from mtrec import hookimpl
-from mtrec.run.executors import ExecutorSpec, LocalExecutor, ProcessExecutor
+from mtrec.contracts import ExecutorSpec
+from mtrec.run.executors import LocalExecutor, ProcessExecutor
 
 
 def _ray_executor() -> object:

@@ -17,7 +17,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from mtrec.run.executors import HostRecipe, SweepEvents, SweepJob, WorkerTask, new_record, run_task
+from mtrec.contracts import SweepEvents, SweepJob
+from mtrec.run.executors import HostRecipe, WorkerTask, new_record, run_task
 from mtrec.store.results import now
 
 RAY_EXTRA_HINT = "install the extra: pip install 'mtrec-harness[ray]'"

@@ -252,7 +252,7 @@ def test_resume_reuses_only_records_of_the_same_code_and_data(
 
     # A new mtrec release: trained again too, even with the first run's data back.
     monkeypatch.setitem(DRIFT, "label_noise", 0.0)
-    monkeypatch.setattr("mtrec.__version__", "99.0.0")
+    monkeypatch.setattr("mtrec.version.__version__", "99.0.0")
     upgraded = run_sweep(
         suite(DRIFTING), drifting_host(), tmp_path / "d", device="cpu", store=store, resume=True
     )

@@ -15,11 +15,12 @@ import pytest
 
 from mtrec.cli import main
 from mtrec.config import parse_suite
+from mtrec.contracts import TrackerSpec
 from mtrec.errors import UnknownNameError, UsageError
 from mtrec.hookspecs import hookimpl
 from mtrec.plugin_host import PluginHost
 from mtrec.run.runner import SweepResult, run_sweep
-from mtrec.run.trackers import TrackerSpec, check_trackers, record_scalars
+from mtrec.run.trackers import check_trackers, record_scalars
 
 SUITE = """
 name: tracked

@@ -131,7 +131,7 @@ def test_target_alone_reference_is_keyed_with_versions(
     assert first["target_alone_key"] == plain.key
     reference(SweepCache())  # same versions, a later run: from the cache
     assert len(trained) == 1
-    monkeypatch.setattr(mtrec, "__version__", mtrec.__version__ + ".post1")
+    monkeypatch.setattr(mtrec.version, "__version__", mtrec.__version__ + ".post1")
     reference(SweepCache())  # mtrec upgraded: trained again
     assert len(trained) == 2
     provider = PluginHost().provider_of("domains", "synthetic-ecommerce")

@@ -11,9 +11,9 @@ import argparse
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-from mtrec import __version__
 from mtrec.cli import compare, datasets, merge, plugins, report, run, store, suites
 from mtrec.cli.arguments import HostFactory, Parser
+from mtrec.version import __version__
 
 
 class Command(Protocol):

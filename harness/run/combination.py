@@ -17,8 +17,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from mtrec import version
 from mtrec.cache_files import read_arrays, write_arrays
 from mtrec.config import TrainingConfig, TransferConfig
+from mtrec.contracts import Combination
 from mtrec.errors import CombinationError
 from mtrec.measure.efficiency import (
     PhaseMemory,
@@ -56,7 +58,6 @@ from mtrec.model.weighting import LossWeighting
 from mtrec.paths import cache_dir
 from mtrec.plugin_host import PluginHost
 from mtrec.run.domain_checks import describe_problems, domain_problems
-from mtrec.run.matrix import Combination
 from mtrec.run.plugin_values import NotJsonError, json_value
 from mtrec.specs import (
     DomainData,
@@ -908,9 +909,7 @@ def _outcome(
 
 
 def _variant_key(parts: Mapping[str, Any]) -> str:
-    from mtrec import __version__
-
-    canonical = json.dumps({**parts, "mtrec": __version__}, sort_keys=True, default=str)
+    canonical = json.dumps({**parts, "mtrec": version.__version__}, sort_keys=True, default=str)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
 
 

@@ -26,13 +26,24 @@ import signal
 import sys
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, cast
 
+from mtrec.contracts import (
+    Combination,
+    Executor,
+    PluginHostView,
+    SweepEvents,
+    SweepJob,
+)
 from mtrec.errors import CombinationError, StorageError, UsageError
+from mtrec.plugin_host import PluginHost
+from mtrec.run import combination as combination_module
+from mtrec.run.combination import SweepCache
+from mtrec.run.devices import resolve_device
 from mtrec.run.faults import (
     describe_storage_fault,
     plugin_exit_reason,
@@ -45,57 +56,12 @@ from mtrec.store.results import now
 if TYPE_CHECKING:
     import torch
 
-    from mtrec.config import ResourcesConfig
-    from mtrec.plugin_host import PluginHost
-    from mtrec.run.combination import SweepCache
-    from mtrec.run.matrix import Combination
-
 NON_FINITE_LOSS = "non-finite loss"  # start of the reason training gives for NaN/inf losses
 
 
 # --------------------------------------------------------------------------------------
 # the executor contract
 # --------------------------------------------------------------------------------------
-
-
-class SweepEvents(Protocol):
-    """What an executor tells the runner; ``finished`` exactly once per combination."""
-
-    def started(self, combination: Combination) -> None: ...
-    def epoch(self, epoch: int, train_loss: float, score: float) -> None: ...
-    def finished(self, record: dict[str, Any]) -> None: ...
-
-
-@dataclass(frozen=True, kw_only=True)
-class SweepJob:
-    """Everything an executor needs to run combinations."""
-
-    combinations: Sequence[Combination]  # still to run, in matrix order
-    host: PluginHost  # this process's plugins (workers rebuild theirs from its recipe)
-    device: torch.device  # resolved in the driver (auto -> cuda or cpu)
-    requested_device: str  # as the user asked (remote workers resolve "auto" themselves)
-    run_dir: Path  # the run folder; predictions go to run_dir/predictions/KEY
-    fairness_metrics: list[str] | None  # the suite's selection (None: all)
-    resources: ResourcesConfig  # per-combination CPU/GPU request (ray)
-    oom_retry: bool  # retry once at half batch size on CUDA out-of-memory
-    cache: SweepCache  # shared work for in-process execution
-
-
-class Executor(Protocol):
-    """Runs a job's combinations; must report every one of them through ``events``."""
-
-    def run(self, job: SweepJob, events: SweepEvents) -> None: ...
-
-
-@dataclass(frozen=True, kw_only=True)
-class ExecutorSpec:
-    """A registered executor."""
-
-    name: str  # what --executor takes
-    create: Callable[[], Executor]  # a fresh executor for one sweep
-    description: str = ""  # one line for `mtrec plugins`
-    # None when usable here, else why not (e.g. a missing optional extra)
-    available: Callable[[], str | None] = lambda: None
 
 
 def executor_for(host: PluginHost, name: str) -> Executor:
@@ -156,8 +122,6 @@ def execute(
     sizes (the record's ``oom_retry`` says so). ``collect`` frees the combination's model
     before returning (a full garbage collection: worth it only if the process goes on).
     """
-    from mtrec.run import combination as combination_module
-
     key = combination.key
     record = new_record(combination)
     config = record["config"]
@@ -284,13 +248,16 @@ class LocalExecutor:
     """One combination after the other in this process, sharing the sweep cache."""
 
     def run(self, job: SweepJob, events: SweepEvents) -> None:
+        # In-process: the job's host and cache are the runner's own (see :class:`SweepJob`).
+        host = cast(PluginHost, job.host)
+        cache = cast(SweepCache, job.cache)
         for combination in job.combinations:
             events.started(combination)
             events.finished(
                 execute(
                     combination,
-                    job.host,
-                    job.cache,
+                    host,
+                    cache,
                     device=job.device,
                     run_dir=job.run_dir,
                     fairness_metrics=job.fairness_metrics,
@@ -324,7 +291,7 @@ class HostRecipe:
     extra: tuple[PluginRef, ...] = ()  # plugins added by hand, in registration order
 
     @classmethod
-    def of(cls, host: PluginHost) -> HostRecipe:
+    def of(cls, host: PluginHostView) -> HostRecipe:
         extra: list[PluginRef] = []
         for loaded in host.loaded:
             if loaded.distribution:
@@ -347,8 +314,6 @@ class HostRecipe:
         )
 
     def build(self) -> PluginHost:
-        from mtrec.plugin_host import PluginHost
-
         return PluginHost(
             blocked=self.blocked,
             extra_plugins=[(ref.name, _resolve(ref)) for ref in self.extra],
@@ -398,9 +363,6 @@ def run_task(
     """Run one :class:`WorkerTask` in this (worker) process and return its record
     (``collect``: see :func:`execute`; a worker that exits next skips it)."""
     import torch
-
-    from mtrec.run.combination import SweepCache
-    from mtrec.run.runner import resolve_device
 
     os.environ.update(task.environ)
     torch.set_num_threads(max(1, task.torch_threads))
@@ -456,7 +418,7 @@ class ProcessExecutor:
         self,
         context: multiprocessing.context.BaseContext,
         task: WorkerTask,
-        host: PluginHost,
+        host: PluginHostView,
         events: SweepEvents,
     ) -> dict[str, Any]:
         started = time.perf_counter()
@@ -539,7 +501,7 @@ def _child_main(sender: Any, task: WorkerTask) -> None:
         os._exit(1)
 
 
-def _process_context(host: PluginHost) -> multiprocessing.context.BaseContext:
+def _process_context(host: PluginHostView) -> multiprocessing.context.BaseContext:
     """forkserver where available, else spawn. The server imports torch, the core and the
     installed plugins once; each child forks from it ready to run."""
     if "forkserver" in multiprocessing.get_all_start_methods():

@@ -26,11 +26,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from mtrec import version
+from mtrec.run.combination import _load_domain
 from mtrec.specs import DomainData
 
 if TYPE_CHECKING:
+    from mtrec.contracts import Combination
     from mtrec.plugin_host import PluginHost
-    from mtrec.run.matrix import Combination
 
 DIGEST_LENGTH = 16
 
@@ -99,8 +101,6 @@ def code_versions(
     combination: Combination, host: PluginHost, fairness_metrics: list[str] | None
 ) -> dict[str, str]:
     """mtrec's version and the version of each plugin providing an item of ``combination``."""
-    from mtrec import __version__
-
     registries = host.registries
     head_set = registries.head_sets.get(combination.head_set.name)
     training = combination.training
@@ -119,7 +119,7 @@ def code_versions(
         fairness_metrics if fairness_metrics is not None else registries.fairness_metrics.names()
     )
     roles.extend((f"fairness:{name}", "fairness_metrics", name) for name in selected)
-    versions = {"mtrec": __version__}
+    versions = {"mtrec": version.__version__}
     for role, kind, name in roles:
         versions[role] = _provider_version(host, kind, name)
     return versions
@@ -153,8 +153,6 @@ def combination_fingerprint(
     :class:`mtrec.run.combination.SweepCache`): after the combination ran, a cache hit.
     Raises whatever loading the domain raises.
     """
-    from mtrec.run.combination import _load_domain
-
     versions = code_versions(combination, host, fairness_metrics)
     domains = [(combination.domain.name, combination.domain.options)]
     transfer = combination.domain.transfer

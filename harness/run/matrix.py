@@ -6,64 +6,20 @@ gets the same key (and a changed learning rate gets a new one).
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
-import hashlib
 import inspect
-import json
-from dataclasses import dataclass
 from typing import Any
 
 from mtrec.config import (
     BackboneEntry,
     DomainEntry,
-    FairnessConfig,
     HeadSetEntry,
-    MeasureConfig,
     Suite,
     TrainingConfig,
 )
+from mtrec.contracts import Combination
 from mtrec.errors import ConfigError, UnknownNameError
 from mtrec.plugin_host import Registries
-
-KEY_LENGTH = 16
-
-
-@dataclass(frozen=True, kw_only=True)
-class Combination:
-    """One cell of the matrix, fully resolved."""
-
-    backbone: BackboneEntry  # which backbone, with its per-backbone settings
-    head_set: HeadSetEntry  # which head set
-    domain: DomainEntry  # which domain, with loader options
-    seed: int  # seeds data split, init and shuffling
-    training: TrainingConfig  # suite training merged with the backbone's overrides
-    measure: MeasureConfig  # how efficiency is measured
-    # single-task baselines and bootstrap intervals for fairness
-    fairness: FairnessConfig = dataclasses.field(default_factory=FairnessConfig)
-
-    def config(self) -> dict[str, Any]:
-        """JSON-ready configuration; the key is a hash of exactly this."""
-        return {
-            "backbone": self.backbone.model_dump(mode="json", exclude={"training"}),
-            "head_set": self.head_set.model_dump(mode="json"),
-            "domain": self.domain.model_dump(mode="json"),
-            "seed": self.seed,
-            "training": self.training.model_dump(mode="json"),
-            "measure": self.measure.model_dump(mode="json"),
-            "fairness": self.fairness.model_dump(mode="json"),
-        }
-
-    @property
-    def key(self) -> str:
-        canonical = json.dumps(self.config(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:KEY_LENGTH]
-
-    @property
-    def label(self) -> str:
-        return (
-            f"{self.backbone.name} x {self.head_set.name} x {self.domain.name} (seed {self.seed})"
-        )
 
 
 def expand(suite: Suite) -> list[Combination]:

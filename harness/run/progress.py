@@ -16,8 +16,8 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
+from mtrec.contracts import Combination
 from mtrec.printable import printable
-from mtrec.run.matrix import Combination
 
 
 class RichReporter:

@@ -16,11 +16,11 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from mtrec.contracts import Combination
 from mtrec.errors import UsageError
 from mtrec.plugin_host import PluginHost
 from mtrec.run.faults import stop_requested
 from mtrec.run.fingerprint import combination_fingerprint, fingerprint_difference
-from mtrec.run.matrix import Combination
 from mtrec.store.database import Store
 
 SAME = "same key, code fingerprint and data fingerprint"
@@ -77,12 +77,24 @@ class ResumeCheck:
         )
 
 
+# Suite fields that say how to run, not what: they may change between a run and its resume.
+EXECUTION_FIELDS = frozenset({"resources", "oom_retry", "trackers"})
+
+
+def same_suite(first: dict[str, Any], second: dict[str, Any]) -> bool:
+    """Whether two suite configs define the same matrix and recipe (execution settings and
+    the file they came from aside)."""
+
+    def what(config: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in config.items() if k not in EXECUTION_FIELDS}
+
+    return what(first) == what(second)
+
+
 def continued_document(
     out: Path, block: dict[str, Any], shard: dict[str, int] | None
 ) -> dict[str, Any]:
     """The document of the run in ``out``, checked to be a run of the same suite."""
-    from mtrec.run.runner import same_suite
-
     path = out / "results.json"
     try:
         document: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))

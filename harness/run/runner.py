@@ -15,35 +15,30 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import torch
 
 from mtrec.config import Suite
+from mtrec.contracts import Combination, Executor, SweepJob, SweepReporter, TrackerContext
 from mtrec.errors import StorageError, UsageError
 from mtrec.measure.pareto import annotate_tradeoffs
 from mtrec.plugin_host import PluginHost
 from mtrec.run.combination import SweepCache
-from mtrec.run.executors import Executor, SweepJob, executor_for
+from mtrec.run.devices import resolve_device
+from mtrec.run.executors import executor_for
 from mtrec.run.faults import describe_storage_fault, storage_fault, user_signals
-from mtrec.run.matrix import Combination, check_suite
-from mtrec.run.resume import ResumeCheck, continued_document, copy_from_store, settle
+from mtrec.run.matrix import check_suite
+from mtrec.run.resume import (
+    ResumeCheck,
+    continued_document,
+    copy_from_store,
+    settle,
+)
 from mtrec.run.run_folder import claim_run_folder
-from mtrec.run.trackers import TrackerContext, check_trackers, with_trackers
+from mtrec.run.trackers import check_trackers, with_trackers
 from mtrec.store.database import Store
 from mtrec.store.results import SCHEMA_VERSION, environment, now, write_json_atomic
-
-# Suite fields that say how to run, not what: they may change between a run and its resume.
-EXECUTION_FIELDS = frozenset({"resources", "oom_retry", "trackers"})
-
-
-class SweepReporter(Protocol):
-    """Progress callbacks (the CLI draws rich progress bars; tests pass :class:`Silent`)."""
-
-    def sweep_started(self, total: int) -> None: ...
-    def combination_started(self, combination: Combination) -> None: ...
-    def epoch_finished(self, epoch: int, train_loss: float, score: float) -> None: ...
-    def combination_finished(self, record: dict[str, Any]) -> None: ...
 
 
 class Silent:
@@ -109,22 +104,6 @@ class Shard:
         return f"{self.index}/{self.count}"
 
 
-def resolve_device(requested: str) -> torch.device:
-    """``auto`` takes CUDA when present; asking for CUDA without it is an input error."""
-    if requested == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if requested == "cpu":
-        return torch.device("cpu")
-    if requested.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise UsageError(
-                f"--device {requested}: CUDA is not available here (torch {torch.__version__}); "
-                "use --device cpu or auto"
-            )
-        return torch.device(requested)
-    raise UsageError(f"--device {requested}: expected auto, cpu or cuda[:N]")
-
-
 def check_output_folder(out: Path) -> None:
     """Refuse an output folder that holds a run already or cannot be written; write nothing."""
     if out.exists() and not out.is_dir():
@@ -171,16 +150,6 @@ def suite_block(suite: Suite) -> dict[str, Any]:
         "source": suite.path,
         "config": suite.model_dump(mode="json", exclude={"source", "path"}),
     }
-
-
-def same_suite(first: dict[str, Any], second: dict[str, Any]) -> bool:
-    """Whether two suite configs define the same matrix and recipe (execution settings and
-    the file they came from aside)."""
-
-    def what(config: dict[str, Any]) -> dict[str, Any]:
-        return {k: v for k, v in config.items() if k not in EXECUTION_FIELDS}
-
-    return what(first) == what(second)
 
 
 def run_sweep(

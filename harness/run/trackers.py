@@ -11,38 +11,18 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from mtrec.contracts import SweepReporter, TrackerContext, TrackerSpec
 from mtrec.errors import UsageError
 
 if TYPE_CHECKING:
+    from mtrec.contracts import Combination
     from mtrec.registry import Registry
-    from mtrec.run.matrix import Combination
-    from mtrec.run.runner import SweepReporter
 
 # Sections of a record whose numeric leaves become scalars ("metrics/click/auc", ...).
 SCALAR_SECTIONS = ("metrics", "efficiency", "fairness", "summary")
-
-
-@dataclass(frozen=True, kw_only=True)
-class TrackerContext:
-    """Where and what a tracker is logging for."""
-
-    run_dir: Path  # the sweep's run folder (trackers keep their files under it by default)
-    suite: str  # the suite's name
-
-
-@dataclass(frozen=True, kw_only=True)
-class TrackerSpec:
-    """A registered tracker sink."""
-
-    name: str  # unique name used in suites, e.g. "tensorboard"
-    log_record: Callable[[TrackerContext, Mapping[str, Any]], None]  # called per finished record
-    description: str = ""  # one line for `mtrec plugins`
-    available: Callable[[], str | None] = lambda: None  # None if usable here, else the reason
 
 
 def check_trackers(names: Sequence[str], registry: Registry[TrackerSpec]) -> list[TrackerSpec]:

@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from mtrec.errors import UsageError
+from mtrec.run.resume import same_suite
 from mtrec.run.run_folder import claim_run_folder
-from mtrec.run.runner import check_output_folder, same_suite
+from mtrec.run.runner import check_output_folder
 from mtrec.store.database import Store, record_id_of
 from mtrec.store.results import SCHEMA_VERSION, write_json_atomic
 from mtrec.store.results_reader import read_results

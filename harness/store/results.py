@@ -14,6 +14,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from mtrec import version
+
 SCHEMA_VERSION = 1
 SCHEMA_RESOURCE = "results.schema.json"
 DISTRIBUTION = "mtrec-harness"  # the name in mtrec's own pyproject.toml
@@ -29,13 +31,11 @@ def environment(device: str) -> dict[str, Any]:
     import torch
     import transformers
 
-    from mtrec import __version__
-
     device_name = platform.processor() or platform.machine()
     if device.startswith("cuda"):
         device_name = torch.cuda.get_device_name(torch.device(device))
     return {
-        "mtrec": __version__,
+        "mtrec": version.__version__,
         "python": platform.python_version(),
         "torch": torch.__version__,
         "transformers": transformers.__version__,
