@@ -14,46 +14,7 @@
 
 from __future__ import annotations
 
-import torch
-from torch import nn
-
 from mtrec import BackboneSpec, Family, LoadedBackbone, Pooling, hookimpl
-
-
-class IdEmbeddings(nn.Module):
-    """Hashed user/item embeddings with an interaction MLP."""
-
-    def __init__(self, *, buckets: int, dim: int, hidden: int) -> None:
-        super().__init__()
-        self.buckets = buckets
-        self.users = nn.Embedding(buckets, dim)
-        self.items = nn.Embedding(buckets, dim)
-        nn.init.normal_(self.users.weight, std=0.1)
-        nn.init.normal_(self.items.weight, std=0.1)
-        self.mlp = nn.Sequential(nn.Linear(3 * dim, hidden), nn.ReLU())
-
-    def forward(self, user_ids: torch.Tensor, item_ids: torch.Tensor) -> torch.Tensor:
-        user = self.users(user_ids % self.buckets)
-        item = self.items(item_ids % self.buckets)
-        out: torch.Tensor = self.mlp(torch.cat([user, item, user * item], dim=-1))
-        return out
-
-
-class UserItemBiases(nn.Module):
-    """Hashed per-user and per-item vectors, concatenated: additive effects, no interaction."""
-
-    def __init__(self, *, buckets: int, dim: int) -> None:
-        super().__init__()
-        self.buckets = buckets
-        self.users = nn.Embedding(buckets, dim)
-        self.items = nn.Embedding(buckets, dim)
-        nn.init.normal_(self.users.weight, std=0.01)
-        nn.init.normal_(self.items.weight, std=0.01)
-
-    def forward(self, user_ids: torch.Tensor, item_ids: torch.Tensor) -> torch.Tensor:
-        user = self.users(user_ids % self.buckets)
-        item = self.items(item_ids % self.buckets)
-        return torch.cat([user, item], dim=-1)
 
 
 def load_biases(buckets: int = 8192, dim: int = 32) -> LoadedBackbone:
@@ -61,6 +22,8 @@ def load_biases(buckets: int = 8192, dim: int = 32) -> LoadedBackbone:
     reads one effect per output from it, so ``dim`` at least the widest head suffices)."""
     if buckets < 1 or dim < 1:
         raise ValueError(f"buckets and dim must be >= 1, got {buckets}, {dim}")
+    from mtrec.plugins.baseline_models import UserItemBiases
+
     return LoadedBackbone(
         model=UserItemBiases(buckets=buckets, dim=dim),
         tokenizer=None,
@@ -74,6 +37,8 @@ def load_id_embeddings(buckets: int = 8192, dim: int = 32, hidden: int = 64) -> 
     """Options (suite ``backbones[].options``): hash buckets, embedding width, MLP width."""
     if buckets < 1 or dim < 1 or hidden < 1:
         raise ValueError(f"buckets, dim and hidden must be >= 1, got {buckets}, {dim}, {hidden}")
+    from mtrec.plugins.baseline_models import IdEmbeddings
+
     return LoadedBackbone(
         model=IdEmbeddings(buckets=buckets, dim=dim, hidden=hidden),
         tokenizer=None,

@@ -7,8 +7,7 @@ different set of labels (``like`` rather than ``watch`` on MovieLens, ``helpful`
 
 from __future__ import annotations
 
-from mtrec import HeadSetSpec, HeadSpec, TaskType, hookimpl
-from mtrec.measure.tasks import LOSSES
+from mtrec import LOSSES, HeadSetSpec, HeadSpec, TaskType, hookimpl
 
 HEADS = {
     "movielens-seed": (

@@ -1,13 +1,26 @@
-"""The built-in executors (local, process, ray), registered like any plugin."""
+"""The built-in executors (local, process, ray), registered like any plugin.
+
+Registering them imports none of the run machinery: each ``create`` imports its executor.
+"""
 
 from __future__ import annotations
 
-from mtrec import hookimpl
-from mtrec.contracts import ExecutorSpec
-from mtrec.run.executors import LocalExecutor, ProcessExecutor
+from mtrec import Executor, ExecutorSpec, hookimpl
 
 
-def _ray_executor() -> object:
+def _local_executor() -> Executor:
+    from mtrec import LocalExecutor
+
+    return LocalExecutor()
+
+
+def _process_executor() -> Executor:
+    from mtrec import ProcessExecutor
+
+    return ProcessExecutor()
+
+
+def _ray_executor() -> Executor:
     from mtrec.plugins.ray_executor import RayExecutor
 
     return RayExecutor()
@@ -24,17 +37,17 @@ def mtrec_register_executors() -> list[ExecutorSpec]:
     return [
         ExecutorSpec(
             name="local",
-            create=LocalExecutor,
+            create=_local_executor,
             description="in this process, one combination after the other (default)",
         ),
         ExecutorSpec(
             name="process",
-            create=ProcessExecutor,
+            create=_process_executor,
             description="a child process per combination: crashes recorded, clean peak memory",
         ),
         ExecutorSpec(
             name="ray",
-            create=_ray_executor,  # type: ignore[arg-type]
+            create=_ray_executor,
             description="each combination a Ray task with the suite's resources (ray extra)",
             available=_ray_missing,
         ),

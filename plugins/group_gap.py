@@ -32,26 +32,21 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from itertools import combinations
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+import mtrec
 from mtrec import FairnessContext, FairnessMetricSpec, hookimpl
-from mtrec.measure.bootstrap import Clusters, bootstrap
-from mtrec.measure.resampled import (
-    GroupedMetric,
-    RowsMetric,
-    exact_metric,
-    grouped_loop,
-    grouped_metric,
-)
-from mtrec.measure.tasks import METRICS
+
+if TYPE_CHECKING:
+    from mtrec import GroupedMetric, RowsMetric
+
+    # Builds a metric of every group under row weights from the rows' group codes and the
+    # number of groups (see mtrec.grouped_metric).
+    GroupedFactory = Callable[[np.ndarray, int], GroupedMetric]
 
 INTERSECTION = "&"
-
-# Builds a metric of every group under row weights from the rows' group codes and the number
-# of groups (see mtrec.measure.resampled).
-GroupedFactory = Callable[[np.ndarray, int], GroupedMetric]
 
 
 def sensitive_features(context: FairnessContext) -> dict[str, np.ndarray]:
@@ -178,7 +173,7 @@ def gap_intervals(
     labels = np.asarray(groups).astype(str)
     names, codes = np.unique(labels, return_inverse=True)
     included = np.isin(names, list(names if supported is None else supported))
-    by_group = (resampled or partial(grouped_loop, metric))(codes, len(names))
+    by_group = (resampled or partial(mtrec.grouped_loop, metric))(codes, len(names))
     units = SamplingUnits.of(labels, context.user_ids)
     full = np.where(included, by_group(np.ones(len(labels))), np.nan)
     if np.isfinite(full).sum() < 2:
@@ -194,7 +189,7 @@ def gap_intervals(
         moves = moves[np.isfinite(moves)]
         return float(moves.max() - moves.min()) if len(moves) >= 2 else None
 
-    spread = bootstrap(
+    spread = mtrec.bootstrap(
         largest_change,
         units.count,
         resamples=context.bootstrap_resamples,
@@ -225,7 +220,7 @@ class SamplingUnits:
     def of(cls, labels: np.ndarray, user_ids: np.ndarray | None) -> SamplingUnits:
         n = len(labels)
         by_row = cls(count=n, groups=labels, unit_of_row=np.arange(n))
-        clusters = Clusters.of(user_ids, n)
+        clusters = mtrec.Clusters.of(user_ids, n)
         if clusters.count == n:
             return by_row
         _, label_codes = np.unique(labels, return_inverse=True)
@@ -256,14 +251,14 @@ def group_gap(context: FairnessContext) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for task, predictions in context.tasks.items():
         name = predictions.primary_metric
-        metric = exact_metric(predictions, name)
-        resampled = partial(grouped_metric, predictions, name)
+        metric = mtrec.exact_metric(predictions, name)
+        resampled = partial(mtrec.grouped_metric, predictions, name)
         result[task] = {
             attribute: compare_groups(
                 metric,
                 groups,
                 name=name,
-                direction=METRICS[name].direction,
+                direction=mtrec.METRICS[name].direction,
                 context=context,
                 resampled=resampled,
             )

@@ -12,8 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from mtrec import BackboneSpec, Family, LoadedBackbone, Pooling, hookimpl
-from mtrec.model.hf import load_pretrained
+from mtrec import BackboneSpec, Family, LoadedBackbone, Pooling, hookimpl, load_pretrained
 
 NAMED = {
     "bert-base-uncased": (Family.ENCODER, Pooling.CLS, "BERT base, uncased (110M)"),

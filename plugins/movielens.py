@@ -30,22 +30,23 @@ import re
 
 import numpy as np
 
-from mtrec.datasets import (
+from mtrec import (
     DatasetError,
+    DomainData,
+    DomainSpec,
     Interactions,
     Table,
     assemble_domain,
     check_loader_options,
     earlier_rows,
     get_manifest,
+    hookimpl,
     label_fields_from,
     locate,
     read_tables,
     split_assignment,
     subsample,
 )
-from mtrec.hookspecs import hookimpl
-from mtrec.specs import DomainData, DomainSpec
 
 DOMAIN_NAME = "movielens-100k"
 GENRES: tuple[str, ...] = (

@@ -17,9 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from mtrec.contracts import SweepEvents, SweepJob
-from mtrec.run.executors import HostRecipe, WorkerTask, new_record, run_task
-from mtrec.store.results import now
+from mtrec import HostRecipe, SweepEvents, SweepJob, WorkerTask, new_record, now, run_task
 
 RAY_EXTRA_HINT = "install the extra: pip install 'mtrec-harness[ray]'"
 

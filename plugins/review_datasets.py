@@ -31,7 +31,9 @@ from typing import Any
 
 import numpy as np
 
-from mtrec.datasets import (
+from mtrec import (
+    DomainData,
+    DomainSpec,
     Interactions,
     Manifest,
     Table,
@@ -41,14 +43,13 @@ from mtrec.datasets import (
     dense_ids,
     earlier_rows,
     get_manifest,
+    hookimpl,
     label_fields_from,
     locate,
     read_tables,
     split_assignment,
     subsample,
 )
-from mtrec.hookspecs import hookimpl
-from mtrec.specs import DomainData, DomainSpec
 
 AMAZON, MIND, HOTELS, TWEETS = (
     "amazon-reviews",

@@ -26,14 +26,15 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+import mtrec
 from mtrec import FairnessContext, FairnessMetricSpec, TaskPredictions, hookimpl
-from mtrec.measure.bootstrap import Clusters, Interval, bootstrap, percentile_interval
-from mtrec.measure.resampled import weighted_metric
-from mtrec.measure.tasks import METRICS
+
+if TYPE_CHECKING:
+    from mtrec import Clusters, Interval
 
 
 def gain(value: float, baseline: float, direction: int) -> float | None:
@@ -68,7 +69,7 @@ def task_gain(
     user_ids: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """D_t of one task, with its interval and standard error (users resampled, seeds added)."""
-    metric = METRICS[multi.primary_metric]
+    metric = mtrec.METRICS[multi.primary_metric]
     value = metric.compute(multi)
     per_seed = [metric.compute(b) for b in baselines]
     baseline = float(np.mean(per_seed))
@@ -77,7 +78,7 @@ def task_gain(
     if len(per_seed) > 1 and baseline != 0 and d is not None:
         spread = float(np.std(per_seed, ddof=1)) * math.sqrt(1.0 + 1.0 / len(per_seed))
         seed_se = 100.0 * spread / abs(baseline)
-    users = Clusters.of(user_ids, len(multi.y_true))
+    users = mtrec.Clusters.of(user_ids, len(multi.y_true))
     interval = _gain_interval(
         multi, baselines, resamples=resamples, seed=seed, clusters=users, seed_se=seed_se
     )
@@ -109,20 +110,20 @@ def _gain_interval(
     seed_se: float | None,
 ) -> Interval:
     """Paired cluster bootstrap of D_t over users, each resample shifted by seed noise."""
-    metric = METRICS[multi.primary_metric]
-    multi_on = weighted_metric(multi, metric.name)
-    baselines_on = [weighted_metric(b, metric.name) for b in baselines]
+    metric = mtrec.METRICS[multi.primary_metric]
+    multi_on = mtrec.weighted_metric(multi, metric.name)
+    baselines_on = [mtrec.weighted_metric(b, metric.name) for b in baselines]
 
     def on_users(users: np.ndarray) -> float | None:
         weights = clusters.weights(users)
         base = float(np.mean([on(weights) for on in baselines_on]))
         return gain(multi_on(weights), base, metric.direction)
 
-    sampled = bootstrap(on_users, clusters.count, resamples=resamples, seed=seed, keep=True)
+    sampled = mtrec.bootstrap(on_users, clusters.count, resamples=resamples, seed=seed, keep=True)
     if seed_se is None or not sampled.values:
         return sampled
     noise = np.random.default_rng([seed, 1]).normal(0.0, seed_se, len(sampled.values))
-    return percentile_interval(sampled.estimate, list(np.asarray(sampled.values) + noise))
+    return mtrec.percentile_interval(sampled.estimate, list(np.asarray(sampled.values) + noise))
 
 
 def subtask_gain(context: FairnessContext) -> dict[str, Any]:

@@ -50,7 +50,7 @@ from typing import Any
 
 import numpy as np
 
-from mtrec.hookspecs import hookimpl
+from mtrec import DomainData, DomainSpec, LabelField, TaskType, hookimpl
 from mtrec.plugins.synthetic_ecommerce import (
     FloatArray,
     IntArray,
@@ -59,7 +59,6 @@ from mtrec.plugins.synthetic_ecommerce import (
     sample_interactions,
     split_domain,
 )
-from mtrec.specs import DomainData, DomainSpec, LabelField, TaskType
 
 # label roles: what in the simulation a theme's label field is made from
 CATEGORY = "category"  # multiclass: the item's primary category

@@ -38,8 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from mtrec.hookspecs import hookimpl
-from mtrec.specs import DomainData, DomainSpec, DomainSplit, LabelField, TaskType
+from mtrec import DomainData, DomainSpec, DomainSplit, LabelField, TaskType, hookimpl
 
 DOMAIN_NAME = "synthetic-ecommerce"
 CATEGORIES: tuple[str, ...] = ("electronics", "kitchen", "outdoor", "books", "fashion", "toys")

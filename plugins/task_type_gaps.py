@@ -25,9 +25,8 @@ from typing import Any
 
 import numpy as np
 
+import mtrec
 from mtrec import FairnessContext, FairnessMetricSpec, TaskPredictions, TaskType, hookimpl
-from mtrec.measure.resampled import exact_metric, grouped_mean, grouped_metric
-from mtrec.measure.tasks import HIGHER, LOWER
 from mtrec.plugins.group_gap import compare_groups, group_support, sensitive_features
 
 TaskFigures = Callable[[TaskPredictions, FairnessContext], dict[str, Any]]
@@ -64,9 +63,9 @@ def demographic_parity(predictions: TaskPredictions, context: FairnessContext) -
             lambda rows: float(decided[rows].mean()) if len(rows) else math.nan,
             groups,
             name="selection_rate",
-            direction=HIGHER,
+            direction=mtrec.HIGHER,
             context=context,
-            resampled=partial(grouped_mean, decided),
+            resampled=partial(mtrec.grouped_mean, decided),
         )
         kept = _supported_rows(groups, context)
         common = {
@@ -138,18 +137,18 @@ def error_gap(predictions: TaskPredictions, context: FairnessContext) -> dict[st
     for attribute, groups in sensitive_features(context).items():
         mae = compare_groups(
             lambda rows: float(np.abs(errors[rows]).mean()),
-            groups, name="mae", direction=LOWER, context=context,
-            resampled=partial(grouped_metric, predictions, "mae"),
+            groups, name="mae", direction=mtrec.LOWER, context=context,
+            resampled=partial(mtrec.grouped_metric, predictions, "mae"),
         )  # fmt: skip
         rmse = compare_groups(
             lambda rows: float(np.sqrt(np.mean(errors[rows] ** 2))),
-            groups, name="rmse", direction=LOWER, context=context,
-            resampled=partial(grouped_metric, predictions, "rmse"),
+            groups, name="rmse", direction=mtrec.LOWER, context=context,
+            resampled=partial(mtrec.grouped_metric, predictions, "rmse"),
         )  # fmt: skip
         mean_prediction = compare_groups(
             lambda rows: float(predictions.y_pred[rows].mean()),
-            groups, name="mean_prediction", direction=HIGHER, context=context,
-            resampled=partial(grouped_mean, predictions.y_pred.astype(np.float64)),
+            groups, name="mean_prediction", direction=mtrec.HIGHER, context=context,
+            resampled=partial(mtrec.grouped_mean, predictions.y_pred.astype(np.float64)),
         )  # fmt: skip
         labels = {str(g): float(predictions.y_true[groups == g].mean()) for g in np.unique(groups)}
         result[attribute] = {
@@ -188,10 +187,11 @@ def _gap(values: list[float]) -> float | None:
 
 def accuracy_gap(predictions: TaskPredictions, context: FairnessContext) -> dict[str, Any]:
     name = "micro_f1" if predictions.task_type is TaskType.MULTILABEL else "accuracy"
-    metric, resampled = exact_metric(predictions, name), partial(grouped_metric, predictions, name)
+    metric = mtrec.exact_metric(predictions, name)
+    resampled = partial(mtrec.grouped_metric, predictions, name)
     return {
         attribute: compare_groups(
-            metric, groups, name=name, direction=HIGHER, context=context, resampled=resampled
+            metric, groups, name=name, direction=mtrec.HIGHER, context=context, resampled=resampled
         )
         for attribute, groups in sensitive_features(context).items()
     }

@@ -18,10 +18,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from mtrec import BackboneSpec, Family, LoadedBackbone, Pooling, hookimpl
-from mtrec.cache_files import folder_is_sound, seal_folder
-from mtrec.model.hf import load_pretrained, quiet_transformers
-from mtrec.paths import cache_dir
+from mtrec import (
+    BackboneSpec,
+    Family,
+    LoadedBackbone,
+    Pooling,
+    cache_dir,
+    folder_is_sound,
+    hookimpl,
+    load_pretrained,
+    quiet_transformers,
+    seal_folder,
+)
 from mtrec.plugins.minilm import minilm_folder
 
 WIDTH = {"hidden": 64, "layers": 2, "heads": 2, "intermediate": 128, "positions": 512}

@@ -16,9 +16,15 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from mtrec.contracts import TrackerContext, TrackerSpec
-from mtrec.hookspecs import hookimpl
-from mtrec.run.trackers import combination_name, epoch_scalars, record_params, record_scalars
+from mtrec import (
+    TrackerContext,
+    TrackerSpec,
+    combination_name,
+    epoch_scalars,
+    hookimpl,
+    record_params,
+    record_scalars,
+)
 
 MLFLOW_BATCH = 1000  # MLflow accepts at most this many metrics per log_batch call
 
