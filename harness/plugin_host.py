@@ -19,10 +19,15 @@ import pluggy
 from mtrec import hookspecs
 from mtrec.contracts import ExecutorSpec, LoadedPlugin, TrackerSpec
 from mtrec.errors import PluginError, UnknownNameError
-from mtrec.model.architectures import ArchitectureSpec
-from mtrec.model.weighting import WeightingSpec
 from mtrec.registry import Provider, Registry
-from mtrec.specs import BackboneSpec, DomainSpec, FairnessMetricSpec, HeadSetSpec
+from mtrec.specs import (
+    ArchitectureSpec,
+    BackboneSpec,
+    DomainSpec,
+    FairnessMetricSpec,
+    HeadSetSpec,
+    WeightingSpec,
+)
 
 ENTRY_POINT_GROUP = "mtrec"
 BLOCK_ENV = "MTREC_BLOCK_PLUGINS"

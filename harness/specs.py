@@ -247,3 +247,30 @@ class FairnessMetricSpec:
     # What the harness must produce for it beyond the test predictions: "baselines" trains
     # single-task baselines (FairnessContext.baselines).
     needs: tuple[str, ...] = ()
+
+
+# --------------------------------------------------------------------------------------
+# multi-task architectures and loss weightings
+# --------------------------------------------------------------------------------------
+# Their builders return torch modules (mtrec.TaskTower, mtrec.LossWeighting); the specs are
+# typed loosely here so that registering and listing them imports no torch.
+
+
+@dataclass(frozen=True, kw_only=True)
+class ArchitectureSpec:
+    """A multi-task architecture the model can put between the encoder and the heads."""
+
+    name: str  # unique name used by head sets, e.g. "mmoe"
+    description: str  # one line for listings
+    # build(in_features=int, tasks=tuple[str, ...], **options) -> a TaskTower
+    build: Callable[..., Any]
+
+
+@dataclass(frozen=True, kw_only=True)
+class WeightingSpec:
+    """A loss weighting a suite can name."""
+
+    name: str  # registry key: "equal", "uncertainty", ...
+    description: str  # one line, for listings
+    # build(tasks=(...), **options) -> a LossWeighting; a bad option raises ValueError
+    build: Callable[..., Any]

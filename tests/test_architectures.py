@@ -11,7 +11,8 @@ NAMES = sorted(ARCHITECTURES)
 
 
 def build(name: str, in_features: int = 16, **options: int) -> TaskTower:
-    return ARCHITECTURES[name].build(in_features=in_features, tasks=TASKS, **options)
+    tower: TaskTower = ARCHITECTURES[name].build(in_features=in_features, tasks=TASKS, **options)
+    return tower
 
 
 @pytest.mark.parametrize("name", NAMES)

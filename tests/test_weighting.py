@@ -84,7 +84,8 @@ CONTRACT_OPTIONS: dict[str, dict[str, float]] = {"max-min": {"temperature": 1e4}
 
 
 def build(name: str, **options: float) -> LossWeighting:
-    return WEIGHTINGS[name].build(tasks=TASKS, **options)
+    weighting: LossWeighting = WEIGHTINGS[name].build(tasks=TASKS, **options)
+    return weighting
 
 
 def test_registry_has_every_method() -> None:

@@ -20,20 +20,11 @@ which experts each task used.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-
 import torch
 from torch import nn
 
-
-@dataclass(frozen=True, kw_only=True)
-class ArchitectureSpec:
-    """A multi-task architecture the model can put between the encoder and the heads."""
-
-    name: str  # unique name used by head sets, e.g. "mmoe"
-    description: str  # one line for listings
-    build: Callable[..., TaskTower]  # build(in_features=int, tasks=tuple[str, ...], **options)
+# The spec lives with the other specs (no torch); re-exported here.
+from mtrec.specs import ArchitectureSpec as ArchitectureSpec
 
 
 class TaskTower(nn.Module):

@@ -29,8 +29,7 @@ do, and are meant for once per epoch. Extra backward passes per step: gradnorm T
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import torch
@@ -38,20 +37,14 @@ from torch import nn
 
 from mtrec.errors import ConfigError
 
+# The spec lives with the other specs (no torch); re-exported here.
+from mtrec.specs import WeightingSpec as WeightingSpec
+
 _EPS = 1e-12  # guards divisions by a loss or a squared norm that may be zero
 
 
 class WeightingOptionError(ConfigError, ValueError):
     """A weighting option that does not validate; the message names the weighting and option."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class WeightingSpec:
-    """A loss weighting a suite can name."""
-
-    name: str  # registry key: "equal", "uncertainty", ...
-    description: str  # one line, for listings
-    build: Callable[..., LossWeighting]  # build(tasks=(...), **options); bad option: ValueError
 
 
 def _number(weighting: str, option: str, value: object, *, zero_ok: bool = False) -> float:
