@@ -11,7 +11,8 @@ Registration hooks (``mtrec_register_*``) are called once per plugin when the re
 built; the core calls each implementation separately so that every registered item is
 attributed to the plugin that returned it. Lifecycle hooks are called for every combination of
 a sweep, in registration order (``tryfirst``/``trylast`` respected), and their return values
-are ignored. Hook wrappers are not supported.
+are ignored. Hook wrappers are not supported. ``docs/plugins.md`` is the guide: an example
+per hook, which process runs each lifecycle hook under each executor, and how ordering works.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 
 
 # --------------------------------------------------------------------------------------
-# registration: the four plugin kinds
+# registration: the eight plugin kinds
 # --------------------------------------------------------------------------------------
 
 
@@ -137,8 +138,10 @@ def mtrec_before_combination(key: str, config: Mapping[str, Any]) -> None:
     :param key: the combination's stable content-hash key.
     :param config: the combination's resolved configuration (JSON-ready, read-only).
 
-    All implementations are called; return values are ignored. An exception raised here
-    fails this combination (recorded with the plugin's name) and the sweep goes on.
+    Runs in the process that trains the combination: the driver under the ``local``
+    executor, the worker under ``process`` and ``ray``. All implementations are called; return
+    values are ignored. An exception raised here fails this combination (recorded with the
+    plugin's name) and the sweep goes on.
     """
 
 
@@ -147,10 +150,10 @@ def mtrec_after_combination(key: str, record: Mapping[str, Any]) -> None:
     """Called after a combination finished, whatever its status.
 
     :param key: the combination's key.
-    :param record: the record as it will be written to ``results.json`` (read-only).
+    :param record: the record as it was written to ``results.json`` (read-only).
 
-    All implementations are called; return values are ignored. Exceptions are reported as
-    warnings and never change the record.
+    Runs in the sweep's driver under every executor. All implementations are called; return
+    values are ignored. Exceptions are reported as warnings and never change the record.
     """
 
 
@@ -162,6 +165,8 @@ def mtrec_on_combination_error(key: str, config: Mapping[str, Any], error: BaseE
     :param config: the combination's resolved configuration.
     :param error: the exception that failed it.
 
+    Runs where the combination failed (the worker under ``process`` and ``ray``), or in the
+    driver, with a :class:`CombinationError`, when a ``process`` worker died without a record.
     All implementations are called; return values are ignored. Exceptions raised here
     are reported as warnings.
     """
