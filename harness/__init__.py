@@ -31,6 +31,8 @@ from mtrec.errors import (
 )
 from mtrec.hookspecs import hookimpl, hookspec
 from mtrec.specs import (
+    LOSSES,
+    ArchitectureSpec,
     BackboneSpec,
     DomainData,
     DomainSpec,
@@ -45,6 +47,7 @@ from mtrec.specs import (
     Pooling,
     TaskPredictions,
     TaskType,
+    WeightingSpec,
     check_task_name,
 )
 from mtrec.version import __version__
@@ -52,6 +55,7 @@ from mtrec.version import __version__
 if TYPE_CHECKING:
     from mtrec.cache_files import folder_is_sound, seal_folder
     from mtrec.contracts import (
+        Combination,
         Executor,
         ExecutorSpec,
         SweepEvents,
@@ -86,14 +90,13 @@ if TYPE_CHECKING:
         grouped_metric,
         weighted_metric,
     )
-    from mtrec.measure.tasks import HIGHER, LOSSES, LOWER, METRICS
-    from mtrec.model.architectures import ARCHITECTURES, ArchitectureSpec, TaskTower
+    from mtrec.measure.tasks import HIGHER, LOWER, METRICS
+    from mtrec.model.architectures import ARCHITECTURES, TaskTower
     from mtrec.model.hf import load_pretrained, quiet_transformers
     from mtrec.model.weighting import (
         WEIGHTINGS,
         LossWeighting,
         WeightingOptionError,
-        WeightingSpec,
     )
     from mtrec.paths import cache_dir
     from mtrec.plugin_host import PluginHost
@@ -112,16 +115,15 @@ if TYPE_CHECKING:
 # Exported names imported on first use: name -> the module that defines it.
 _LAZY: dict[str, str] = {
     # multi-task architectures and loss weightings (torch)
+    **dict.fromkeys(("TaskTower", "ARCHITECTURES"), "mtrec.model.architectures"),
     **dict.fromkeys(
-        ("ArchitectureSpec", "TaskTower", "ARCHITECTURES"), "mtrec.model.architectures"
-    ),
-    **dict.fromkeys(
-        ("WeightingSpec", "LossWeighting", "WeightingOptionError", "WEIGHTINGS"),
+        ("LossWeighting", "WeightingOptionError", "WEIGHTINGS"),
         "mtrec.model.weighting",
     ),
     # the sweep's contracts: executors and trackers
     **dict.fromkeys(
         (
+            "Combination",
             "ExecutorSpec",
             "Executor",
             "SweepEvents",
@@ -156,7 +158,7 @@ _LAZY: dict[str, str] = {
     "PluginHost": "mtrec.plugin_host",
     "now": "mtrec.store.results",
     # metrics and resampling, for fairness metrics (scikit-learn)
-    **dict.fromkeys(("METRICS", "HIGHER", "LOWER", "LOSSES"), "mtrec.measure.tasks"),
+    **dict.fromkeys(("METRICS", "HIGHER", "LOWER"), "mtrec.measure.tasks"),
     **dict.fromkeys(
         ("Clusters", "Interval", "bootstrap", "percentile_interval"), "mtrec.measure.bootstrap"
     ),
@@ -223,6 +225,7 @@ __all__ = [
     "ArchitectureSpec",
     "BackboneSpec",
     "Clusters",
+    "Combination",
     "CombinationError",
     "ConfigError",
     "DatasetError",

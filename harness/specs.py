@@ -152,6 +152,15 @@ class DomainSpec:
 # --------------------------------------------------------------------------------------
 
 
+# The loss each task type trains with by default (HeadSpec.loss).
+LOSSES: Mapping[TaskType, str] = {
+    TaskType.MULTICLASS: "cross_entropy",
+    TaskType.REGRESSION: "mse",
+    TaskType.BINARY: "bce",
+    TaskType.MULTILABEL: "bce",
+}
+
+
 @dataclass(frozen=True, kw_only=True)
 class HeadSpec:
     """One task head: which label it predicts and how it is trained."""

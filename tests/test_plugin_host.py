@@ -51,6 +51,10 @@ FIXTURE_ITEMS = [
     ("head_sets", "fixture-heads"),
     ("domains", "fixture-domain"),
     ("fairness_metrics", "fixture-metric"),
+    ("architectures", "fixture-tower"),
+    ("loss_weightings", "fixture-half"),
+    ("executors", "fixture-reversed"),
+    ("trackers", "fixture-tracker"),
 ]
 # Built-in items and the entry-point name (pyproject.toml) of the plugin that provides each.
 BUILTIN_ITEMS = [
@@ -481,6 +485,46 @@ def test_sweep_with_fixture_plugin_succeeds(tmp_path: Path) -> None:
     assert written["records"][0]["status"] == "ok"
     fixture = {p["name"]: p for p in written["plugins"]}[FIXTURE_PLUGIN]
     assert (fixture["distribution"], fixture["version"]) == (FIXTURE_DIST, FIXTURE_VERSION)
+
+
+@pytest.mark.usefixtures("with_fixture_plugin")
+def test_every_fixture_kind_runs_in_one_sweep(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fixture's architecture, loss weighting, executor, tracker and lifecycle hooks, as a
+    user would pick them in a suite, around one combination that trains and one that fails."""
+    events = tmp_path / "events.txt"
+    monkeypatch.setenv("MTREC_FIXTURE_EVENTS", str(events))
+    text = SUITE_YAML.format(domains=f"{OK_DOMAIN}\n{EXPLODING_DOMAIN}")
+    text = text.replace(
+        "training:\n",
+        "training:\n  architecture: fixture-tower\n  architecture_options: {width: 4}\n"
+        "  loss_weighting: fixture-half\n",
+    )
+    suite = parse_suite(text + "trackers: [fixture-tracker]\n", origin="t.yaml", source="file")
+    out = tmp_path / "run"
+    result = run_sweep(suite, PluginHost(), out, device="cpu", executor="fixture-reversed")
+    ok, failed = result.document["records"]  # in matrix order
+    assert (ok["status"], failed["status"]) == ("ok", "failed"), ok["error"]
+    assert ok["config"]["training"]["architecture"] == "fixture-tower"
+    assert [entry["task_weights"] for entry in ok["training"]["history"]] == [
+        {"click": 0.5, "rating": 0.5}
+    ]
+    tracked = (out / "fixture-tracker.jsonl").read_text(encoding="utf-8").splitlines()
+    # The reversed executor ran the second combination first.
+    assert [(json.loads(line)["key"], json.loads(line)["status"]) for line in tracked] == [
+        (failed["key"], "failed"),
+        (ok["key"], "ok"),
+    ]
+    lines = [line.split() for line in events.read_text(encoding="utf-8").splitlines()]
+    assert [(hook, key) for hook, key, _ in lines] == [
+        ("before", failed["key"]),
+        ("error", failed["key"]),
+        ("after", failed["key"]),
+        ("before", ok["key"]),
+        ("after", ok["key"]),
+    ]
+    assert {int(pid) for _, _, pid in lines} == {os.getpid()}  # local: all in this process
 
 
 # --------------------------------------------------------------------------------------

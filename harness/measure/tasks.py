@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn import metrics as skm
 
+from mtrec.specs import LOSSES as LOSSES  # re-exported: the core imports it from here
 from mtrec.specs import TaskPredictions, TaskType
 
 HIGHER, LOWER = 1, -1
@@ -93,13 +94,6 @@ TASK_METRICS: Mapping[TaskType, tuple[str, ...]] = {
     TaskType.REGRESSION: ("rmse", "mae"),
     TaskType.BINARY: ("auc", "log_loss", "accuracy"),
     TaskType.MULTILABEL: ("map", "micro_f1", "macro_f1"),
-}
-
-LOSSES: Mapping[TaskType, str] = {
-    TaskType.MULTICLASS: "cross_entropy",
-    TaskType.REGRESSION: "mse",
-    TaskType.BINARY: "bce",
-    TaskType.MULTILABEL: "bce",
 }
 
 

@@ -1,14 +1,24 @@
-"""``mtrec-fixture-plugin``: one tiny item of each plugin kind, for mtrec's own tests.
+"""``mtrec-fixture-plugin``: one tiny item of every plugin kind, for mtrec's own tests.
 
 * backbone ``fixture-bert``: a random-init BERT (1 layer, 32 wide) saved into the mtrec cache
-  and loaded back through :func:`mtrec.model.hf.load_pretrained`;
+  and loaded back through :func:`mtrec.load_pretrained`;
 * head set ``fixture-heads``: ``click`` (binary, BCE) and ``rating`` (regression, MSE);
 * domain ``fixture-domain``: 60/20/20 deterministic rows, labels ``click`` and ``rating``,
   sensitive attribute ``group`` (``a``/``b``); ``explode=True`` makes ``load`` raise;
 * fairness metric ``fixture-metric``: counts tasks and test rows;
 * fairness metric ``fixture-score-gap``: per binary task and sensitive attribute, the mean
   predicted probability of each group and the max-min gap between groups (a third-party
-  group metric; other task types are reported not applicable).
+  group metric; other task types are reported not applicable);
+* architecture ``fixture-tower``: one linear layer per task (option ``width``);
+* loss weighting ``fixture-half``: every task's loss counts half;
+* executor ``fixture-reversed``: the ``local`` executor, last combination first;
+* tracker ``fixture-tracker``: one JSON line per finished record in
+  ``RUN_DIR/fixture-tracker.jsonl``;
+* lifecycle hooks: with ``MTREC_FIXTURE_EVENTS`` set to a file, each call appends a line
+  ``HOOK KEY PID`` to it (the process id shows where the hook ran).
+
+Like any plugin it imports only from ``mtrec``, and its torch code (``models.py``) only when a
+model is built.
 
 Setting ``MTREC_FIXTURE_FAIL_IMPORT=1`` makes importing this module fail, so tests can check
 how an import error is reported.
@@ -16,18 +26,22 @@ how an import error is reported.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 import mtrec
 from mtrec import (
+    ArchitectureSpec,
     BackboneSpec,
     DomainData,
     DomainSpec,
     DomainSplit,
+    ExecutorSpec,
     FairnessContext,
     FairnessMetricSpec,
     Family,
@@ -36,10 +50,16 @@ from mtrec import (
     LabelField,
     LoadedBackbone,
     Pooling,
+    SweepEvents,
+    SweepJob,
     TaskType,
+    TrackerContext,
+    TrackerSpec,
+    WeightingSpec,
 )
 
 FAIL_IMPORT_ENV = "MTREC_FIXTURE_FAIL_IMPORT"
+EVENTS_ENV = "MTREC_FIXTURE_EVENTS"
 
 if os.environ.get(FAIL_IMPORT_ENV) == "1":
     raise ImportError("fixture plugin import failure on purpose")
@@ -49,6 +69,11 @@ HEAD_SET = "fixture-heads"
 DOMAIN = "fixture-domain"
 METRIC = "fixture-metric"
 SCORE_GAP_METRIC = "fixture-score-gap"
+ARCHITECTURE = "fixture-tower"
+WEIGHTING = "fixture-half"
+EXECUTOR = "fixture-reversed"
+TRACKER = "fixture-tracker"
+TRACKER_FILE = "fixture-tracker.jsonl"
 EXPLODE_MESSAGE = "fixture domain exploded on purpose"
 SPLIT_SIZES = {"train": 60, "validation": 20, "test": 20}
 GROUPS = ("a", "b")
@@ -71,13 +96,12 @@ def _bert_config(vocab_size: int) -> Any:
 
 
 def load_backbone() -> LoadedBackbone:
-    from mtrec.model.hf import load_pretrained
     from mtrec.plugins.tiny_backbones import build_tiny
 
     # build_tiny hashes the config into the folder name under cache_dir()/backbones and
     # builds atomically (temporary folder, then one rename).
     folder = build_tiny(BACKBONE, _bert_config)
-    return load_pretrained(folder, pooling=Pooling.CLS)
+    return mtrec.load_pretrained(folder, pooling=Pooling.CLS)
 
 
 # -- domain ------------------------------------------------------------------------------
@@ -151,6 +175,65 @@ def fixture_score_gap(context: FairnessContext) -> Mapping[str, Any]:
     return result
 
 
+# -- architecture and loss weighting ------------------------------------------------------
+
+
+def build_tower(*, in_features: int, tasks: tuple[str, ...], **options: Any) -> Any:
+    from mtrec_fixture_plugin.models import FixtureTower
+
+    return FixtureTower(in_features=in_features, tasks=tasks, **options)
+
+
+def build_weighting(*, tasks: Sequence[str], **options: Any) -> Any:
+    from mtrec_fixture_plugin.models import HalfWeighting
+
+    if options:
+        raise mtrec.WeightingOptionError(f"weighting '{WEIGHTING}' has no options, got {options}")
+    return HalfWeighting(tasks)
+
+
+# -- executor and tracker ----------------------------------------------------------------
+
+
+class ReversedExecutor:
+    """The built-in local executor, last combination first."""
+
+    def run(self, job: SweepJob, events: SweepEvents) -> None:
+        reversed_job = dataclasses.replace(job, combinations=list(reversed(job.combinations)))
+        mtrec.LocalExecutor().run(reversed_job, events)
+
+
+def log_record(context: TrackerContext, record: Mapping[str, Any]) -> None:
+    line = {"suite": context.suite, "key": record["key"], "status": record["status"]}
+    with open(context.run_dir / TRACKER_FILE, "a", encoding="utf-8") as out:
+        out.write(json.dumps(line) + "\n")
+
+
+# -- lifecycle ---------------------------------------------------------------------------
+
+
+def _event(hook: str, key: str) -> None:
+    path = os.environ.get(EVENTS_ENV)
+    if path:
+        with open(path, "a", encoding="utf-8") as out:
+            out.write(f"{hook} {key} {os.getpid()}\n")
+
+
+@mtrec.hookimpl
+def mtrec_before_combination(key: str) -> None:
+    _event("before", key)
+
+
+@mtrec.hookimpl
+def mtrec_on_combination_error(key: str) -> None:
+    _event("error", key)
+
+
+@mtrec.hookimpl
+def mtrec_after_combination(key: str) -> None:
+    _event("after", key)
+
+
 # -- registration ------------------------------------------------------------------------
 
 
@@ -213,4 +296,46 @@ def mtrec_register_fairness_metrics() -> list[FairnessMetricSpec]:
             compute=fixture_score_gap,
             description="fixture: gap in mean predicted probability between groups",
         ),
+    ]
+
+
+@mtrec.hookimpl
+def mtrec_register_architectures() -> list[ArchitectureSpec]:
+    return [
+        ArchitectureSpec(
+            name=ARCHITECTURE,
+            description="fixture: one linear layer per task",
+            build=build_tower,
+        )
+    ]
+
+
+@mtrec.hookimpl
+def mtrec_register_loss_weightings() -> list[WeightingSpec]:
+    return [
+        WeightingSpec(
+            name=WEIGHTING, description="fixture: every loss counts half", build=build_weighting
+        )
+    ]
+
+
+@mtrec.hookimpl
+def mtrec_register_executors() -> list[ExecutorSpec]:
+    return [
+        ExecutorSpec(
+            name=EXECUTOR,
+            create=ReversedExecutor,
+            description="fixture: the local executor, last combination first",
+        )
+    ]
+
+
+@mtrec.hookimpl
+def mtrec_register_trackers() -> list[TrackerSpec]:
+    return [
+        TrackerSpec(
+            name=TRACKER,
+            log_record=log_record,
+            description=f"fixture: one JSON line per record in RUN_DIR/{TRACKER_FILE}",
+        )
     ]
