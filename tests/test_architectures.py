@@ -60,8 +60,10 @@ def test_autocast_and_inference_mode(name: str) -> None:
         assert torch.isfinite(out[task].float()).all()
 
 
-def train_two_conflicting_tasks(tower: TaskTower, steps: int = 100) -> tuple[float, float]:
-    """Fit two unrelated linear targets; -> (first, last) mean MSE over both tasks."""
+def train_two_conflicting_tasks(
+    tower: TaskTower, steps: int = 100
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Fit two unrelated linear targets; -> (first, last) MSE of each task."""
     x = torch.randn(256, 16)
     targets = {"a": x @ torch.randn(16), "b": x @ torch.randn(16)}
     heads = nn.ModuleDict({task: nn.Linear(tower.out_features, 1) for task in TASKS})
@@ -128,7 +130,9 @@ def test_ple_two_levels_keeps_task_experts_private() -> None:
 
     # Task a's loss never reaches task b's top-layer experts or gate.
     out["a"].sum().backward()
-    top = tower.levels[1]
+    levels = tower.levels
+    assert isinstance(levels, nn.ModuleList)
+    top = levels[1]
     for name, param in top.named_parameters():
         private_to_b = name.startswith(("task_experts.b.", "task_gates.b."))
         assert (param.grad is None) == private_to_b, name

@@ -373,7 +373,7 @@ def _tar(path: Path, members: dict[str, bytes], links: dict[str, tuple[bytes, st
 
 
 GOOD = {"tiny/ratings.tsv": RATINGS}
-ARCHIVES: dict[str, tuple[Callable[[Path], None], str]] = {
+ARCHIVES: dict[str, tuple[Callable[[Path], object], str]] = {
     "wrong-sha256": (
         lambda p: _zip(p, GOOD),
         "tiny.archive from file://",  # then: sha256 mismatch: expected 000...

@@ -85,10 +85,21 @@ def damaged(
     return cache, tokens, outcomes
 
 
+def _damage_each(damage: Callable[[Path], None], files: list[Path]) -> list[Path]:
+    for path in files:
+        damage(path)
+    return files
+
+
+def _swap_first_two(files: list[Path]) -> list[Path]:
+    swap(files[0], files[1])
+    return files[:2]
+
+
 DAMAGE: dict[str, Callable[[list[Path]], list[Path]]] = {
-    "truncated": lambda files: [truncate(f) or f for f in files[:2]],
-    "bit flip": lambda files: [flip_bit(f) or f for f in files[:2]],
-    "swapped": lambda files: (swap(files[0], files[1]), files[:2])[1],
+    "truncated": lambda files: _damage_each(truncate, files[:2]),
+    "bit flip": lambda files: _damage_each(flip_bit, files[:2]),
+    "swapped": _swap_first_two,
 }
 
 

@@ -382,7 +382,7 @@ def test_pairwise_cases_cover_every_pair(
 
 
 def test_pairwise_check_finds_a_missing_pair() -> None:
-    dimensions = {"a": [1, 2], "b": ["x", "y"], "c": [True, False]}
+    dimensions: dict[str, Sequence[Any]] = {"a": [1, 2], "b": ["x", "y"], "c": [True, False]}
     cases = pairwise(dimensions, lambda case: True)
     assert not uncovered_pairs(cases, dimensions, lambda case: True)
     assert len(cases) < 8

@@ -99,7 +99,8 @@ def test_frozen_features_are_cached_per_precision(monkeypatch: pytest.MonkeyPatc
             device=torch.device("cpu"),
             precision=precision,
         )
-        table: torch.Tensor = prepared.model.encoder.user_features
+        table = prepared.model.encoder.user_features
+        assert isinstance(table, torch.Tensor)
         return table
 
     full = frozen("fp32")

@@ -69,7 +69,7 @@ def test_every_combination_ok(sweep: SweepResult) -> None:
 
 def test_frozen_cache_encodes_each_unique_text_once(sweep: SweepResult) -> None:
     data = next(iter(sweep.cache.domains.values()))
-    texts = set()
+    texts: set[str] = set()
     for split in (data.train, data.validation, data.test):
         texts.update(split.user_text)
         texts.update(split.item_text)

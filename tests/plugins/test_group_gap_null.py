@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from functools import partial
+from typing import Any
 
 import numpy as np
 import pytest
@@ -97,7 +98,7 @@ def _tasks(rng: np.random.Generator) -> tuple[np.ndarray, dict[str, TaskPredicti
     return user, tasks
 
 
-def _null_coverage(permutations: int, resamples: int, **settings: int) -> dict[str, float]:
+def _null_coverage(permutations: int, resamples: int, **settings: Any) -> dict[str, float]:
     """Share of shuffles whose interval reaches 0, per task and attribute."""
     rng = np.random.default_rng(12)
     user, tasks = _tasks(rng)
@@ -145,7 +146,7 @@ def test_without_a_minimum_support_small_intersections_undercover() -> None:
     assert min(coverage.values()) < 0.9, coverage
 
 
-def _trivial_context(**settings: int) -> FairnessContext:
+def _trivial_context(**settings: Any) -> FairnessContext:
     """No-input predictions on MovieLens-shaped users, plus the one-row user of MovieLens's
     "45+&none" group, rated 1 where the trivial predictor says about 3.5."""
     rng = np.random.default_rng(3)
