@@ -26,8 +26,9 @@ from mtrec.model.multitask import MultiTaskModel
 from mtrec.model.strategies import FeatureCache, prepare
 from mtrec.model.token_cache import TokenCache
 from mtrec.plugin_host import PluginHost
-from mtrec.run.combination import SweepCache, _outcome
+from mtrec.run.baselines import variant_outcome
 from mtrec.run.runner import SweepResult, run_sweep
+from mtrec.run.sweep_cache import SweepCache
 from mtrec.specs import DomainSplit, HeadSpec, TaskPredictions, TaskType
 
 SIZES = {"n_users": 30, "n_items": 40, "n_interactions": 240}
@@ -227,9 +228,9 @@ def test_outcome_cache_scores_against_the_current_labels(
     first = {"clicked": np.array([1, 0, 1, 0])}
     second = {"clicked": np.array([0, 1, 0, 1])}
     in_memory = SweepCache()
-    a = _outcome(in_memory, "k", produce, first)["click"]
-    b = _outcome(in_memory, "k", produce, second)["click"]
-    c = _outcome(SweepCache(), "k", produce, second)["click"]  # from disk
+    a = variant_outcome(in_memory, "k", produce, first)["click"]
+    b = variant_outcome(in_memory, "k", produce, second)["click"]
+    c = variant_outcome(SweepCache(), "k", produce, second)["click"]  # from disk
     assert trained == [1]
     np.testing.assert_array_equal(a.y_true, first["clicked"])
     np.testing.assert_array_equal(b.y_true, second["clicked"])
@@ -237,7 +238,7 @@ def test_outcome_cache_scores_against_the_current_labels(
     assert score_tasks({"click": a})["click"]["auc"] == 1.0
     assert score_tasks({"click": b})["click"]["auc"] == 0.0
     # Labels of another length: the stored predictions cannot belong to them, train again.
-    _outcome(in_memory, "k", produce, {"clicked": np.array([1, 0, 1])})
+    variant_outcome(in_memory, "k", produce, {"clicked": np.array([1, 0, 1])})
     assert trained == [1, 1]
 
 

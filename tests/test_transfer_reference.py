@@ -8,6 +8,7 @@ that counts calls and returns constant predictions: only the caching is under te
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from types import SimpleNamespace
@@ -21,9 +22,10 @@ import mtrec
 from mtrec.cache_files import write_arrays
 from mtrec.config import parse_suite
 from mtrec.plugin_host import PluginHost
-from mtrec.run import combination as combination_module
-from mtrec.run.combination import SweepCache, transfer_gain
+from mtrec.run import transfer as transfer_module
 from mtrec.run.matrix import expand
+from mtrec.run.sweep_cache import SweepCache
+from mtrec.run.transfer import transfer_gain
 from mtrec.specs import TaskPredictions, TaskType
 
 SUITE = """
@@ -75,7 +77,7 @@ def setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
         }
         return SimpleNamespace(test_run=SimpleNamespace(tasks=tasks), heads=list(head_set.heads))
 
-    monkeypatch.setattr(combination_module, "fit_variant", fake_fit)
+    monkeypatch.setattr(transfer_module, "fit_variant", fake_fit)
 
     def reference(cache: SweepCache) -> dict[str, Any]:
         metrics = {"category": {"accuracy": 0.5}, "rating": {"rmse": 1.0}, "click": {"auc": 0.5}}
@@ -121,7 +123,7 @@ def test_target_alone_reference_is_keyed_with_versions(
         setting["reference"],
     )
     alone_key = combination.key  # the plain combination key does not change with versions
-    plain = combination_module.replace(
+    plain = dataclasses.replace(
         combination, domain=combination.domain.model_copy(update={"transfer": None})
     )
     _stale_outcome(tmp_path / "cache" / "outcomes" / f"{plain.key}.npz", plain.key, 20)

@@ -42,7 +42,6 @@ from mtrec.contracts import (
 from mtrec.errors import CombinationError, StorageError, UsageError
 from mtrec.plugin_host import PluginHost
 from mtrec.run import combination as combination_module
-from mtrec.run.combination import SweepCache
 from mtrec.run.devices import resolve_device
 from mtrec.run.faults import (
     describe_storage_fault,
@@ -51,6 +50,7 @@ from mtrec.run.faults import (
     storage_fault,
 )
 from mtrec.run.fingerprint import combination_fingerprint
+from mtrec.run.sweep_cache import SweepCache
 from mtrec.store.results import now
 
 if TYPE_CHECKING:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mtrec import version
-from mtrec.run.combination import _load_domain
+from mtrec.run.fit import load_domain
 from mtrec.specs import DomainData
 
 if TYPE_CHECKING:
@@ -150,7 +150,7 @@ def combination_fingerprint(
     """``{"code": ..., "data": ..., "versions": {...}}`` of one combination.
 
     Loads the domain (and transfer sources) through ``cache`` (a
-    :class:`mtrec.run.combination.SweepCache`): after the combination ran, a cache hit.
+    :class:`mtrec.run.sweep_cache.SweepCache`): after the combination ran, a cache hit.
     Raises whatever loading the domain raises.
     """
     versions = code_versions(combination, host, fairness_metrics)
@@ -158,7 +158,7 @@ def combination_fingerprint(
     transfer = combination.domain.transfer
     domains += [(source.name, source.options) for source in (transfer.sources if transfer else [])]
     data = [
-        domain_fingerprint(_load_domain(name, options, combination, host, cache))
+        domain_fingerprint(load_domain(name, options, combination, host, cache))
         for name, options in domains
     ]
     return {"code": _digest(versions), "data": _digest(data), "versions": versions}

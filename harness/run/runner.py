@@ -24,7 +24,6 @@ from mtrec.contracts import Combination, Executor, SweepJob, SweepReporter, Trac
 from mtrec.errors import StorageError, UsageError
 from mtrec.measure.pareto import annotate_tradeoffs
 from mtrec.plugin_host import PluginHost
-from mtrec.run.combination import SweepCache
 from mtrec.run.devices import resolve_device
 from mtrec.run.executors import executor_for
 from mtrec.run.faults import describe_storage_fault, storage_fault, user_signals
@@ -36,6 +35,7 @@ from mtrec.run.resume import (
     settle,
 )
 from mtrec.run.run_folder import claim_run_folder
+from mtrec.run.sweep_cache import SweepCache
 from mtrec.run.trackers import check_trackers, with_trackers
 from mtrec.store.database import Store
 from mtrec.store.results import SCHEMA_VERSION, environment, now, write_json_atomic

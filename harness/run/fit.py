@@ -1,0 +1,465 @@
+"""Fitting one variant of a combination: load the backbone, build the model, train, predict.
+
+The combination itself, its single-task baselines and its target-alone reference are all
+variants (see :func:`fit_variant`); a transfer's source stage trains the same encoder first.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+import torch
+
+from mtrec.config import TrainingConfig, TransferConfig
+from mtrec.contracts import Combination
+from mtrec.errors import CombinationError
+from mtrec.measure.efficiency import (
+    PhaseMemory,
+    flops_per_sample,
+    track_memory,
+)
+from mtrec.measure.evaluation import (
+    PredictionRun,
+    predict,
+    score_tasks,
+    validation_score,
+)
+from mtrec.measure.tasks import (
+    LOSSES,
+    trivial_predictions,
+)
+from mtrec.model.batching import Batchable, EncodedSplit
+from mtrec.model.multitask import MultiTaskModel
+from mtrec.model.strategies import ServingPath, accepts_segments, prepare
+from mtrec.model.training import TrainResult, Validation, train
+from mtrec.model.weighting import LossWeighting
+from mtrec.plugin_host import PluginHost
+from mtrec.run.domain_checks import describe_problems, domain_problems
+from mtrec.run.sweep_cache import SweepCache
+from mtrec.specs import (
+    DomainData,
+    DomainSplit,
+    Family,
+    HeadSetSpec,
+    HeadSpec,
+    LoadedBackbone,
+    TaskPredictions,
+    TaskType,
+)
+
+EpochCallback = Callable[[int, float, float], None]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Fit:
+    """A model trained for one variant of a combination, and its test predictions."""
+
+    model: MultiTaskModel
+    heads: list[HeadSpec]
+    details: Mapping[str, Any]  # strategy facts (prepare)
+    trained: TrainResult
+    train_split: DomainSplit  # after max_train_samples
+    val_enc: Batchable
+    test_enc: Batchable
+    test_run: PredictionRun
+    flops: float | None
+    architecture: str
+    memory: tuple[PhaseMemory, PhaseMemory]  # training, inference
+    serving: ServingPath | None  # frozen: the uncached path, for end-to-end cost
+    transfer: Mapping[str, Any] | None  # what the source stage did, when there was one
+    # each epoch's validation predictions (task -> predictions), in epoch order
+    validation_runs: Sequence[Mapping[str, TaskPredictions]] = ()
+
+
+def fit_variant(
+    combination: Combination,
+    host: PluginHost,
+    cache: SweepCache,
+    *,
+    data: DomainData,
+    head_set: HeadSetSpec,
+    training: TrainingConfig,
+    seed: int,
+    device: torch.device,
+    on_epoch: EpochCallback | None = None,
+    count_flops: bool = False,
+    transfer: TransferConfig | None = None,
+) -> Fit:
+    """Load the combination's backbone afresh, train ``head_set`` on ``data``, predict test.
+
+    The combination itself, its single-task baselines and its target-alone reference are all
+    variants: same backbone and domain, their own heads, seed and (for transfer) source stage.
+    """
+    registries = host.registries
+    backbone_spec = registries.backbones.get(combination.backbone.name)
+    config = training
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+    family = backbone_spec.family
+    loaded: LoadedBackbone | None = None
+    if family is not Family.TRIVIAL:
+        loaded = call_plugin(
+            host,
+            "backbones",
+            backbone_spec.name,
+            backbone_spec.load,
+            **combination.backbone.options,
+        )
+        if not isinstance(loaded, LoadedBackbone):
+            provider = host.provider_of("backbones", backbone_spec.name)
+            raise CombinationError(
+                f"backbone '{backbone_spec.name}' ({provider.describe()}) returned "
+                f"{type(loaded).__name__} from its loader; expected LoadedBackbone"
+            )
+    train_split = data.train
+    if config.max_train_samples is not None and config.max_train_samples < len(train_split):
+        train_split = _head(train_split, config.max_train_samples)
+    splits = {"train": train_split, "validation": data.validation, "test": data.test}
+
+    architecture = registries.architectures.get(config.architecture or head_set.architecture)
+
+    def build_model(
+        encoder: torch.nn.Module, width: int, heads: HeadSetSpec = head_set, fields: Any = None
+    ) -> MultiTaskModel:
+        return MultiTaskModel(
+            encoder,
+            out_features=width,
+            head_set=heads,
+            label_fields=fields or data.label_fields,
+            dropout=config.dropout,
+            architecture=architecture,
+            architecture_options=config.architecture_options,
+        )
+
+    encoded_splits = _no_text
+    if loaded is not None and loaded.tokenizer is not None:
+        tokenizer = loaded.tokenizer
+        segments = family is Family.ENCODER and accepts_segments(loaded.model)
+
+        def encoded_splits(split_name: str, split: DomainSplit) -> EncodedSplit:
+            return cache.tokens.get(split, tokenizer, config.max_length, segments=segments)
+
+    prepared = prepare(
+        family=family,
+        backbone_name=backbone_spec.name,
+        loaded=loaded,
+        pooling=combination.backbone.pooling,
+        splits=splits,
+        build_model=build_model,
+        strategy=config.strategy,
+        top_k=config.top_k,
+        lora_r=config.lora_r,
+        max_length=config.max_length,
+        encoded_splits=encoded_splits,
+        features=cache.features,
+        device=device,
+        precision=config.precision,
+        backbone_options=combination.backbone.options,
+    )
+    model = prepared.model
+    model.set_target_scaling(train_split.labels)
+    model.to(device)
+    train_enc = prepared.splits["train"]
+    val_enc = prepared.splits["validation"]
+    test_enc = prepared.splits["test"]
+    # Counted before any compilation: the count depends on the architecture and the test
+    # batch, not on the weights.
+    flops = flops_per_sample(model, test_enc, device) if count_flops else None
+    if config.compile:
+        model.encoder = torch.compile(model.encoder)  # type: ignore[assignment]
+    heads = model.head_specs()
+
+    stage: dict[str, Any] | None = None
+    if transfer is not None:
+        if family not in (Family.ENCODER, Family.DECODER) or not prepared.trains:
+            raise CombinationError(
+                f"transfer needs a language backbone; '{backbone_spec.name}' is {family.value}"
+            )
+        if prepared.details.get("strategy") == "frozen":
+            raise CombinationError(
+                "transfer needs a backbone that trains (strategy full, top_k or lora), "
+                "not frozen: a frozen backbone carries nothing from source to target"
+            )
+        stage = _source_stage(
+            combination,
+            host,
+            cache,
+            transfer=transfer,
+            model=model,
+            build_model=build_model,
+            encoded_splits=encoded_splits,
+            config=config,
+            seed=seed,
+            device=device,
+        )
+
+    weighting = registries.loss_weightings.get(config.loss_weighting).build(
+        tasks=tuple(head.task for head in heads), **config.loss_weighting_options
+    )
+    validation_runs: list[Mapping[str, TaskPredictions]] = []
+    with track_memory(device) as train_memory:
+        trained = (
+            _train_on(
+                model,
+                train_split,
+                train_enc,
+                val_enc,
+                config,
+                device=device,
+                seed=seed,
+                on_epoch=on_epoch,
+                weighting=weighting,
+                validation_runs=validation_runs,
+            )
+            if prepared.trains
+            else TrainResult()
+        )
+    with track_memory(device) as inference_memory:
+        test_run = predict(
+            model,
+            test_enc,
+            batch_size=config.eval_batch_size,
+            device=device,
+            precision=config.precision,
+        )
+    return Fit(
+        model=model,
+        heads=heads,
+        details=prepared.details,
+        trained=trained,
+        train_split=train_split,
+        val_enc=val_enc,
+        test_enc=test_enc,
+        test_run=test_run,
+        flops=flops,
+        architecture=architecture.name,
+        memory=(train_memory, inference_memory),
+        serving=prepared.serving,
+        transfer=stage,
+        validation_runs=validation_runs,
+    )
+
+
+def trivial_scores(
+    heads: Sequence[HeadSpec],
+    train_labels: Mapping[str, np.ndarray],
+    labels: Mapping[str, np.ndarray],
+) -> dict[str, dict[str, float]]:
+    """Every metric of the trivial predictor (fitted on the train labels) on ``labels``."""
+    return score_tasks(
+        {
+            head.task: trivial_predictions(
+                head.task, head.task_type, train_labels[head.label_field], labels[head.label_field]
+            )
+            for head in heads
+        }
+    )
+
+
+def _train_on(
+    model: MultiTaskModel,
+    train_split: DomainSplit,
+    train_enc: Batchable,
+    val_enc: Batchable,
+    config: TrainingConfig,
+    *,
+    device: torch.device,
+    seed: int,
+    on_epoch: EpochCallback | None,
+    weighting: LossWeighting,
+    validation_runs: list[Mapping[str, TaskPredictions]] | None = None,
+) -> TrainResult:
+    """Train with early stopping on the validation score (``tasks.SELECTION_RULE``)."""
+    heads = model.head_specs()
+    val_reference = trivial_scores(heads, train_split.labels, val_enc.labels)
+
+    def validate() -> Validation:
+        run = predict(
+            model,
+            val_enc,
+            batch_size=config.eval_batch_size,
+            device=device,
+            precision=config.precision,
+        )
+        if validation_runs is not None:  # kept for the prediction files
+            validation_runs.append(run.tasks)
+        return validation_score(score_tasks(run.tasks), val_reference, run.tasks)
+
+    return train(
+        model,
+        train_enc,
+        validate,
+        config,
+        device=device,
+        seed=seed,
+        on_epoch=on_epoch,
+        weighting=weighting,
+    )
+
+
+def _source_stage(
+    combination: Combination,
+    host: PluginHost,
+    cache: SweepCache,
+    *,
+    transfer: TransferConfig,
+    model: MultiTaskModel,
+    build_model: Callable[..., MultiTaskModel],
+    encoded_splits: Callable[[str, DomainSplit], EncodedSplit],
+    config: TrainingConfig,
+    seed: int,
+    device: torch.device,
+) -> dict[str, Any]:
+    """Train the target model's encoder multi-task on each source domain, in order.
+
+    Each source gets its own heads (its head set) on the very encoder the target model
+    holds, so whatever the sources teach the backbone is there when the target training
+    starts; the source heads are dropped afterwards.
+    """
+    registries = host.registries
+    width = _encoder_width(model)
+    source_config = config.model_copy(
+        update={
+            "epochs": transfer.epochs or config.epochs,
+            "max_train_samples": transfer.max_train_samples,
+        }
+    )
+    done: list[dict[str, Any]] = []
+    for index, source in enumerate(transfer.sources):
+        data = load_domain(source.name, source.options, combination, host, cache)
+        head_set = registries.head_sets.get(source.head_set)
+        check_head_set(head_set, data, source.name)
+        train_split = data.train
+        if source_config.max_train_samples is not None:
+            train_split = _head(train_split, source_config.max_train_samples)
+        source_model = build_model(model.encoder, width, head_set, data.label_fields)
+        source_model.set_target_scaling(train_split.labels)
+        source_model.to(device)
+        heads = source_model.head_specs()
+        trained = _train_on(
+            source_model,
+            train_split,
+            encoded_splits("train", train_split),
+            encoded_splits("validation", data.validation),
+            source_config,
+            device=device,
+            seed=seed + index,
+            on_epoch=None,
+            weighting=registries.loss_weightings.get(config.loss_weighting).build(
+                tasks=tuple(head.task for head in heads), **config.loss_weighting_options
+            ),
+        )
+        done.append(
+            {
+                "domain": source.name,
+                "options": dict(source.options),
+                "head_set": head_set.name,
+                "n_train": len(train_split),
+                "epochs_run": len(trained.history),
+                "steps": trained.steps,
+                "train_seconds": trained.train_seconds,
+                "best_validation_score": trained.best_validation_score,
+            }
+        )
+    return {"sources": done}
+
+
+def _encoder_width(model: MultiTaskModel) -> int:
+    return model.encoder_features
+
+
+def _head(split: DomainSplit, n: int) -> DomainSplit:
+    """The first ``n`` rows of a split (``training.max_train_samples``)."""
+    return replace(
+        split,
+        ids=split.ids[:n],
+        user_ids=split.user_ids[:n],
+        item_ids=split.item_ids[:n],
+        user_text=list(split.user_text)[:n],
+        item_text=list(split.item_text)[:n],
+        labels={k: v[:n] for k, v in split.labels.items()},
+        sensitive={k: v[:n] for k, v in split.sensitive.items()},
+    )
+
+
+def call_plugin(
+    host: PluginHost, kind: str, name: str, function: Callable[..., Any], **kwargs: Any
+) -> Any:
+    """Call into a plugin; name the plugin in any error it raises."""
+    try:
+        return function(**kwargs)
+    except CombinationError:
+        raise
+    except Exception as exc:
+        provider = host.provider_of(kind, name)
+        singular = {
+            "backbones": "backbone",
+            "domains": "domain",
+            "fairness_metrics": "fairness metric",
+        }[kind]
+        raise CombinationError(
+            f"{singular} '{name}' ({provider.describe()}) raised {type(exc).__name__}: {exc}"
+        ) from exc
+
+
+def load_domain(
+    name: str,
+    options: Mapping[str, Any],
+    combination: Combination,
+    host: PluginHost,
+    cache: SweepCache,
+) -> DomainData:
+    key = json.dumps(
+        {"name": name, "options": dict(options), "seed": combination.seed}, sort_keys=True
+    )
+    if key not in cache.domains:
+        spec = host.registries.domains.get(name)
+        data = call_plugin(host, "domains", spec.name, spec.load, seed=combination.seed, **options)
+        # Checked here, once per load: nothing trains on (or writes files from) bad arrays.
+        problems = domain_problems(
+            data,
+            declared_labels=spec.label_fields,
+            declared_sensitive=spec.sensitive_attributes,
+        )
+        if problems:
+            provider = host.provider_of("domains", spec.name)
+            raise CombinationError(
+                f"domain '{spec.name}' ({provider.describe()}) returned invalid data: "
+                + describe_problems(problems)
+            )
+        cache.domains[key] = data
+    return cache.domains[key]
+
+
+def check_head_set(head_set: HeadSetSpec, data: DomainData, domain: str) -> None:
+    for head in head_set.heads:
+        field_ = data.label_fields.get(head.label_field)
+        if field_ is None:
+            raise CombinationError(
+                f"head set '{head_set.name}' needs label field '{head.label_field}' that "
+                f"domain '{domain}' does not provide (it has: {', '.join(data.label_fields)})"
+            )
+        if field_.task_type is not head.task_type:
+            raise CombinationError(
+                f"head '{head.task}' of head set '{head_set.name}' is {head.task_type.value} "
+                f"but label field '{head.label_field}' of domain '{domain}' is "
+                f"{field_.task_type.value}"
+            )
+        if head.loss != LOSSES[head.task_type]:
+            raise CombinationError(
+                f"head '{head.task}' of head set '{head_set.name}': loss '{head.loss}' does not "
+                f"fit a {head.task_type.value} task (use '{LOSSES[head.task_type]}')"
+            )
+        if head.task_type is TaskType.MULTICLASS and len(field_.classes) < 2:
+            raise CombinationError(
+                f"label field '{head.label_field}' of domain '{domain}' declares fewer than "
+                "2 classes"
+            )
+
+
+def _no_text(split_name: str, split: DomainSplit) -> EncodedSplit:
+    raise CombinationError("this backbone has no tokenizer: it cannot read text")
