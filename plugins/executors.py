@@ -5,7 +5,18 @@ Registering them imports none of the run machinery: each ``create`` imports its 
 
 from __future__ import annotations
 
+import importlib.util
+
 from mtrec import Executor, ExecutorSpec, hookimpl
+
+RAY_EXTRA_HINT = "install the extra: pip install 'mtrec-harness[ray]'"
+
+
+def ray_unavailable() -> str | None:
+    """None when ray can be imported, else what to do (``mtrec plugins`` asks; imports no ray)."""
+    if importlib.util.find_spec("ray") is None:
+        return f"the ray executor needs ray; {RAY_EXTRA_HINT}"
+    return None
 
 
 def _local_executor() -> Executor:
@@ -26,12 +37,6 @@ def _ray_executor() -> Executor:
     return RayExecutor()
 
 
-def _ray_missing() -> str | None:
-    from mtrec.plugins.ray_executor import ray_unavailable
-
-    return ray_unavailable()
-
-
 @hookimpl
 def mtrec_register_executors() -> list[ExecutorSpec]:
     return [
@@ -49,6 +54,6 @@ def mtrec_register_executors() -> list[ExecutorSpec]:
             name="ray",
             create=_ray_executor,
             description="each combination a Ray task with the suite's resources (ray extra)",
-            available=_ray_missing,
+            available=ray_unavailable,
         ),
     ]

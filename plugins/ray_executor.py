@@ -10,7 +10,6 @@ writes the run folder and the store, as with every executor.
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import os
 import tempfile
@@ -18,15 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from mtrec import HostRecipe, SweepEvents, SweepJob, WorkerTask, new_record, now, run_task
-
-RAY_EXTRA_HINT = "install the extra: pip install 'mtrec-harness[ray]'"
-
-
-def ray_unavailable() -> str | None:
-    """None when ray can be imported, else what to do."""
-    if importlib.util.find_spec("ray") is None:
-        return f"the ray executor needs ray; {RAY_EXTRA_HINT}"
-    return None
 
 
 def run_remote(task: WorkerTask) -> tuple[dict[str, Any], dict[str, bytes]]:

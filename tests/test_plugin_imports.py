@@ -88,7 +88,10 @@ for ep in importlib.metadata.entry_points(group="mtrec"):
     items = []
     for name in sorted(vars(module)):
         if name.startswith("mtrec_register_"):
-            items += [spec.name for spec in getattr(module, name)()]
+            specs = list(getattr(module, name)())
+            for spec in specs:  # what `mtrec plugins` asks of each item
+                getattr(spec, "available", lambda: None)()
+            items += [spec.name for spec in specs]
     loaded = sorted({{m.split(".")[0] for m in set(sys.modules) - before}} & set(heavy))
     report[ep.value] = {{"items": len(items), "heavy": loaded}}
 print(json.dumps(report))
