@@ -55,8 +55,9 @@ def imported_by(args: list[str], tmp_path: Path) -> tuple[dict[str, object], str
         (["--version"], "mtrec "),
         (["run", "--help"], "--backbones"),
         (["suites"], "smoke"),
+        (["plugins"], "tiny-bert"),
     ],
-    ids=["help", "version", "run-help", "suites"],
+    ids=["help", "version", "run-help", "suites", "plugins"],
 )
 def test_command_imports_no_heavy_library(args: list[str], shows: str, tmp_path: Path) -> None:
     outcome, out = imported_by(args, tmp_path)
