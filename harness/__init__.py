@@ -10,9 +10,10 @@ else of mtrec. The guide is ``docs/plugins.md``::
     def mtrec_register_domains():
         return [mtrec.DomainSpec(name="my-domain", ...)]
 
-``import mtrec`` stays light (numpy and pluggy): names whose modules need torch, scikit-learn
-or the run machinery are imported on first use (module ``__getattr__``), so registering
-plugins, ``mtrec --help`` and ``mtrec plugins`` load no model code.
+``import mtrec`` stays light (pluggy and the spec dataclasses; not even numpy): names whose
+modules need torch, scikit-learn, numpy or the run machinery are imported on first use (module
+``__getattr__``), so registering plugins, ``mtrec --help`` and ``mtrec plugins`` load no model
+code.
 """
 
 from __future__ import annotations
