@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Registries:
-    """The four registries, built once per process (or per test)."""
+    """One registry per plugin kind, built once per process (or per test)."""
 
     backbones: Registry[BackboneSpec] = field(default_factory=lambda: Registry("backbone"))
     head_sets: Registry[HeadSetSpec] = field(default_factory=lambda: Registry("head set"))
