@@ -29,6 +29,7 @@ lint: dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# The package and the tests, for Python 3.10 (pyproject.toml's [tool.mypy]).
 typecheck: dev
 	$(BIN)/mypy
 
@@ -40,7 +41,8 @@ browser:
 	fi
 
 # One pytest worker per core (pytest-xdist), each with a single torch thread: tiny models
-# gain nothing from intra-op threads, and two workers never fight over the cores.
+# gain nothing from intra-op threads, and two workers never fight over the cores. The workers
+# share one smoke run (tests/conftest.py's smoke_run); the slow tests run too.
 unit: dev browser
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest -n auto --durations=15
 

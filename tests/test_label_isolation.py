@@ -291,7 +291,9 @@ def test_feature_cache_keys_on_the_backbones_options() -> None:
         np.testing.assert_array_equal(
             prepared.splits["test"].labels["category"], domain.test.labels["category"]
         )
-        return prepared.model.encoder.user_features.detach().clone()
+        table = prepared.model.encoder.user_features
+        assert isinstance(table, torch.Tensor)
+        return table.detach().clone()
 
     first = user_features({"checkpoint": "a"}, 1)
     again = user_features({"checkpoint": "a"}, 1)
