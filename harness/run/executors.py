@@ -13,6 +13,9 @@ like any third-party executor:
 * ``ray``: each combination a Ray task with the suite's ``resources`` (``plugins/ray_executor.py``).
 
 Workers in other processes rebuild the plugin host from a :class:`HostRecipe`.
+The contract an executor implements (:class:`~mtrec.contracts.SweepJob`, ``SweepEvents``,
+``ExecutorSpec``) is in :mod:`mtrec.contracts`; a failed record's reason comes from
+:mod:`mtrec.run.failures`.
 """
 
 from __future__ import annotations
@@ -25,7 +28,6 @@ import os
 import signal
 import sys
 import time
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -43,6 +45,7 @@ from mtrec.errors import CombinationError, StorageError, UsageError
 from mtrec.plugin_host import PluginHost
 from mtrec.run import combination as combination_module
 from mtrec.run.devices import resolve_device
+from mtrec.run.failures import failure_reason, first_line, out_of_memory, worker_death
 from mtrec.run.faults import (
     describe_storage_fault,
     plugin_exit_reason,
@@ -55,13 +58,6 @@ from mtrec.store.results import now
 
 if TYPE_CHECKING:
     import torch
-
-NON_FINITE_LOSS = "non-finite loss"  # start of the reason training gives for NaN/inf losses
-
-
-# --------------------------------------------------------------------------------------
-# the executor contract
-# --------------------------------------------------------------------------------------
 
 
 def executor_for(host: PluginHost, name: str) -> Executor:
@@ -149,7 +145,7 @@ def execute(
                     raise
                 attempt = _halved(combination)
                 record["oom_retry"] = {
-                    "reason": _first_line(oom),
+                    "reason": first_line(oom),
                     "batch_size": attempt.training.batch_size,
                     "eval_batch_size": attempt.training.eval_batch_size,
                 }
@@ -175,47 +171,6 @@ def execute(
     if collect:
         gc.collect()  # the combination's model is garbage now; free it before the next one
     return record
-
-
-def failure_reason(exc: BaseException) -> str:
-    """One line saying why a combination failed."""
-    oom = out_of_memory(exc)
-    if oom is not None:
-        return f"CUDA out of memory: {_first_line(oom)}"
-    for link in _chain(exc):
-        if isinstance(link, FloatingPointError) and str(link).startswith(NON_FINITE_LOSS):
-            return str(link)
-    if isinstance(exc, CombinationError | UsageError):
-        return str(exc)
-    frames = traceback.extract_tb(exc.__traceback__)
-    where = f" (at {Path(frames[-1].filename).name}:{frames[-1].lineno} in {frames[-1].name})"
-    return f"{type(exc).__name__}: {exc}{where if frames else ''}"
-
-
-def out_of_memory(exc: BaseException) -> BaseException | None:
-    """The CUDA out-of-memory error in ``exc``'s chain (plugins wrap it), if any."""
-    import torch
-
-    for link in _chain(exc):
-        if isinstance(link, torch.cuda.OutOfMemoryError):
-            return link
-        if isinstance(link, RuntimeError) and "CUDA out of memory" in str(link):
-            return link
-    return None
-
-
-def _chain(exc: BaseException) -> list[BaseException]:
-    seen: list[BaseException] = []
-    link: BaseException | None = exc
-    while link is not None and link not in seen:
-        seen.append(link)
-        link = link.__cause__ or link.__context__
-    return seen
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _halved(combination: Combination) -> Combination:
@@ -459,18 +414,6 @@ class ProcessExecutor:
         record["duration_s"] = time.perf_counter() - started
         host.on_combination_error(task.combination.key, record["config"], CombinationError(reason))
         return record
-
-
-def worker_death(exitcode: int | None) -> str:
-    """Why a worker that sent no record ended, e.g. "worker died with signal 9 (SIGKILL)"."""
-    if exitcode is not None and exitcode < 0:
-        try:
-            name = signal.Signals(-exitcode).name
-        except ValueError:
-            name = "unknown signal"
-        hint = "; killed, possibly by the out-of-memory killer" if -exitcode == 9 else ""
-        return f"worker died with signal {-exitcode} ({name}{hint})"
-    return f"worker exited with code {exitcode} before sending its record"
 
 
 def _stop(child: Any, grace_s: float = 5.0) -> None:
