@@ -30,7 +30,8 @@ from mtrec.model.architectures import expert_gates
 from mtrec.model.training import effective_precision
 from mtrec.plugin_host import PluginHost
 from mtrec.run.baselines import baseline_seeds, plain_variant_key, single_task_baselines
-from mtrec.run.fit import EpochCallback, check_head_set, fit_variant, load_domain, trivial_scores
+from mtrec.run.fit import EpochCallback, fit_variant, trivial_scores
+from mtrec.run.plugin_calls import check_head_set, load_domain
 from mtrec.run.record import fairness_results, measure_cost, selected_fairness
 from mtrec.run.sweep_cache import Outcome, SweepCache
 from mtrec.run.transfer import transfer_gain

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mtrec import version
-from mtrec.run.fit import load_domain
+from mtrec.run.plugin_calls import load_domain
 from mtrec.specs import DomainData
 
 if TYPE_CHECKING:

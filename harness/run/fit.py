@@ -6,7 +6,6 @@ variants (see :func:`fit_variant`); a transfer's source stage trains the same en
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -29,7 +28,6 @@ from mtrec.measure.evaluation import (
     validation_score,
 )
 from mtrec.measure.tasks import (
-    LOSSES,
     trivial_predictions,
 )
 from mtrec.model.batching import Batchable, EncodedSplit
@@ -38,7 +36,7 @@ from mtrec.model.strategies import ServingPath, accepts_segments, prepare
 from mtrec.model.training import TrainResult, Validation, train
 from mtrec.model.weighting import LossWeighting
 from mtrec.plugin_host import PluginHost
-from mtrec.run.domain_checks import describe_problems, domain_problems
+from mtrec.run.plugin_calls import call_plugin, check_head_set, load_domain
 from mtrec.run.sweep_cache import SweepCache
 from mtrec.specs import (
     DomainData,
@@ -48,7 +46,6 @@ from mtrec.specs import (
     HeadSpec,
     LoadedBackbone,
     TaskPredictions,
-    TaskType,
 )
 
 EpochCallback = Callable[[int, float, float], None]
@@ -384,81 +381,6 @@ def _head(split: DomainSplit, n: int) -> DomainSplit:
         labels={k: v[:n] for k, v in split.labels.items()},
         sensitive={k: v[:n] for k, v in split.sensitive.items()},
     )
-
-
-def call_plugin(
-    host: PluginHost, kind: str, name: str, function: Callable[..., Any], **kwargs: Any
-) -> Any:
-    """Call into a plugin; name the plugin in any error it raises."""
-    try:
-        return function(**kwargs)
-    except CombinationError:
-        raise
-    except Exception as exc:
-        provider = host.provider_of(kind, name)
-        singular = {
-            "backbones": "backbone",
-            "domains": "domain",
-            "fairness_metrics": "fairness metric",
-        }[kind]
-        raise CombinationError(
-            f"{singular} '{name}' ({provider.describe()}) raised {type(exc).__name__}: {exc}"
-        ) from exc
-
-
-def load_domain(
-    name: str,
-    options: Mapping[str, Any],
-    combination: Combination,
-    host: PluginHost,
-    cache: SweepCache,
-) -> DomainData:
-    key = json.dumps(
-        {"name": name, "options": dict(options), "seed": combination.seed}, sort_keys=True
-    )
-    if key not in cache.domains:
-        spec = host.registries.domains.get(name)
-        data = call_plugin(host, "domains", spec.name, spec.load, seed=combination.seed, **options)
-        # Checked here, once per load: nothing trains on (or writes files from) bad arrays.
-        problems = domain_problems(
-            data,
-            declared_labels=spec.label_fields,
-            declared_sensitive=spec.sensitive_attributes,
-        )
-        if problems:
-            provider = host.provider_of("domains", spec.name)
-            raise CombinationError(
-                f"domain '{spec.name}' ({provider.describe()}) returned invalid data: "
-                + describe_problems(problems)
-            )
-        cache.domains[key] = data
-    return cache.domains[key]
-
-
-def check_head_set(head_set: HeadSetSpec, data: DomainData, domain: str) -> None:
-    for head in head_set.heads:
-        field_ = data.label_fields.get(head.label_field)
-        if field_ is None:
-            raise CombinationError(
-                f"head set '{head_set.name}' needs label field '{head.label_field}' that "
-                f"domain '{domain}' does not provide (it has: {', '.join(data.label_fields)})"
-            )
-        if field_.task_type is not head.task_type:
-            raise CombinationError(
-                f"head '{head.task}' of head set '{head_set.name}' is {head.task_type.value} "
-                f"but label field '{head.label_field}' of domain '{domain}' is "
-                f"{field_.task_type.value}"
-            )
-        if head.loss != LOSSES[head.task_type]:
-            raise CombinationError(
-                f"head '{head.task}' of head set '{head_set.name}': loss '{head.loss}' does not "
-                f"fit a {head.task_type.value} task (use '{LOSSES[head.task_type]}')"
-            )
-        if head.task_type is TaskType.MULTICLASS and len(field_.classes) < 2:
-            raise CombinationError(
-                f"label field '{head.label_field}' of domain '{domain}' declares fewer than "
-                "2 classes"
-            )
 
 
 def _no_text(split_name: str, split: DomainSplit) -> EncodedSplit:

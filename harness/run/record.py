@@ -22,7 +22,7 @@ from mtrec.model.multitask import MultiTaskModel
 from mtrec.model.strategies import ServingPath
 from mtrec.model.training import TrainResult
 from mtrec.plugin_host import PluginHost
-from mtrec.run.fit import call_plugin
+from mtrec.run.plugin_calls import call_plugin
 from mtrec.run.plugin_values import NotJsonError, json_value
 from mtrec.specs import (
     DomainData,

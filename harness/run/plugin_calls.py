@@ -1,0 +1,98 @@
+"""Calling into plugins for a combination, and the domain it trains on.
+
+A plugin that raises fails the combination with a message naming the plugin
+(:func:`call_plugin`); a domain is loaded once per sweep and checked before anything trains on
+it (:func:`load_domain`), and a head set is checked against the domain's label fields
+(:func:`check_head_set`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from mtrec.contracts import Combination
+from mtrec.errors import CombinationError
+from mtrec.measure.tasks import (
+    LOSSES,
+)
+from mtrec.plugin_host import PluginHost
+from mtrec.run.domain_checks import describe_problems, domain_problems
+from mtrec.run.sweep_cache import SweepCache
+from mtrec.specs import DomainData, HeadSetSpec, TaskType
+
+
+def call_plugin(
+    host: PluginHost, kind: str, name: str, function: Callable[..., Any], **kwargs: Any
+) -> Any:
+    """Call into a plugin; name the plugin in any error it raises."""
+    try:
+        return function(**kwargs)
+    except CombinationError:
+        raise
+    except Exception as exc:
+        provider = host.provider_of(kind, name)
+        singular = {
+            "backbones": "backbone",
+            "domains": "domain",
+            "fairness_metrics": "fairness metric",
+        }[kind]
+        raise CombinationError(
+            f"{singular} '{name}' ({provider.describe()}) raised {type(exc).__name__}: {exc}"
+        ) from exc
+
+
+def load_domain(
+    name: str,
+    options: Mapping[str, Any],
+    combination: Combination,
+    host: PluginHost,
+    cache: SweepCache,
+) -> DomainData:
+    key = json.dumps(
+        {"name": name, "options": dict(options), "seed": combination.seed}, sort_keys=True
+    )
+    if key not in cache.domains:
+        spec = host.registries.domains.get(name)
+        data = call_plugin(host, "domains", spec.name, spec.load, seed=combination.seed, **options)
+        # Checked here, once per load: nothing trains on (or writes files from) bad arrays.
+        problems = domain_problems(
+            data,
+            declared_labels=spec.label_fields,
+            declared_sensitive=spec.sensitive_attributes,
+        )
+        if problems:
+            provider = host.provider_of("domains", spec.name)
+            raise CombinationError(
+                f"domain '{spec.name}' ({provider.describe()}) returned invalid data: "
+                + describe_problems(problems)
+            )
+        cache.domains[key] = data
+    return cache.domains[key]
+
+
+def check_head_set(head_set: HeadSetSpec, data: DomainData, domain: str) -> None:
+    for head in head_set.heads:
+        field_ = data.label_fields.get(head.label_field)
+        if field_ is None:
+            raise CombinationError(
+                f"head set '{head_set.name}' needs label field '{head.label_field}' that "
+                f"domain '{domain}' does not provide (it has: {', '.join(data.label_fields)})"
+            )
+        if field_.task_type is not head.task_type:
+            raise CombinationError(
+                f"head '{head.task}' of head set '{head_set.name}' is {head.task_type.value} "
+                f"but label field '{head.label_field}' of domain '{domain}' is "
+                f"{field_.task_type.value}"
+            )
+        if head.loss != LOSSES[head.task_type]:
+            raise CombinationError(
+                f"head '{head.task}' of head set '{head_set.name}': loss '{head.loss}' does not "
+                f"fit a {head.task_type.value} task (use '{LOSSES[head.task_type]}')"
+            )
+        if head.task_type is TaskType.MULTICLASS and len(field_.classes) < 2:
+            raise CombinationError(
+                f"label field '{head.label_field}' of domain '{domain}' declares fewer than "
+                "2 classes"
+            )
