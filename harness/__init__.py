@@ -101,15 +101,10 @@ if TYPE_CHECKING:
     )
     from mtrec.paths import cache_dir
     from mtrec.plugin_host import PluginHost
-    from mtrec.run.executors import (
-        HostRecipe,
-        LocalExecutor,
-        ProcessExecutor,
-        WorkerTask,
-        new_record,
-        run_task,
-    )
+    from mtrec.run.execute import new_record
+    from mtrec.run.executors import LocalExecutor, ProcessExecutor
     from mtrec.run.trackers import combination_name, epoch_scalars, record_params, record_scalars
+    from mtrec.run.workers import HostRecipe, WorkerTask, run_task
     from mtrec.store.results import now
 
 
@@ -135,17 +130,9 @@ _LAZY: dict[str, str] = {
         "mtrec.contracts",
     ),
     # executors: the built-ins and what a remote worker runs
-    **dict.fromkeys(
-        (
-            "HostRecipe",
-            "WorkerTask",
-            "run_task",
-            "new_record",
-            "LocalExecutor",
-            "ProcessExecutor",
-        ),
-        "mtrec.run.executors",
-    ),
+    **dict.fromkeys(("LocalExecutor", "ProcessExecutor"), "mtrec.run.executors"),
+    **dict.fromkeys(("HostRecipe", "WorkerTask", "run_task"), "mtrec.run.workers"),
+    "new_record": "mtrec.run.execute",
     # trackers and how the built-ins flatten a record
     **dict.fromkeys(
         (

@@ -106,7 +106,7 @@ class LoadedPlugin:
 
 class PluginHostView(Protocol):
     """What an executor sees of the driver's plugin host (:class:`mtrec.plugin_host.PluginHost`):
-    enough to rebuild it in a worker (:class:`mtrec.run.executors.HostRecipe`) and to report a
+    enough to rebuild it in a worker (:class:`mtrec.run.workers.HostRecipe`) and to report a
     combination whose worker died."""
 
     @property

@@ -11,9 +11,9 @@ import pytest
 from mtrec.config import parse_suite
 from mtrec.errors import UsageError
 from mtrec.plugin_host import PluginHost
-from mtrec.run.executors import HostRecipe
 from mtrec.run.failures import worker_death
 from mtrec.run.runner import run_sweep
+from mtrec.run.workers import HostRecipe
 from mtrec.store.database import Store
 from mtrec.store.results import validate_results
 

@@ -1,0 +1,155 @@
+"""One combination in this process -> one record, whatever happens to it.
+
+:func:`execute` is what every executor ends in, in the driver (``local``) or in a worker
+(``process``, ``ray``): plugins raising, non-finite losses and CUDA out-of-memory become a failed
+record with the reason (:mod:`mtrec.run.failures`); a full disk stops the sweep.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mtrec.contracts import (
+    Combination,
+)
+from mtrec.errors import StorageError
+from mtrec.plugin_host import PluginHost
+from mtrec.run import combination as combination_module
+from mtrec.run.failures import failure_reason, first_line, out_of_memory
+from mtrec.run.faults import (
+    describe_storage_fault,
+    plugin_exit_reason,
+    stop_requested,
+    storage_fault,
+)
+from mtrec.run.fingerprint import combination_fingerprint
+from mtrec.run.sweep_cache import SweepCache
+from mtrec.store.results import now
+
+if TYPE_CHECKING:
+    import torch
+
+
+def new_record(combination: Combination) -> dict[str, Any]:
+    """The record of a combination before it runs (what a failure leaves filled in)."""
+    import uuid
+
+    return {
+        "key": combination.key,
+        "record_id": uuid.uuid4().hex,
+        "backbone": combination.backbone.name,
+        "head_set": combination.head_set.name,
+        "domain": combination.domain.name,
+        "seed": combination.seed,
+        "status": "ok",
+        "error": None,
+        "started": now(),
+        "finished": None,
+        "duration_s": None,
+        "metrics": {},
+        "efficiency": {},
+        "fairness": {},
+        "config": combination.config(),
+    }
+
+
+def execute(
+    combination: Combination,
+    host: PluginHost,
+    cache: SweepCache,
+    *,
+    device: torch.device,
+    run_dir: Path,
+    fairness_metrics: list[str] | None,
+    oom_retry: bool = False,
+    on_epoch: Callable[[int, float, float], None] | None = None,
+    collect: bool = True,
+) -> dict[str, Any]:
+    """Run one combination in this process; never raises for a failure of the combination.
+
+    Plugins raising (or calling ``sys.exit``), non-finite losses and CUDA out-of-memory all
+    end as a failed record with the reason; a full or read-only disk raises
+    :class:`StorageError` (the sweep stops) and the user's Ctrl-C goes through. With
+    ``oom_retry`` an out-of-memory is retried once at half the batch
+    sizes (the record's ``oom_retry`` says so). ``collect`` frees the combination's model
+    before returning (a full garbage collection: worth it only if the process goes on).
+    """
+    key = combination.key
+    record = new_record(combination)
+    config = record["config"]
+    started = time.perf_counter()
+    attempt = combination
+    try:
+        host.before_combination(key, config)
+        while True:
+            try:
+                record.update(
+                    combination_module.run_combination(
+                        attempt,
+                        host,
+                        cache,
+                        device=device,
+                        predictions_dir=run_dir / "predictions" / key,
+                        fairness_metrics=fairness_metrics,
+                        on_epoch=on_epoch,
+                    )
+                )
+                break
+            except Exception as exc:
+                oom = out_of_memory(exc)
+                if oom is None or not oom_retry or attempt is not combination:
+                    raise
+                attempt = _halved(combination)
+                record["oom_retry"] = {
+                    "reason": first_line(oom),
+                    "batch_size": attempt.training.batch_size,
+                    "eval_batch_size": attempt.training.eval_batch_size,
+                }
+                _free_device_memory()
+        # What else the result depends on; the domain is in the cache by now.
+        record["fingerprint"] = combination_fingerprint(combination, host, cache, fairness_metrics)
+    except Exception as exc:
+        fault = storage_fault(exc)
+        if fault is not None:  # the disk, not the combination: every later write fails too
+            where = f"while running {combination.label}, key {key}"
+            raise StorageError(f"{describe_storage_fault(fault)} ({where})") from exc
+        record["status"] = "failed"
+        record["error"] = failure_reason(exc)
+        host.on_combination_error(key, config, exc)
+    except (KeyboardInterrupt, SystemExit) as exc:
+        if stop_requested():
+            raise  # the user's Ctrl-C: the sweep stops
+        record["status"] = "failed"
+        record["error"] = plugin_exit_reason(exc)
+        host.on_combination_error(key, config, exc)
+    record["finished"] = now()
+    record["duration_s"] = time.perf_counter() - started
+    if collect:
+        gc.collect()  # the combination's model is garbage now; free it before the next one
+    return record
+
+
+def _halved(combination: Combination) -> Combination:
+    training = combination.training
+    return replace(
+        combination,
+        training=training.model_copy(
+            update={
+                "batch_size": max(1, training.batch_size // 2),
+                "eval_batch_size": max(1, training.eval_batch_size // 2),
+            }
+        ),
+    )
+
+
+def _free_device_memory() -> None:
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
