@@ -114,6 +114,16 @@ def test_without_resume_or_with_another_suite_a_used_folder_is_refused(tmp_path:
             store=store,
             resume=True,
         )
+    # --resume reads the folder through the one results reader, with its messages.
+    results = tmp_path / "run" / "results.json"
+    document = json.loads(results.read_text(encoding="utf-8"))
+    for text, problem in (
+        ("{not json", "not valid JSON"),
+        (json.dumps({**document, "schema_version": 99}), "schema_version: 99 is not one"),
+    ):
+        results.write_text(text, encoding="utf-8")
+        with pytest.raises(UsageError, match=f"^--resume: {results}: {problem}"):
+            run_sweep(suite(SIX), PluginHost(), tmp_path / "run", device="cpu", resume=True)
 
 
 def test_kill_9_then_resume_loses_and_duplicates_nothing(tmp_path: Path) -> None:

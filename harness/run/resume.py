@@ -10,7 +10,6 @@ earlier one no longer fits).
 
 from __future__ import annotations
 
-import json
 import shutil
 import uuid
 from pathlib import Path
@@ -22,6 +21,7 @@ from mtrec.plugin_host import PluginHost
 from mtrec.run.faults import stop_requested
 from mtrec.run.fingerprint import combination_fingerprint, fingerprint_difference
 from mtrec.store.database import Store
+from mtrec.store.results_reader import read_results
 
 SAME = "same key, code fingerprint and data fingerprint"
 
@@ -95,13 +95,10 @@ def continued_document(
     out: Path, block: dict[str, Any], shard: dict[str, int] | None
 ) -> dict[str, Any]:
     """The document of the run in ``out``, checked to be a run of the same suite."""
-    path = out / "results.json"
     try:
-        document: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise UsageError(f"--resume: {path}: cannot be read ({exc})") from None
-    if not isinstance(document, dict) or not isinstance(document.get("records"), list):
-        raise UsageError(f"--resume: {path}: not an mtrec results.json")
+        document = read_results(out)  # the one reader: missing, unreadable, malformed
+    except UsageError as exc:
+        raise UsageError(f"--resume: {exc}") from None
     previous = document.get("suite") or {}
     if not same_suite(previous.get("config") or {}, block["config"]):
         raise UsageError(
