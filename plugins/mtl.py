@@ -7,6 +7,7 @@ is built (the classes and their options live in ``mtrec.ARCHITECTURES`` and
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -27,22 +28,33 @@ WEIGHTINGS = {
 }
 
 
-def _architecture(name: str) -> Callable[..., Any]:
-    def build(**options: Any) -> Any:
+class _Build:
+    """A built-in's ``build``, imported on first call. Its signature is the real builder's (read
+    when asked, at suite validation), so unknown options stay bad input, not a failed run."""
+
+    def __init__(self, table: str, name: str) -> None:
+        self.table, self.name = table, name
+
+    def _target(self) -> Callable[..., Any]:
         import mtrec
 
-        return mtrec.ARCHITECTURES[name].build(**options)
+        build: Callable[..., Any] = getattr(mtrec, self.table)[self.name].build
+        return build
 
-    return build
+    @property
+    def __signature__(self) -> inspect.Signature:
+        return inspect.signature(self._target())
+
+    def __call__(self, **options: Any) -> Any:
+        return self._target()(**options)
+
+
+def _architecture(name: str) -> Callable[..., Any]:
+    return _Build("ARCHITECTURES", name)
 
 
 def _weighting(name: str) -> Callable[..., Any]:
-    def build(**options: Any) -> Any:
-        import mtrec
-
-        return mtrec.WEIGHTINGS[name].build(**options)
-
-    return build
+    return _Build("WEIGHTINGS", name)
 
 
 @hookimpl
