@@ -44,7 +44,7 @@ browser:
 # gain nothing from intra-op threads, and two workers never fight over the cores. The workers
 # share one smoke run (tests/conftest.py's smoke_run); the slow tests run too.
 unit: dev browser
-	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest -n auto --durations=15
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest -n auto --dist worksteal --durations=15
 
 test: lint typecheck unit
 
