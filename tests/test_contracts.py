@@ -27,11 +27,8 @@ from mtrec.measure.tasks import LOSSES
 from mtrec.model.batching import IndexedSplit, encode_split
 from mtrec.model.multitask import MultiTaskModel, TextPairEncoder, task_loss
 from mtrec.model.strategies import (
-    FeatureCache,
     Prepared,
-    accepts_segments,
     freeze_below_top_layers,
-    prepare,
 )
 from mtrec.model.training import build_optimizer
 from mtrec.plugin_host import PluginHost
@@ -45,6 +42,7 @@ from mtrec.specs import (
     LoadedBackbone,
     TaskType,
 )
+from tests.prepared_models import prepare_for_test
 
 HOST = PluginHost()
 
@@ -208,38 +206,7 @@ def prepared_model(
     backbone_spec: BackboneSpec, head_set: HeadSetSpec, domain: DomainData, strategy: str
 ) -> Prepared:
     """The model and batches a combination would use, built the way the runner builds them."""
-    loaded = None if backbone_spec.family is Family.TRIVIAL else backbone_spec.load()
-    splits = {"train": domain.train, "validation": domain.validation, "test": domain.test}
-    segments = loaded is not None and (
-        backbone_spec.family is Family.ENCODER and accepts_segments(loaded.model)
-    )
-    return prepare(
-        family=backbone_spec.family,
-        backbone_name=backbone_spec.name,
-        loaded=loaded,
-        pooling=None,
-        splits=splits,
-        build_model=lambda encoder, width: MultiTaskModel(
-            encoder,
-            out_features=width,
-            head_set=head_set,
-            label_fields=domain.label_fields,
-            dropout=0.0,
-        ),
-        strategy=strategy,
-        top_k=1,
-        lora_r=4,
-        max_length=32,
-        encoded_splits=lambda name, split: encode_split(
-            split,
-            None if loaded is None else loaded.tokenizer,
-            32,
-            segments=segments,
-        ),
-        features=FeatureCache(),
-        device=torch.device("cpu"),
-        precision="fp32",
-    )
+    return prepare_for_test(backbone_spec, head_set, domain, strategy=strategy)
 
 
 STRATEGIES = ["full", "top_k", "lora", "frozen"]

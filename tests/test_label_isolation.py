@@ -22,14 +22,14 @@ import torch
 from mtrec.config import load_suite
 from mtrec.measure.evaluation import score_tasks
 from mtrec.model.batching import TokenizedSplit, encode_split, tokenize_split, with_labels
-from mtrec.model.multitask import MultiTaskModel
-from mtrec.model.strategies import FeatureCache, prepare
+from mtrec.model.strategies import FeatureCache
 from mtrec.model.token_cache import TokenCache
 from mtrec.plugin_host import PluginHost
 from mtrec.run.baselines import variant_outcome
 from mtrec.run.runner import SweepResult, run_sweep
 from mtrec.run.sweep_cache import SweepCache
 from mtrec.specs import DomainSplit, HeadSpec, TaskPredictions, TaskType
+from tests.prepared_models import prepare_for_test
 
 SIZES = {"n_users": 30, "n_items": 40, "n_interactions": 240}
 # Same seed and sizes, so the same texts; labels differ (noise, a planted group disparity and
@@ -254,7 +254,6 @@ def test_feature_cache_keys_on_the_backbones_options() -> None:
         seed=0, n_users=10, n_items=10, n_interactions=40
     )
     head_set = host.registries.head_sets.get("ecommerce-seed")
-    splits = {"train": domain.train, "validation": domain.validation, "test": domain.test}
     features = FeatureCache()
 
     def user_features(options: dict[str, Any], init_seed: int) -> torch.Tensor:
@@ -263,29 +262,13 @@ def test_feature_cache_keys_on_the_backbones_options() -> None:
             torch.manual_seed(init_seed)  # another checkpoint behind the same name
             for parameter in loaded.model.parameters():
                 torch.nn.init.normal_(parameter, std=0.02)
-        prepared = prepare(
-            family=spec.family,
-            backbone_name=spec.name,
-            loaded=loaded,
-            pooling=None,
-            splits=splits,
-            build_model=lambda encoder, width: MultiTaskModel(
-                encoder,
-                out_features=width,
-                head_set=head_set,
-                label_fields=domain.label_fields,
-                dropout=0.0,
-            ),
+        prepared = prepare_for_test(
+            spec,
+            head_set,
+            domain,
             strategy="frozen",
-            top_k=1,
-            lora_r=4,
-            max_length=32,
-            encoded_splits=lambda name, split: encode_split(
-                split, loaded.tokenizer, 32, segments=False
-            ),
+            loaded=loaded,
             features=features,
-            device=torch.device("cpu"),
-            precision="fp32",
             backbone_options=options,
         )
         np.testing.assert_array_equal(

@@ -16,10 +16,10 @@ import torch
 from mtrec.config import parse_suite
 from mtrec.measure import efficiency, evaluation
 from mtrec.model import strategies, training
-from mtrec.model.multitask import MultiTaskModel
-from mtrec.model.strategies import FeatureCache, prepare
+from mtrec.model.strategies import FeatureCache
 from mtrec.plugin_host import PluginHost
 from mtrec.run.runner import run_sweep
+from tests.prepared_models import prepare_for_test
 
 CALL_SITES = (training, evaluation, efficiency, strategies)
 
@@ -77,26 +77,13 @@ def test_frozen_features_are_cached_per_precision(monkeypatch: pytest.MonkeyPatc
     features = FeatureCache()
 
     def frozen(precision: str) -> torch.Tensor:
-        prepared = prepare(
-            family=spec.family,
-            backbone_name=spec.name,
-            loaded=loaded,
-            pooling=None,
-            splits={"train": data.train, "validation": data.validation, "test": data.test},
-            build_model=lambda encoder, width: MultiTaskModel(
-                encoder,
-                out_features=width,
-                head_set=head_set,
-                label_fields=data.label_fields,
-                dropout=0.0,
-            ),
+        prepared = prepare_for_test(
+            spec,
+            head_set,
+            data,
             strategy="frozen",
-            top_k=1,
-            lora_r=4,
-            max_length=32,
-            encoded_splits=lambda name, split: None,  # type: ignore[arg-type,return-value]
+            loaded=loaded,
             features=features,
-            device=torch.device("cpu"),
             precision=precision,
         )
         table = prepared.model.encoder.user_features

@@ -12,6 +12,7 @@ from mtrec.hookspecs import hookimpl
 from mtrec.plugin_host import PluginHost
 from mtrec.run.runner import SweepResult, run_sweep
 from mtrec.specs import HeadSetSpec, HeadSpec, TaskType
+from tests.prepared_models import prepare_for_test
 
 SUITE = """
 name: strategies
@@ -105,10 +106,6 @@ def test_id_embedding_beats_trivial_on_rating_and_click(sweep: SweepResult) -> N
 
 
 def test_lora_trains_under_five_percent_of_minilm() -> None:
-    import torch
-
-    from mtrec.model.multitask import MultiTaskModel
-    from mtrec.model.strategies import FeatureCache, prepare
 
     host = PluginHost()
     spec = host.registries.backbones.get("minilm-l6")
@@ -118,28 +115,7 @@ def test_lora_trains_under_five_percent_of_minilm() -> None:
     head_set = host.registries.head_sets.get("ecommerce-seed")
 
     def trainable(strategy: str) -> tuple[int, int]:
-        prepared = prepare(
-            family=spec.family,
-            backbone_name=spec.name,
-            loaded=spec.load(),
-            pooling=None,
-            splits={"train": data.train, "validation": data.validation, "test": data.test},
-            build_model=lambda encoder, width: MultiTaskModel(
-                encoder,
-                out_features=width,
-                head_set=head_set,
-                label_fields=data.label_fields,
-                dropout=0.0,
-            ),
-            strategy=strategy,
-            top_k=1,
-            lora_r=8,
-            max_length=32,
-            encoded_splits=lambda name, split: None,  # type: ignore[arg-type,return-value]
-            features=FeatureCache(),
-            device=torch.device("cpu"),
-            precision="fp32",
-        )
+        prepared = prepare_for_test(spec, head_set, data, strategy=strategy, lora_r=8)
         params = list(prepared.model.parameters())
         return sum(p.numel() for p in params if p.requires_grad), sum(p.numel() for p in params)
 
