@@ -119,6 +119,16 @@ class DomainSplit:
     # (regression), or an int64 [n, n_classes] 0/1 matrix (multilabel)
     labels: Mapping[str, np.ndarray]
     sensitive: Mapping[str, np.ndarray]  # sensitive attribute -> group names (str objects)
+    # The scene of each interaction: context field (e.g. "device") -> value of each row (str
+    # objects). Rendered into the model input (mtrec.model.inputs) unless a suite turns it off,
+    # and available to fairness and slicing like a sensitive attribute. Empty: no context.
+    context: Mapping[str, np.ndarray] = field(default_factory=dict)
+    # The user's earlier interactions, from before this row in time, newest first, each one
+    # phrase (e.g. "Heat (1995) 4/5"). Rendered after the user text, the suite's
+    # input.history newest ones of them. Empty: the domain has no history.
+    history: Sequence[Sequence[str]] = ()
+    # When each interaction happened (int64 seconds since the epoch); None: no time order.
+    timestamps: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -133,6 +143,7 @@ class DomainData:
     test: DomainSplit
     label_fields: Mapping[str, LabelField]  # every label column present in the splits
     sensitive_attributes: tuple[str, ...]  # keys of DomainSplit.sensitive
+    context_fields: tuple[str, ...] = ()  # keys of DomainSplit.context
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -145,6 +156,8 @@ class DomainSpec:
     sensitive_attributes: tuple[str, ...]  # sensitive user attributes it provides
     description: str = ""  # one line for `mtrec plugins`
     domain_kind: str = ""  # e-commerce, video, social, travel, news, ...
+    context_fields: tuple[str, ...] = ()  # the scene it records (time of day, device, ...)
+    head_set: str | None = None  # its own head set: what `head_sets: auto` pairs it with
 
 
 # --------------------------------------------------------------------------------------
