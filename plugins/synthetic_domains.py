@@ -649,3 +649,92 @@ def mtrec_register_domains() -> list[DomainSpec]:
         )
         for theme in THEMES
     ]
+
+
+# --------------------------------------------------------------------------------------
+# planted evidence, for explainability checks
+# --------------------------------------------------------------------------------------
+
+# words that join phrases and carry no attribute by themselves
+_FUNCTION_WORDS = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "at",
+        "by",
+        "for",
+        "from",
+        "in",
+        "is",
+        "it",
+        "of",
+        "on",
+        "or",
+        "so",
+        "the",
+        "to",
+        "who",
+        "with",
+    ]
+)
+
+
+def _words(phrases: Any) -> set[str]:
+    """The lower-case words of (nested tuples of) phrases, split on spaces, commas, colons."""
+    if isinstance(phrases, str):
+        return set(phrases.lower().replace(",", " ").replace(":", " ").split())
+    found: set[str] = set()
+    for phrase in phrases:
+        found |= _words(phrase)
+    return found
+
+
+def _theme_evidence(theme: Theme, role: str) -> set[str]:
+    category = _words((theme.category_words, theme.nouns, theme.adjectives, theme.mix_words))
+    category |= _words(theme.categories)
+    quality, facet = _words(theme.quality_words), _words(theme.facet_words)
+    generosity, trait = _words(theme.generosity_words), _words(theme.trait_words)
+    by_role = {
+        CATEGORY: category,
+        GENRES: category,
+        FACET: facet,
+        RATING: quality | generosity | category,
+        ENGAGE: quality | generosity | category | trait | facet,
+        LENGTH: quality | category | trait | facet,
+    }
+    return by_role[role]
+
+
+def evidence_words(domain: str, label_field: str) -> frozenset[str]:
+    """The planted words of ``label_field`` in the synthetic domain named ``domain``.
+
+    A row's text carries its label through these words: the lower-case words (split on
+    spaces, commas and colons; function words such as "and" left out) of every phrase the
+    generator draws to express a latent attribute that the label is made from. For example
+    the words of item categories for a category label, and those of item quality, user
+    generosity and liked categories for a rating. Words outside this set (makers, openers,
+    distractor sentences, group names) carry nothing about the label by construction, so an
+    explainer that is faithful to a trained model should put more attribution on these words
+    than a random one does. Raises KeyError for an unknown domain or label field.
+    """
+    if domain == "synthetic-ecommerce":
+        from mtrec.plugins import synthetic_ecommerce as shop
+
+        category = _words((shop.CATEGORIES, shop._CATEGORY_PHRASES, shop._NOUNS, shop._ADJECTIVES))
+        quality, bias = _words(shop._QUALITY_WORDS), _words(shop._BIAS_WORDS)
+        price = _words((shop._TIERS, shop._PRICE_WORDS))
+        words = {
+            "category": category,
+            "rating": quality | bias | category | price,
+            "click": quality | category | price,
+        }[label_field]
+    else:
+        theme = next((t for t in THEMES if t.name == domain), None)
+        if theme is None:
+            raise KeyError(f"unknown synthetic domain {domain!r}")
+        roles = dict(theme.labels)
+        if label_field not in roles:
+            raise KeyError(f"{domain} has no label field {label_field!r}")
+        words = _theme_evidence(theme, roles[label_field])
+    return frozenset(words - _FUNCTION_WORDS)

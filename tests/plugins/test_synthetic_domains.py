@@ -385,3 +385,24 @@ def test_bad_options_raise_value_error_naming_them(
 def test_unknown_option_is_a_type_error() -> None:
     with pytest.raises(TypeError):
         _load(THEMES[0], n_user=10)
+
+
+@pytest.mark.parametrize("domain", ["synthetic-ecommerce", *(theme.name for theme in THEMES)])
+def test_evidence_words_are_in_the_text_and_carry_the_label(domain: str) -> None:
+    from mtrec.plugins.synthetic_domains import evidence_words
+
+    if domain == "synthetic-ecommerce":
+        from mtrec.plugins.synthetic_ecommerce import load_synthetic_ecommerce as load
+    else:
+        load = LOADERS[domain]
+    data = load(seed=0, n_interactions=300)
+    text = " ".join(_texts(data.train)).lower()
+    for field in data.label_fields:
+        words = evidence_words(domain, field)
+        assert words and all(w == w.lower() and " " not in w for w in words), field
+        assert "and" not in words and "the" not in words
+        assert sum(w in text for w in words) > 0.5 * len(words), field
+    with pytest.raises(KeyError):
+        evidence_words(domain, "no-such-label")
+    with pytest.raises(KeyError):
+        evidence_words("no-such-domain", next(iter(data.label_fields)))
