@@ -8,6 +8,7 @@ Past :func:`load_suite`, nothing re-checks types. Errors name the file and the f
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from importlib import resources
 from pathlib import Path
@@ -16,8 +17,10 @@ from typing import Annotated, Any, Literal, get_args
 import yaml
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
+    StrictBool,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -66,14 +69,53 @@ def _wants_number(annotation: Any) -> bool:
 Strategy = Literal["full", "top_k", "lora", "frozen"]
 
 
+def _learning_rates(value: Any) -> Any:
+    """A positive number, or a list of 2 to 8 distinct ones; ``[3e-5]`` is ``3e-5`` (the same
+    combination, the same key)."""
+    if not isinstance(value, list):
+        return _positive_rate(value)
+    if not 1 <= len(value) <= MAX_LEARNING_RATES:
+        raise ValueError(f"a list of learning rates holds 1 to {MAX_LEARNING_RATES} values")
+    rates = [_positive_rate(item) for item in value]
+    if len(set(rates)) < len(rates):
+        raise ValueError("a learning rate is listed twice")
+    return rates[0] if len(rates) == 1 else rates
+
+
+def _positive_rate(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError("expected a learning rate (a number > 0) or a list of them")
+    try:
+        rate = float(value)
+    except ValueError:
+        raise ValueError("expected a learning rate (a number > 0) or a list of them") from None
+    if not math.isfinite(rate):
+        raise ValueError("Input should be a finite number")
+    if rate <= 0:
+        raise ValueError("Input should be greater than 0")
+    return rate
+
+
+MAX_LEARNING_RATES = 8
+# One learning rate, or several to choose from on validation (the first listed wins a tie).
+LearningRates = Annotated[float | list[float], BeforeValidator(_learning_rates)]
+
+
+def learning_rates(lr: float | list[float]) -> tuple[float, ...]:
+    """The learning rates a ``training.lr`` setting asks to try, in the order listed."""
+    return tuple(lr) if isinstance(lr, list) else (lr,)
+
+
 class TrainingConfig(_Strict):
     """How one combination is trained (the seed recipe's defaults)."""
 
     epochs: Annotated[int, Field(ge=1)] = 5
     batch_size: Annotated[int, Field(ge=1)] = 16
     eval_batch_size: Annotated[int, Field(ge=1)] = 64
-    lr: Annotated[float, Field(gt=0)] = 2e-5
-    head_lr: Annotated[float, Field(gt=0)] | None = None  # None: same as lr
+    # One learning rate, or a list: each value is trained (same seed, same data) and the best
+    # on validation is kept (see LearningRates); head_lr, when set, stays fixed across it.
+    lr: LearningRates = 2e-5
+    head_lr: Annotated[float, Field(gt=0)] | None = None  # None: same as lr (each tried lr)
     weight_decay: Annotated[float, Field(ge=0)] = 0.01
     dropout: Annotated[float, Field(ge=0, lt=1)] = 0.1
     patience: Annotated[int, Field(ge=0)] = 2  # epochs without improvement; 0 = never stop
@@ -99,7 +141,7 @@ class TrainingOverrides(_Strict):
     epochs: Annotated[int, Field(ge=1)] | None = None
     batch_size: Annotated[int, Field(ge=1)] | None = None
     eval_batch_size: Annotated[int, Field(ge=1)] | None = None
-    lr: Annotated[float, Field(gt=0)] | None = None
+    lr: LearningRates | None = None
     head_lr: Annotated[float, Field(gt=0)] | None = None
     weight_decay: Annotated[float, Field(ge=0)] | None = None
     dropout: Annotated[float, Field(ge=0, lt=1)] | None = None
@@ -143,6 +185,20 @@ class FairnessConfig(_Strict):
     min_group_users: Annotated[int, Field(ge=1, le=100_000)] = 20
 
 
+class InputConfig(_Strict):
+    """What of a domain's rows the backbone reads (``input:``; see ``mtrec.model.inputs``).
+
+    At suite level every key has its default; in a backbone entry the keys written there
+    override the suite's (the entry is completed from the suite's block when the suite is
+    read), so one suite can list a backbone with and without context or history (an
+    ablation).
+    """
+
+    context: StrictBool = True  # render the scene of each interaction before the user text
+    # newest earlier interactions rendered after the user text; None: all the domain supplies
+    history: Annotated[int, Field(ge=0, le=10_000)] | None = None
+
+
 class BackboneEntry(_Strict):
     """A backbone in a suite, with optional per-backbone settings."""
 
@@ -150,6 +206,7 @@ class BackboneEntry(_Strict):
     pooling: Pooling | None = None  # None: the backbone's default
     options: dict[str, Any] = {}  # passed to the backbone's loader
     training: TrainingOverrides = TrainingOverrides()
+    input: InputConfig | None = None  # None: the suite's; else completed from the suite's
 
 
 class HeadSetEntry(_Strict):
@@ -246,6 +303,7 @@ class Suite(_Strict):
     trackers: list[str] = []  # tracker sinks fed every finished record (tensorboard, ...)
     fairness: FairnessConfig = FairnessConfig()
     training: TrainingConfig = TrainingConfig()
+    input: InputConfig = InputConfig()  # what the backbone reads: context, history
     measure: MeasureConfig = MeasureConfig()
     resources: ResourcesConfig = ResourcesConfig()  # per combination, for the ray executor
     oom_retry: bool = False  # on CUDA out-of-memory, retry once at half the batch sizes
@@ -255,6 +313,33 @@ class Suite(_Strict):
     _names = field_validator("backbones", "head_sets", "domains", mode="before")(
         classmethod(lambda cls, value: _all_named(value))
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _complete_backbone_inputs(cls, raw: Any) -> Any:
+        # A backbone's `input:` overrides only the keys it writes; the rest come from the
+        # suite's block, so the validated entry says everything (and reads back the same).
+        if not isinstance(raw, dict):
+            return raw
+        suite_input = raw.get("input")
+        base = suite_input if isinstance(suite_input, dict) else {}
+
+        def complete(entry: Any) -> Any:
+            if isinstance(entry, dict) and isinstance(entry.get("input"), dict):
+                return {**entry, "input": {**base, **entry["input"]}}
+            return entry
+
+        out = dict(raw)
+        if isinstance(raw.get("backbones"), list):
+            out["backbones"] = [complete(entry) for entry in raw["backbones"]]
+        if isinstance(raw.get("include"), list):
+            out["include"] = [
+                {**item, "backbone": complete(item.get("backbone"))}
+                if isinstance(item, dict) and "backbone" in item
+                else item
+                for item in raw["include"]
+            ]
+        return out
 
     @field_validator("name")
     @classmethod

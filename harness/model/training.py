@@ -68,12 +68,15 @@ def build_optimizer(model: MultiTaskModel, config: TrainingConfig) -> torch.opti
         is_head = name.startswith("heads.")
         decays = parameter.ndim > 1
         groups.setdefault((is_head, decays), []).append(parameter)
-    head_lr = config.head_lr or config.lr
+    if not isinstance(config.lr, float):
+        raise ValueError("train one learning rate at a time (mtrec.run.fit tries a list)")
+    lr = config.lr
+    head_lr = config.head_lr or lr
     return torch.optim.AdamW(
         [
             {
                 "params": params,
-                "lr": head_lr if is_head else config.lr,
+                "lr": head_lr if is_head else lr,
                 "weight_decay": config.weight_decay if decays else 0.0,
             }
             for (is_head, decays), params in sorted(groups.items())

@@ -172,6 +172,7 @@ def run_combination(
             "best_epoch": trained.best_epoch,
             "best_validation_score": trained.best_validation_score,
             "selection_rule": SELECTION_RULE,
+            "lr": fit.lr,  # the learning rate the kept model trained at
             "validation_reference": trained.validation_reference,
             "stopped_early": trained.stopped_early,
             "steps": trained.steps,
@@ -187,6 +188,8 @@ def run_combination(
                 for task, weights in (expert_gates(fit.model.tower) or {}).items()
             },
             **fit.details,
+            # training.lr as a list: each rate tried -> validation score, and the one kept
+            **({"lr_search": dict(fit.lr_search)} if fit.lr_search is not None else {}),
         },
         "efficiency": efficiency,
         "fairness": fairness,

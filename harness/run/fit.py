@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from mtrec.config import TrainingConfig, TransferConfig
+from mtrec.config import TrainingConfig, TransferConfig, learning_rates
 from mtrec.contracts import Combination
 from mtrec.errors import CombinationError
 from mtrec.measure.efficiency import (
@@ -28,6 +28,7 @@ from mtrec.measure.evaluation import (
     validation_score,
 )
 from mtrec.measure.tasks import (
+    SELECTION_RULE,
     trivial_predictions,
 )
 from mtrec.model.batching import Batchable, EncodedSplit
@@ -70,6 +71,29 @@ class Fit:
     transfer: Mapping[str, Any] | None  # what the source stage did, when there was one
     # each epoch's validation predictions (task -> predictions), in epoch order
     validation_runs: Sequence[Mapping[str, TaskPredictions]] = ()
+    lr: float | None = None  # the learning rate the model was trained at (None: not trained)
+    # training.lr as a list: every rate tried (lr, validation score, epochs) and the chosen one
+    lr_search: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Trained:
+    """A variant trained at one learning rate, before anything has looked at its test split."""
+
+    model: MultiTaskModel
+    heads: list[HeadSpec]
+    details: Mapping[str, Any]
+    trained: TrainResult
+    train_split: DomainSplit
+    val_enc: Batchable
+    test_enc: Batchable
+    flops: float | None
+    architecture: str
+    train_memory: PhaseMemory
+    serving: ServingPath | None
+    transfer: Mapping[str, Any] | None
+    validation_runs: Sequence[Mapping[str, TaskPredictions]]
+    lr: float
 
 
 def fit_variant(
@@ -90,7 +114,130 @@ def fit_variant(
 
     The combination itself, its single-task baselines and its target-alone reference are all
     variants: same backbone and domain, their own heads, seed and (for transfer) source stage.
+
+    With ``training.lr`` a list, the variant is trained once per rate (same seed, same data,
+    each from a fresh load) and the one with the best validation score (``SELECTION_RULE``,
+    the score early stopping reads) is kept; ties go to the first listed. A rate whose loss
+    goes non-finite is recorded as diverged and left out; if every rate diverges, the variant
+    fails as a single rate would. Only the kept model ever predicts the test split.
     """
+    rates = learning_rates(training.lr)
+    family = host.registries.backbones.get(combination.backbone.name).family
+    if len(rates) == 1 or family is Family.TRIVIAL:  # the trivial predictor trains nothing
+        single = training.model_copy(update={"lr": rates[0]})
+        return _tested(
+            _train_variant(
+                combination,
+                host,
+                cache,
+                data=data,
+                head_set=head_set,
+                training=single,
+                seed=seed,
+                device=device,
+                on_epoch=on_epoch,
+                count_flops=count_flops,
+                transfer=transfer,
+            ),
+            single,
+            device,
+        )
+    tried: list[dict[str, Any]] = []
+    best: _Trained | None = None
+    diverged: FloatingPointError | None = None
+    for index, rate in enumerate(rates):
+        config = training.model_copy(update={"lr": rate})
+        try:
+            candidate = _train_variant(
+                combination,
+                host,
+                cache,
+                data=data,
+                head_set=head_set,
+                training=config,
+                seed=seed,
+                device=device,
+                on_epoch=_offset(on_epoch, index * training.epochs),
+                count_flops=count_flops,
+                transfer=transfer,
+            )
+        except FloatingPointError as exc:
+            diverged = exc
+            tried.append({"lr": rate, "validation_score": None, "diverged": str(exc)})
+            continue
+        result = candidate.trained
+        tried.append(
+            {
+                "lr": rate,
+                "validation_score": result.best_validation_score,
+                "best_epoch": result.best_epoch,
+                "epochs_run": len(result.history),
+            }
+        )
+        if best is None or result.best_validation_score > best.trained.best_validation_score:
+            best = candidate
+        del candidate
+    if best is None:
+        assert diverged is not None
+        raise diverged
+    search = {"tried": tried, "chosen": best.lr, "selection_rule": SELECTION_RULE}
+    return replace(
+        _tested(best, training.model_copy(update={"lr": best.lr}), device), lr_search=search
+    )
+
+
+def _offset(on_epoch: EpochCallback | None, done: int) -> EpochCallback | None:
+    """Progress across a learning-rate search: epochs count on from the rates already tried."""
+    if on_epoch is None or done == 0:
+        return on_epoch
+    callback = on_epoch
+    return lambda epoch, loss, score: callback(done + epoch, loss, score)
+
+
+def _tested(trained: _Trained, config: TrainingConfig, device: torch.device) -> Fit:
+    """The chosen model's test predictions: the one place a variant's test split is read."""
+    with track_memory(device) as inference_memory:
+        test_run = predict(
+            trained.model,
+            trained.test_enc,
+            batch_size=config.eval_batch_size,
+            device=device,
+            precision=config.precision,
+        )
+    return Fit(
+        model=trained.model,
+        heads=trained.heads,
+        details=trained.details,
+        trained=trained.trained,
+        train_split=trained.train_split,
+        val_enc=trained.val_enc,
+        test_enc=trained.test_enc,
+        test_run=test_run,
+        flops=trained.flops,
+        architecture=trained.architecture,
+        memory=(trained.train_memory, inference_memory),
+        serving=trained.serving,
+        transfer=trained.transfer,
+        validation_runs=trained.validation_runs,
+        lr=trained.lr if trained.trained.history else None,
+    )
+
+
+def _train_variant(
+    combination: Combination,
+    host: PluginHost,
+    cache: SweepCache,
+    *,
+    data: DomainData,
+    head_set: HeadSetSpec,
+    training: TrainingConfig,
+    seed: int,
+    device: torch.device,
+    on_epoch: EpochCallback | None,
+    count_flops: bool,
+    transfer: TransferConfig | None,
+) -> _Trained:
+    """Train one variant at the single learning rate ``training.lr``; no test predictions."""
     registries = host.registries
     backbone_spec = registries.backbones.get(combination.backbone.name)
     config = training
@@ -215,15 +362,8 @@ def fit_variant(
             if prepared.trains
             else TrainResult()
         )
-    with track_memory(device) as inference_memory:
-        test_run = predict(
-            model,
-            test_enc,
-            batch_size=config.eval_batch_size,
-            device=device,
-            precision=config.precision,
-        )
-    return Fit(
+    assert isinstance(config.lr, float)
+    return _Trained(
         model=model,
         heads=heads,
         details=prepared.details,
@@ -231,13 +371,13 @@ def fit_variant(
         train_split=train_split,
         val_enc=val_enc,
         test_enc=test_enc,
-        test_run=test_run,
         flops=flops,
         architecture=architecture.name,
-        memory=(train_memory, inference_memory),
+        train_memory=train_memory,
         serving=prepared.serving,
         transfer=stage,
         validation_runs=validation_runs,
+        lr=config.lr,
     )
 
 

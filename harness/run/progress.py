@@ -16,6 +16,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
+from mtrec.config import learning_rates
 from mtrec.contracts import Combination
 from mtrec.printable import printable
 
@@ -61,7 +62,8 @@ class RichReporter:
             self.progress.remove_task(self._epochs)
         self._epochs = self.progress.add_task(
             f"  {escape(printable(combination.label, one_line=True))}",
-            total=combination.training.epochs,
+            # a learning-rate list trains every rate in turn
+            total=combination.training.epochs * len(learning_rates(combination.training.lr)),
             status="training",
         )
 
