@@ -26,6 +26,7 @@ from mtrec.config import (
     DomainEntry,
     FairnessConfig,
     HeadSetEntry,
+    InputConfig,
     MeasureConfig,
     ResourcesConfig,
     TrainingConfig,
@@ -50,17 +51,20 @@ class Combination:
     measure: MeasureConfig  # how efficiency is measured
     # single-task baselines and bootstrap intervals for fairness
     fairness: FairnessConfig = dataclasses.field(default_factory=FairnessConfig)
+    # what the backbone reads of the domain's rows (suite input merged with the backbone's)
+    input: InputConfig = dataclasses.field(default_factory=InputConfig)
 
     def config(self) -> dict[str, Any]:
         """JSON-ready configuration; the key is a hash of exactly this."""
         return {
-            "backbone": self.backbone.model_dump(mode="json", exclude={"training"}),
+            "backbone": self.backbone.model_dump(mode="json", exclude={"training", "input"}),
             "head_set": self.head_set.model_dump(mode="json"),
             "domain": self.domain.model_dump(mode="json"),
             "seed": self.seed,
             "training": self.training.model_dump(mode="json"),
             "measure": self.measure.model_dump(mode="json"),
             "fairness": self.fairness.model_dump(mode="json"),
+            "input": self.input.model_dump(mode="json"),
         }
 
     @property

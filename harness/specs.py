@@ -243,6 +243,8 @@ class FairnessContext:
     tasks: Mapping[str, TaskPredictions]  # task name -> predictions on the test split
     sensitive: Mapping[str, np.ndarray]  # sensitive attribute -> group of each test row
     metrics: Mapping[str, Mapping[str, float]]  # task -> metric -> value, as reported
+    # The scene of each test row: context field -> value (DomainSplit.context), for slicing.
+    context: Mapping[str, np.ndarray] = field(default_factory=dict)
     # Rows of the test split (item-side metrics): who saw what.
     user_ids: np.ndarray | None = None
     item_ids: np.ndarray | None = None

@@ -21,6 +21,9 @@ interval of it never reaches 0, so the interval is built to hold for every group
 (:func:`difference_interval`): without a real gap it reaches down to 0 about 95% of the time, with
 one it brackets it.
 
+``context-gap`` (:func:`context_gap`) reports the same figures per scene: the domain's context
+fields (``FairnessContext.context``) take the place of the sensitive attributes.
+
 :func:`sensitive_features` and :func:`compare_groups` are shared with the task-type-specific
 group metrics in :mod:`mtrec.plugins.task_type_gaps`.
 """
@@ -29,7 +32,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from itertools import combinations
 from typing import TYPE_CHECKING, Any
@@ -267,6 +270,20 @@ def group_gap(context: FairnessContext) -> dict[str, Any]:
     return result
 
 
+def context_gap(context: FairnessContext) -> dict[str, Any]:
+    """Task -> context field (and pair of fields, ``a&b``) -> the primary metric per value.
+
+    The same figures as :func:`group_gap`, with the scene of each test row
+    (``FairnessContext.context``: time of day, device, ...) in place of the sensitive
+    attributes: how well each task is served in each scene. A context value is a property of
+    the row, not the user, so where a user's rows fall in several values the bootstrap
+    resamples rows. Empty when the domain records no context.
+    """
+    if not context.context:
+        return {}
+    return group_gap(replace(context, sensitive=dict(context.context)))
+
+
 def _ratio(kept: dict[str, float], low: str | None, high: str | None) -> float | None:
     """Smallest over largest group value (fairlearn's between-groups ratio)."""
     if low is None or high is None or len(kept) < 2 or kept[high] == 0:
@@ -288,5 +305,13 @@ def mtrec_register_fairness_metrics() -> list[FairnessMetricSpec]:
             compute=group_gap,
             description="per-group primary metric of each task, the max-min gap and its "
             "bootstrap interval, per attribute and intersection (fairlearn)",
-        )
+        ),
+        FairnessMetricSpec(
+            name="context-gap",
+            scope="group",
+            compute=context_gap,
+            description="per-scene primary metric of each task (time of day, device, ...): "
+            "group-gap's figures over the domain's context fields instead of sensitive "
+            "attributes",
+        ),
     ]

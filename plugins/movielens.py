@@ -12,10 +12,14 @@ latin-1, no header). Both give the same rows and labels.
 * One row per rating. ``ids`` are the rows' positions in the interactions file.
 * Item text: ``"Toy Story (1995)"``; with ``item_genres_in_text=True`` also ``", genres: ..."``.
   Off by default because ``genres`` is a predicted task: the text would hold its label.
-* User text: demographics, then the titles and stars of the user's most recent earlier ratings
-  (at most ``max_history``). Earlier means strictly earlier in time, and only ratings the model
-  may see: training rows draw on training rows, validation and test rows on training and
-  validation rows (:func:`mtrec.datasets.earlier_rows`).
+* User text: demographics (``"24-year-old male technician"``).
+* History (``DomainSplit.history``): the titles and stars of the user's most recent earlier
+  ratings, newest first (at most ``max_history``). Earlier means strictly earlier in time, and
+  only ratings the model may see: training rows draw on training rows, validation and test
+  rows on training and validation rows (:func:`mtrec.datasets.earlier_rows`).
+* Context (``DomainSplit.context``): when the rating was made, from its timestamp (UTC):
+  ``weekday`` (monday ... sunday) and ``time_of_day`` (night 0-6 h, morning 6-12 h,
+  afternoon 12-18 h, evening 18-24 h). ``timestamps`` holds the seconds themselves.
 * Labels: ``rating`` (regression, 1-5), ``like`` (binary, rating >= 4), ``genres`` (multilabel
   over the 19 MovieLens genres, ``unknown`` included).
 * Sensitive attributes: ``gender``, ``age_bucket`` (<25, 25-34, 35-44, 45+), ``occupation``.
@@ -57,6 +61,11 @@ GENRES: tuple[str, ...] = (
 AGE_BUCKETS: tuple[str, ...] = ("<25", "25-34", "35-44", "45+")
 LABELS = ("rating", "like", "genres")
 SENSITIVE = ("gender", "age_bucket", "occupation")
+CONTEXT = ("weekday", "time_of_day")
+WEEKDAYS: tuple[str, ...] = (
+    "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday",
+)  # fmt: skip
+TIMES_OF_DAY: tuple[str, ...] = ("night", "morning", "afternoon", "evening")  # 6-hour buckets
 _GENDER_WORDS = {"M": "male", "F": "female"}
 
 
@@ -69,6 +78,17 @@ def age_bucket(age: int) -> str:
     if age < 45:
         return "35-44"
     return "45+"
+
+
+def scene(timestamps: np.ndarray) -> dict[str, np.ndarray]:
+    """The context of ratings from their Unix timestamps (UTC): weekday and time of day."""
+    seconds = np.asarray(timestamps, dtype=np.int64)
+    days = seconds // 86_400
+    hours = (seconds % 86_400) // 3_600
+    # 1970-01-01 was a Thursday (index 3 with Monday at 0)
+    weekday = np.asarray(WEEKDAYS, dtype=object)[(days + 3) % 7]
+    time_of_day = np.asarray(TIMES_OF_DAY, dtype=object)[hours // 6]
+    return {"weekday": weekday, "time_of_day": time_of_day}
 
 
 def _items(table: Table, fmt: str) -> tuple[dict[int, int], list[str], np.ndarray]:
@@ -167,15 +187,9 @@ def load_movielens(
         for k in item_k.tolist()
     ]
     watched = [f"{titles[k]} {s:g}/5" for k, s in zip(item_k.tolist(), stars.tolist(), strict=True)]
-    user_text = []
-    for pos, earlier in enumerate(history):
-        profile = phrases[user_k[pos]]
-        if len(earlier):
-            user_text.append(
-                f"{profile}; earlier ratings: {'; '.join(watched[j] for j in earlier)}"
-            )
-        else:
-            user_text.append(f"{profile}; no earlier ratings")
+    user_text = [phrases[k] for k in user_k.tolist()]
+    # earlier_rows gives oldest first; DomainSplit.history is newest first
+    earlier_ratings = [tuple(watched[j] for j in earlier[::-1]) for earlier in history]
 
     origin = f"{DOMAIN_NAME} ({folder})"
     if not len(rows):
@@ -196,6 +210,9 @@ def load_movielens(
                 name: np.asarray(values, dtype=object)[user_k] for name, values in groups.items()
             },
             label_fields=label_fields_from(manifest),
+            context=scene(times),
+            history=earlier_ratings,
+            timestamps=np.asarray(times, dtype=np.int64),
         ),
         assignment,
         origin=origin,
@@ -211,6 +228,7 @@ def mtrec_register_domains() -> list[DomainSpec]:
             load=load_movielens,
             label_fields=LABELS,
             sensitive_attributes=SENSITIVE,
+            context_fields=CONTEXT,
             description="MovieLens 100K ratings with demographics: rating, like, genres "
             "(fetch first: mtrec datasets fetch movielens-100k)",
             domain_kind="video",

@@ -77,3 +77,67 @@ def test_suite_file_round_trip(tmp_path: Path) -> None:
     suite = load_suite(str(path))
     assert suite.path == str(path)
     assert suite.source == "file"
+
+
+# --------------------------------------------------------------------------------------
+# input: what the backbone reads (context, history)
+# --------------------------------------------------------------------------------------
+
+INPUT_SUITE = "name: s\nhead_sets: [h]\ndomains: [d]\n"
+
+
+def test_input_defaults_and_per_backbone_overrides() -> None:
+    from mtrec.run.matrix import expand
+
+    suite = parse(
+        INPUT_SUITE + "input: {history: 2}\n"
+        "backbones: [b, {name: b, input: {context: false}}, {name: b, input: {history: null}}]\n"
+    )
+    assert parse(INPUT_SUITE + "backbones: [b]\n").input.model_dump() == {
+        "context": True,
+        "history": None,
+    }
+    assert suite.backbones[0].input is None  # the suite's
+    # a backbone's block overrides the keys it writes; the others come from the suite's
+    assert suite.backbones[1].input.model_dump() == {"context": False, "history": 2}
+    assert suite.backbones[2].input.model_dump() == {"context": True, "history": None}
+    inputs = [c.config()["input"] for c in expand(suite)]
+    assert inputs == [
+        {"context": True, "history": 2},
+        {"context": False, "history": 2},
+        {"context": True, "history": None},
+    ]
+    assert len({c.key for c in expand(suite)}) == 3  # the input is part of the identity
+    # the validated suite reads back the same (results.json keeps it; merge re-expands it)
+    again = parse_suite_dump(suite)
+    assert [c.key for c in expand(again)] == [c.key for c in expand(suite)]
+
+
+def parse_suite_dump(suite):  # type: ignore[no-untyped-def]
+    import yaml
+
+    dumped = suite.model_dump(mode="json", exclude={"source", "path"})
+    return parse(yaml.safe_dump(dumped))
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("input: {history: -1}\n", "input.history: Input should be greater than or equal to 0"),
+        ("input: {history: true}\n", "input.history: expected a number, got true/false"),
+        ("input: {context: 'yes'}\n", "input.context: Input should be a valid boolean"),
+        ("input: {context: 1}\n", "input.context: Input should be a valid boolean"),
+        ("input: {scene: true}\n", "input.scene: unknown key"),
+        ("input: [context]\n", "input: Input should be a valid dictionary"),
+        (
+            "backbones: [{name: b, input: {history: 1.5}}]\n",
+            "backbones[0].input.history: Input should be a valid integer",
+        ),
+    ],
+)
+def test_bad_input_blocks_name_the_field(text: str, expected: str) -> None:
+    body = INPUT_SUITE + text + ("" if text.startswith("backbones") else "backbones: [b]\n")
+    with pytest.raises(ConfigError) as caught:
+        parse(body)
+    assert str(caught.value).startswith("suites/mine.yaml: ")
+    assert expected in str(caught.value), str(caught.value)

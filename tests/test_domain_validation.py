@@ -15,7 +15,7 @@ import pytest
 from mtrec.plugin_host import PluginHost
 from mtrec.plugins.synthetic_ecommerce import load_synthetic_ecommerce
 from mtrec.run.domain_checks import describe_problems, domain_problems
-from mtrec.specs import DomainData, LabelField, TaskType
+from mtrec.specs import DomainData, DomainSplit, LabelField, TaskType
 
 DECLARED = {
     "declared_labels": ("category", "rating", "click"),
@@ -131,3 +131,94 @@ def test_one_line_counts_the_rest(data: DomainData) -> None:
     assert line.endswith("(and 1 more problem)")
     assert "\n" not in line
     assert isinstance(data.label_fields["click"], LabelField)
+
+
+# --------------------------------------------------------------------------------------
+# context, history and timestamps
+# --------------------------------------------------------------------------------------
+
+
+def _with_scene(data: DomainData) -> DomainData:
+    """``data`` with one context field, one earlier interaction per row and timestamps."""
+
+    def scene(split: DomainSplit) -> DomainSplit:
+        n = len(split)
+        return replace(
+            split,
+            context={"device": np.asarray(["mobile", "desktop"] * n, dtype=object)[:n]},
+            history=[("Heat (1995) 4/5",)] * n,
+            timestamps=np.arange(n, dtype=np.int64),
+        )
+
+    return replace(
+        data,
+        train=scene(data.train),
+        validation=scene(data.validation),
+        test=scene(data.test),
+        context_fields=("device",),
+    )
+
+
+def _split(data: DomainData, name: str, **changes: object) -> DomainData:
+    return replace(data, **{name: replace(getattr(data, name), **changes)})
+
+
+SCENE_CASES: dict[str, tuple[Callable[[DomainData], DomainData], str]] = {
+    "short context": (
+        lambda d: _split(d, "test", context={"device": d.test.context["device"][:-1]}),
+        "split 'test', field 'context.device': 14 values for 15 ids",
+    ),
+    "numbers as context": (
+        lambda d: _split(d, "train", context={"device": np.zeros(len(d.train))}),
+        "split 'train', field 'context.device': expected one str per row",
+    ),
+    "undeclared context field": (
+        lambda d: _split(
+            d,
+            "validation",
+            context={**d.validation.context, "city": d.validation.context["device"]},
+        ),
+        "split 'validation', field 'context.city': present here but not in context_fields",
+    ),
+    "missing context field": (
+        lambda d: _split(d, "test", context={}),
+        "split 'test', field 'context.device': declared in context_fields but missing",
+    ),
+    "context fields not the registration's": (
+        lambda d: replace(d, context_fields=()),
+        "context_fields [] differ from the registration's context_fields ['device']",
+    ),
+    "history too short": (
+        lambda d: _split(d, "train", history=list(d.train.history)[:-1]),
+        "split 'train', field 'history': 119 rows for 120 ids",
+    ),
+    "history of bare strings": (
+        lambda d: _split(d, "test", history=["Heat (1995) 4/5"] * len(d.test)),
+        "split 'test', field 'history': row 0: expected a sequence of str, got str",
+    ),
+    "history phrase not a str": (
+        lambda d: _split(d, "test", history=[(4,)] * len(d.test)),
+        "split 'test', field 'history': row 0: expected str phrases",
+    ),
+    "timestamps too short": (
+        lambda d: _split(d, "validation", timestamps=np.arange(3, dtype=np.int64)),
+        "split 'validation', field 'timestamps': 3 values for 15 ids",
+    ),
+    "float timestamps": (
+        lambda d: _split(d, "test", timestamps=np.zeros(len(d.test))),
+        "split 'test', field 'timestamps': expected a 1-d integer array or None",
+    ),
+}
+
+
+def test_a_sound_scene_passes(data: DomainData) -> None:
+    assert domain_problems(_with_scene(data), **DECLARED, declared_context=("device",)) == []
+
+
+@pytest.mark.parametrize(("corrupt", "expected"), SCENE_CASES.values(), ids=list(SCENE_CASES))
+def test_each_scene_defect_is_named(
+    data: DomainData, corrupt: Callable[[DomainData], DomainData], expected: str
+) -> None:
+    problems = domain_problems(corrupt(_with_scene(data)), **DECLARED, declared_context=("device",))
+    assert problems, expected
+    assert expected in describe_problems(problems)

@@ -195,6 +195,9 @@ class Interactions:
     labels: Mapping[str, np.ndarray]
     sensitive: Mapping[str, np.ndarray]
     label_fields: Mapping[str, LabelField] = field(default_factory=dict)
+    context: Mapping[str, np.ndarray] = field(default_factory=dict)  # field -> str per row
+    history: Sequence[Sequence[str]] = ()  # per row, earlier interactions newest first
+    timestamps: np.ndarray | None = None  # int64 seconds since the epoch per row
 
 
 def assemble_domain(rows: Interactions, assignment: np.ndarray, *, origin: str) -> DomainData:
@@ -223,6 +226,11 @@ def assemble_domain(rows: Interactions, assignment: np.ndarray, *, origin: str) 
                 sensitive={
                     k: np.asarray(v, dtype=object)[index] for k, v in rows.sensitive.items()
                 },
+                context={k: np.asarray(v, dtype=object)[index] for k, v in rows.context.items()},
+                history=[tuple(rows.history[i]) for i in index.tolist()] if rows.history else (),
+                timestamps=None
+                if rows.timestamps is None
+                else np.asarray(rows.timestamps, dtype=np.int64)[index],
             )
         )
     return DomainData(
@@ -231,6 +239,7 @@ def assemble_domain(rows: Interactions, assignment: np.ndarray, *, origin: str) 
         test=splits[2],
         label_fields=dict(rows.label_fields),
         sensitive_attributes=tuple(rows.sensitive),
+        context_fields=tuple(rows.context),
     )
 
 

@@ -121,6 +121,7 @@ def single_task_baselines(
         "domain": {"name": combination.domain.name, "options": combination.domain.options},
         "data_seed": combination.seed,
         "training": training.model_dump(mode="json"),
+        "input": combination.input.model_dump(mode="json"),  # what the texts render
     }
     baselines: dict[str, list[TaskPredictions]] = {}
     for head in head_set.heads:

@@ -26,15 +26,22 @@ def domain_problems(
     *,
     declared_labels: Sequence[str] = (),
     declared_sensitive: Sequence[str] = (),
+    declared_context: Sequence[str] | None = None,
 ) -> list[str]:
     """Every problem with ``data``, each one line naming the split and field; [] when sound.
 
-    ``declared_labels`` and ``declared_sensitive`` are what the domain's registration says it
-    provides (``DomainSpec``); the loaded data must hold them.
+    ``declared_labels``, ``declared_sensitive`` and ``declared_context`` are what the domain's
+    registration says it provides (``DomainSpec``); the loaded data must hold them (the
+    context fields exactly, when given: they are what the model reads).
     """
     if not isinstance(data, DomainData):
         return [f"returned {type(data).__name__} from its loader; expected DomainData"]
     problems = list(_declarations(data, declared_labels, declared_sensitive))
+    if declared_context is not None and tuple(data.context_fields) != tuple(declared_context):
+        problems.append(
+            f"context_fields {list(data.context_fields)} differ from the registration's "
+            f"context_fields {list(declared_context)}"
+        )
     seen_ids: dict[int, str] = {}
     for name in SPLITS:
         split = getattr(data, name)
@@ -108,6 +115,46 @@ def _split(split: DomainSplit, data: DomainData) -> Iterator[tuple[str, str]]:
             yield f"sensitive.{attribute}", f"expected one group per row, got {_shape(array)}"
         elif len(array) != n:
             yield f"sensitive.{attribute}", _length(len(array), n)
+    yield from _scene(split, data, n)
+
+
+def _scene(split: DomainSplit, data: DomainData, n: int) -> Iterator[tuple[str, str]]:
+    """Problems with the context, history and timestamps of a split of ``n`` rows."""
+    for name in data.context_fields:
+        if name not in split.context:
+            yield f"context.{name}", "declared in context_fields but missing from this split"
+    for name, values in split.context.items():
+        array = np.asarray(values)
+        if name not in data.context_fields:
+            yield f"context.{name}", "present here but not in context_fields"
+        elif array.ndim != 1:
+            yield f"context.{name}", f"expected one value per row, got {_shape(array)}"
+        elif len(array) != n:
+            yield f"context.{name}", _length(len(array), n)
+        elif not all(isinstance(value, str) for value in array.tolist()):
+            yield f"context.{name}", "expected one str per row"
+    history = split.history
+    if isinstance(history, str) or not isinstance(history, Sequence):
+        yield "history", f"expected one sequence of str per row, got {type(history).__name__}"
+    elif len(history) and len(history) != n:
+        yield "history", f"{len(history)} rows for {n} ids (one entry per row; () for none)"
+    else:
+        for row, earlier in enumerate(history):
+            if isinstance(earlier, str) or not isinstance(earlier, Sequence):
+                yield (
+                    "history",
+                    f"row {row}: expected a sequence of str, got {type(earlier).__name__}",
+                )
+                break
+            if not all(isinstance(phrase, str) for phrase in earlier):
+                yield "history", f"row {row}: expected str phrases"
+                break
+    if split.timestamps is not None:
+        stamps = np.asarray(split.timestamps)
+        if stamps.ndim != 1 or stamps.dtype.kind not in "iu":
+            yield "timestamps", f"expected a 1-d integer array or None, got {_shape(stamps)}"
+        elif len(stamps) != n:
+            yield "timestamps", _length(len(stamps), n)
 
 
 def _labels(values: np.ndarray, spec: LabelField, n: int) -> str | None:

@@ -46,6 +46,7 @@ def new_record(combination: Combination) -> dict[str, Any]:
         "head_set": combination.head_set.name,
         "domain": combination.domain.name,
         "seed": combination.seed,
+        "input": combination.input.model_dump(mode="json"),
         "status": "ok",
         "error": None,
         "started": now(),

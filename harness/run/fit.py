@@ -520,6 +520,9 @@ def _head(split: DomainSplit, n: int) -> DomainSplit:
         item_text=list(split.item_text)[:n],
         labels={k: v[:n] for k, v in split.labels.items()},
         sensitive={k: v[:n] for k, v in split.sensitive.items()},
+        context={k: v[:n] for k, v in split.context.items()},
+        history=list(split.history)[:n],
+        timestamps=None if split.timestamps is None else split.timestamps[:n],
     )
 
 

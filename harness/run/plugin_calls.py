@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from mtrec.contracts import Combination
@@ -17,6 +18,7 @@ from mtrec.errors import CombinationError
 from mtrec.measure.tasks import (
     LOSSES,
 )
+from mtrec.model.inputs import InputOptions, render_split
 from mtrec.plugin_host import PluginHost
 from mtrec.run.domain_checks import describe_problems, domain_problems
 from mtrec.run.sweep_cache import SweepCache
@@ -50,6 +52,41 @@ def load_domain(
     host: PluginHost,
     cache: SweepCache,
 ) -> DomainData:
+    """The domain as the combination's backbone reads it: loaded and checked once per sweep,
+    then rendered (:func:`mtrec.model.inputs.render_split`) under the combination's input
+    options, once per options. Every family, strategy, baseline and transfer source gets its
+    data from here, so each reads the same rendered texts (and the caches key on them)."""
+    raw = _load_checked(name, options, combination, host, cache)
+    input_options = InputOptions(
+        context=combination.input.context, history=combination.input.history
+    )
+    key = json.dumps(
+        {
+            "name": name,
+            "options": dict(options),
+            "seed": combination.seed,
+            "input": {"context": input_options.context, "history": input_options.history},
+        },
+        sort_keys=True,
+    )
+    if key not in cache.rendered:
+        cache.rendered[key] = replace(
+            raw,
+            train=render_split(raw.train, input_options),
+            validation=render_split(raw.validation, input_options),
+            test=render_split(raw.test, input_options),
+        )
+    return cache.rendered[key]
+
+
+def _load_checked(
+    name: str,
+    options: Mapping[str, Any],
+    combination: Combination,
+    host: PluginHost,
+    cache: SweepCache,
+) -> DomainData:
+    """The domain as its plugin returned it, checked (once per name, options and seed)."""
     key = json.dumps(
         {"name": name, "options": dict(options), "seed": combination.seed}, sort_keys=True
     )
@@ -61,6 +98,7 @@ def load_domain(
             data,
             declared_labels=spec.label_fields,
             declared_sensitive=spec.sensitive_attributes,
+            declared_context=spec.context_fields,
         )
         if problems:
             provider = host.provider_of("domains", spec.name)

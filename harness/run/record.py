@@ -108,6 +108,7 @@ def fairness_results(
         tasks=tasks,
         sensitive=dict(data.test.sensitive),
         metrics=metrics,
+        context=dict(data.test.context),
         user_ids=np.asarray(data.test.user_ids),
         item_ids=np.asarray(data.test.item_ids),
         train_item_ids=np.asarray(data.train.item_ids),

@@ -22,6 +22,7 @@ import torch
 from mtrec.config import Suite
 from mtrec.contracts import Combination, Executor, SweepJob, SweepReporter, TrackerContext
 from mtrec.errors import StorageError, UsageError
+from mtrec.measure.ablation import input_ablations
 from mtrec.measure.pareto import annotate_tradeoffs
 from mtrec.plugin_host import PluginHost
 from mtrec.run.devices import resolve_device
@@ -304,6 +305,9 @@ def _sweep(
         order = {c.key: position for position, c in enumerate(combinations)}
         document["records"].sort(key=lambda r: order.get(r["key"], len(order)))
         annotate_tradeoffs(document)
+        ablations = input_ablations(document, out)
+        if ablations:  # records differing only in their input options
+            document["ablations"] = ablations
         document["finished"] = now()
         events.write()
         if store is not None:

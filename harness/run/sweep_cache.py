@@ -32,7 +32,9 @@ from mtrec.specs import (
 class SweepCache:
     """Work shared between the combinations of one sweep (in this process)."""
 
-    domains: dict[str, DomainData] = field(default_factory=dict)
+    domains: dict[str, DomainData] = field(default_factory=dict)  # as the plugins returned them
+    # the same, rendered under a combination's input options (mtrec.model.inputs)
+    rendered: dict[str, DomainData] = field(default_factory=dict)
     tokens: TokenCache = field(default_factory=lambda: TokenCache(cache_dir() / "tokens"))
     features: FeatureCache = field(default_factory=FeatureCache)  # frozen-backbone features
     # Test predictions of variants (baselines, target-alone runs, plain combinations) by key.

@@ -68,6 +68,10 @@ def test_both_formats_give_identical_domains() -> None:
     for sa, sb in zip(_splits(a), _splits(b), strict=True):
         np.testing.assert_array_equal(sa.ids, sb.ids)
         assert list(sa.user_text) == list(sb.user_text)
+        assert list(sa.history) == list(sb.history)
+        assert {k: v.tolist() for k, v in sa.context.items()} == {
+            k: v.tolist() for k, v in sb.context.items()
+        }
         assert list(sa.item_text) == list(sb.item_text)
         for name in ("rating", "like", "genres"):
             np.testing.assert_array_equal(sa.labels[name], sb.labels[name])
@@ -123,21 +127,73 @@ def test_history_text_holds_only_strictly_earlier_visible_ratings(split: str) ->
     by_user_item = {(u, i): (t, row) for row, (u, i, _, t) in raw.items()}
     checked = 0
     for code, s in enumerate(_splits(data)):
+        assert len(s.history) == len(s)
         for k, row in enumerate(s.ids.tolist()):
             user, _, _, t = raw[row]
-            text = s.user_text[k]
-            if "earlier ratings: " not in text:
-                assert text.endswith("no earlier ratings")
-                continue
-            for entry in text.split("earlier ratings: ")[1].split("; "):
+            assert "earlier" not in s.user_text[k]  # the profile only; history is its own field
+            times = []
+            for entry in s.history[k]:
                 title, stars = entry.rsplit(" ", 1)
                 earlier_t, earlier_row = by_user_item[(user, titles[title])]
                 assert earlier_t < t, f"row {row}: history holds a rating not strictly earlier"
                 assert stars == f"{raw[earlier_row][2]:g}/5"
                 allowed = {0} if code == 0 else {0, 1}
                 assert where[earlier_row] in allowed, "history leaks a held-out rating"
+                times.append(earlier_t)
                 checked += 1
+            assert times == sorted(times, reverse=True), "history is newest first"
     assert checked > 20
+
+
+def test_max_history_caps_the_newest_earlier_ratings() -> None:
+    full = load_movielens(path=RECBOLE, max_history=50)
+    two = load_movielens(path=RECBOLE, max_history=2)
+    none = load_movielens(path=RECBOLE, max_history=0)
+    for a, b, c in zip(_splits(full), _splits(two), _splits(none), strict=True):
+        assert [tuple(h[:2]) for h in a.history] == [tuple(h) for h in b.history]
+        assert all(len(h) == 0 for h in c.history)
+    assert max(len(h) for h in full.train.history) > 2
+
+
+def test_context_is_weekday_and_time_of_day_of_the_timestamp() -> None:
+    import datetime
+
+    data = load_movielens(path=GROUPLENS)
+    raw = _raw_ratings()
+    assert data.context_fields == ("weekday", "time_of_day")
+    seen: set[tuple[str, str]] = set()
+    for s in _splits(data):
+        assert s.timestamps is not None and s.timestamps.dtype == np.int64
+        for k, row in enumerate(s.ids.tolist()):
+            moment = datetime.datetime.fromtimestamp(raw[row][3], tz=datetime.timezone.utc)
+            assert s.timestamps[k] == raw[row][3]
+            assert s.context["weekday"][k] == moment.strftime("%A").lower()
+            expected = ("night", "morning", "afternoon", "evening")[moment.hour // 6]
+            assert s.context["time_of_day"][k] == expected
+            seen.add((s.context["weekday"][k], s.context["time_of_day"][k]))
+    assert len(seen) >= 3  # the fixture's ratings fall in several scenes
+
+
+def test_scene_of_known_moments() -> None:
+    stamps = np.array([0, 1_700_000_000, 893_286_638, 6 * 3600 - 1, 6 * 3600])
+    scene = movielens.scene(stamps)
+    # 1970-01-01 00:00 Thu; 2023-11-14 22:13 Tue; 1998-04-22 23:10 Wed (a real ML-100k stamp)
+    assert scene["weekday"].tolist() == ["thursday", "tuesday", "wednesday"] + ["thursday"] * 2
+    assert scene["time_of_day"].tolist() == ["night", "evening", "evening", "night", "morning"]
+
+
+def test_rendered_input_holds_scene_profile_and_history() -> None:
+    from mtrec.model.inputs import InputOptions, render_split
+
+    split = load_movielens(path=RECBOLE, max_history=2).test
+    k = next(i for i, h in enumerate(split.history) if len(h) == 2)
+    full = render_split(split, InputOptions()).user_text[k]
+    assert full == (
+        f"weekday {split.context['weekday'][k]}, time of day {split.context['time_of_day'][k]}"
+        f" | {split.user_text[k]}; earlier: {split.history[k][0]}; {split.history[k][1]}"
+    )
+    bare = render_split(split, InputOptions(context=False, history=0)).user_text[k]
+    assert bare == split.user_text[k]
 
 
 def test_same_second_ratings_never_see_each_other() -> None:
@@ -147,9 +203,11 @@ def test_same_second_ratings_never_see_each_other() -> None:
     assert len(tied) == 2  # the fixture plants one tie: user 3 rated two movies in one second
     names = {item: title for title, item in _titles().items()}
     data = load_movielens(path=RECBOLE, split="temporal", max_history=50)
-    text_of = {row: s.user_text[k] for s in _splits(data) for k, row in enumerate(s.ids.tolist())}
+    text_of = {
+        row: "; ".join(s.history[k]) for s in _splits(data) for k, row in enumerate(s.ids.tolist())
+    }
     first, second = tied
-    assert "earlier ratings" in text_of[first] and "earlier ratings" in text_of[second]
+    assert text_of[first] and text_of[second]
     assert names[raw[second][1]] not in text_of[first]
     assert names[raw[first][1]] not in text_of[second]
 
