@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mtrec.reports import plots
+from mtrec.reports.ablation import html_section as ablation_section
 from mtrec.reports.overview import build_overview, finite
 from mtrec.reports.plots import text
 from mtrec.reports.summary import compact, number
@@ -37,6 +38,11 @@ def render_overview_html(overview: Mapping[str, Any]) -> str:
         ("combinations", "Combinations", _combinations_section(overview)),
         ("tradeoffs", "Tradeoffs", _tradeoffs_section(overview)),
         ("gains", "Per-task gains", _gains_section(overview)),
+        *(
+            [("ablation", "Input ablation", ablation_section(overview["ablations"]))]
+            if overview.get("ablations")
+            else []
+        ),
         ("accuracy", "Accuracy", _accuracy_section(overview)),
         ("group-fairness", "Group fairness", _group_section(overview)),
         ("latency", "Latency and cost", _latency_section(overview)),

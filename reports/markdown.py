@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from mtrec.measure.group_headlines import group_gap_headlines
+from mtrec.reports.ablation import markdown_lines as ablation_lines
 from mtrec.reports.overview import build_overview, labelled
 from mtrec.reports.summary import (
     compact,
@@ -133,6 +134,7 @@ def render_markdown(document: Mapping[str, Any]) -> str:
         lines += _headline_gap_lines(ok)
         lines += _attribute_gap_lines(ok)
         lines += _tradeoff_lines(document)
+        lines += ablation_lines(document)
     if failed:
         lines += ["", "## Failed combinations", ""]
         lines += _table(

@@ -16,6 +16,7 @@ from typing import Any
 
 from mtrec.measure.pareto import OBJECTIVES, annotate_tradeoffs
 from mtrec.measure.tasks import relative_gain
+from mtrec.reports.ablation import ablation_rows
 from mtrec.reports.summary import strategy
 
 IDENTITY = ("backbone", "strategy", "head_set", "domain", "seed")
@@ -56,6 +57,7 @@ def build_overview(document: Mapping[str, Any]) -> dict[str, Any]:
         "trivial_gains": _trivial_gains(ok),
         "group_gaps": [row for c, r in ok for row in _group_gaps(c, r)],
         "latency": [row for c, r in ok for row in _latency(c, r)],
+        "ablations": ablation_rows(document),  # fuller vs reduced input, per task
     }
 
 
@@ -99,6 +101,8 @@ def _backbone_settings(record: Mapping[str, Any]) -> dict[str, Any]:
     flat: dict[str, Any] = {"pooling": backbone.get("pooling")}
     for key, value in (backbone.get("options") or {}).items():
         flat[f"options.{key}"] = value
+    for key, value in (config.get("input") or {}).items():  # what the backbone read
+        flat[f"input.{key}"] = value
     for key, value in (config.get("training") or {}).items():
         if key != "strategy":
             flat[f"training.{key}"] = value

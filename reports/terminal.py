@@ -12,6 +12,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from mtrec.reports.ablation import terminal_table as ablation_table
 from mtrec.reports.overview import labelled
 from mtrec.reports.summary import (
     compact,
@@ -50,6 +51,9 @@ def print_summary(document: Mapping[str, Any], console: Console) -> None:
 
     console.print(_accuracy_table(f"mtrec {suite}: test metrics", records, identity, names))
     console.print(_cost_table(f"mtrec {suite}: cost", records, identity, names))
+    ablation = ablation_table(document)  # records differing only in their input options
+    if ablation is not None:
+        console.print(ablation)
 
 
 def _accuracy_table(

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -113,7 +114,7 @@ def test_input_defaults_and_per_backbone_overrides() -> None:
     assert [c.key for c in expand(again)] == [c.key for c in expand(suite)]
 
 
-def parse_suite_dump(suite):  # type: ignore[no-untyped-def]
+def parse_suite_dump(suite: Any) -> Any:
     import yaml
 
     dumped = suite.model_dump(mode="json", exclude={"source", "path"})

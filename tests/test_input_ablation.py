@@ -210,3 +210,32 @@ def test_input_options_change_the_key_the_texts_and_the_token_cache(tmp_path: Pa
     tokenizer = host.registries.backbones.get("tiny-bert").load().tokenizer
     keys = {cache.tokens.key(data.test, tokenizer, 24, segments=True) for data in (full, bare)}
     assert len(keys) == 2
+
+
+def test_reports_show_the_input_ablation(run: SweepResult) -> None:
+    import io
+
+    from rich.console import Console
+
+    from mtrec.reports.ablation import ablation_rows, gain_text
+    from mtrec.reports.html import render_html
+    from mtrec.reports.markdown import render_markdown
+    from mtrec.reports.terminal import print_summary
+
+    document = json.loads((run.run_dir / "results.json").read_text(encoding="utf-8"))
+    rows = ablation_rows(document)
+    assert [row["domain"] for row in rows] == ["scene-planted", "scene-absent"]
+    planted = gain_text(rows[0])
+    assert planted.endswith(" *") and not gain_text(rows[1]).endswith("*")
+    markdown = render_markdown(document)
+    assert "## Input ablation" in markdown
+    assert planted in markdown and "context, all history | no context, all history" in markdown
+    html = render_html(document)
+    assert 'data-table="ablation"' in html and "Input ablation" in html
+    assert planted in html
+    console = Console(width=80, record=True, file=io.StringIO())
+    print_summary(document, console)
+    shown = console.export_text()
+    assert "input ablation" in shown
+    assert all(len(line) <= 80 for line in shown.splitlines())
+    assert planted.split(" [")[0] in shown  # the gain itself; the interval may wrap

@@ -197,6 +197,13 @@ def load_drifting(*, seed: int = 0, n_users: int = 30, n_items: int = 30) -> Any
     )
 
 
+def _ecommerce_context() -> tuple[str, ...]:
+    from mtrec.plugins import synthetic_ecommerce
+
+    (spec,) = synthetic_ecommerce.mtrec_register_domains()
+    return spec.context_fields
+
+
 @hookimpl
 def mtrec_register_domains() -> list[DomainSpec]:
     return [
@@ -205,6 +212,7 @@ def mtrec_register_domains() -> list[DomainSpec]:
             load=load_drifting,
             label_fields=("category", "rating", "click"),
             sensitive_attributes=("age_group",),
+            context_fields=_ecommerce_context(),  # the scene synthetic-ecommerce records
             description="test: a shop whose data changes between runs",
         )
     ]

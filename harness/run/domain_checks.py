@@ -37,11 +37,6 @@ def domain_problems(
     if not isinstance(data, DomainData):
         return [f"returned {type(data).__name__} from its loader; expected DomainData"]
     problems = list(_declarations(data, declared_labels, declared_sensitive))
-    if declared_context is not None and tuple(data.context_fields) != tuple(declared_context):
-        problems.append(
-            f"context_fields {list(data.context_fields)} differ from the registration's "
-            f"context_fields {list(declared_context)}"
-        )
     seen_ids: dict[int, str] = {}
     for name in SPLITS:
         split = getattr(data, name)
@@ -52,6 +47,11 @@ def domain_problems(
             f"split '{name}', field '{where}': {what}" for where, what in _split(split, data)
         ]
         problems += _duplicates(name, split, seen_ids)
+    if declared_context is not None and tuple(data.context_fields) != tuple(declared_context):
+        problems.append(
+            f"context_fields {list(data.context_fields)} differ from the registration's "
+            f"context_fields {list(declared_context)}"
+        )
     return problems
 
 
