@@ -17,6 +17,6 @@ __all__ = ["build_overview", "print_summary", "render_html", "render_markdown", 
 def write_reports(document: Mapping[str, Any], run_dir: Path) -> tuple[Path, Path]:
     """Write ``report.md`` and ``report.html`` of a run into its folder; return both paths."""
     markdown, page = run_dir / "report.md", run_dir / "report.html"
-    markdown.write_text(render_markdown(document), encoding="utf-8")
-    page.write_text(render_html(document), encoding="utf-8")
+    markdown.write_text(render_markdown(document, run_dir), encoding="utf-8")
+    page.write_text(render_html(document, run_dir), encoding="utf-8")
     return markdown, page

@@ -16,25 +16,34 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from mtrec.reports import plots
 from mtrec.reports.ablation import html_section as ablation_section
+from mtrec.reports.leaderboard import leaderboard_html
 from mtrec.reports.overview import build_overview, finite
 from mtrec.reports.plots import text
 from mtrec.reports.summary import compact, number
+from mtrec.store.leaderboard import build_leaderboard, source_of
 
 
-def render_html(document: Mapping[str, Any]) -> str:
-    """The HTML report of a run (``results.json`` as loaded)."""
-    return render_overview_html(build_overview(document))
+def render_html(document: Mapping[str, Any], run_dir: Path | None = None) -> str:
+    """The HTML report of a run (``results.json`` as loaded); ``run_dir`` (the run folder)
+    gives single-seed leaderboard cells their interval from the saved predictions."""
+    board = None
+    if document.get("records"):
+        board = leaderboard_html(build_leaderboard([source_of(document, run_dir)]))
+    return render_overview_html(build_overview(document), leaderboard=board)
 
 
-def render_overview_html(overview: Mapping[str, Any]) -> str:
-    """The HTML report from an overview built by ``mtrec.reports.overview.build_overview``."""
+def render_overview_html(overview: Mapping[str, Any], leaderboard: str | None = None) -> str:
+    """The HTML report from an overview built by ``mtrec.reports.overview.build_overview``;
+    ``leaderboard``: the leaderboard section's HTML (:mod:`mtrec.reports.leaderboard`)."""
     run = overview["run"]
     title = f"mtrec report: {run.get('suite') or '?'}"
     sections = [
+        *([("leaderboard", "Leaderboard", leaderboard)] if leaderboard else []),
         ("combinations", "Combinations", _combinations_section(overview)),
         ("tradeoffs", "Tradeoffs", _tradeoffs_section(overview)),
         ("gains", "Per-task gains", _gains_section(overview)),
@@ -571,6 +580,8 @@ table { border-collapse: collapse; margin: 6px 0 12px; font-variant-numeric: tab
 th, td { padding: 3px 9px; border-bottom: 1px solid var(--rule); text-align: left;
   white-space: nowrap; }
 td.num { text-align: right; }
+td.best { background: #e8f4ea; }
+td .ci { color: var(--muted); font-size: 12px; white-space: nowrap; }
 th { cursor: pointer; user-select: none; background: #f4f4f6; vertical-align: bottom;
   white-space: normal; min-width: 5em; max-width: 13em; }
 th:hover, th:focus { background: #e6eef6; }
@@ -582,6 +593,7 @@ svg.plot text { fill: var(--ink); }
 svg.plot .tick { fill: var(--muted); }
 svg.plot .cell text.on-dark { fill: #fff; }
 svg.plot .axis-label { font-size: 12px; }
+svg.plot .point-label { font-size: 11px; fill: var(--ink); }
 svg.plot .axis { stroke: #555; }
 svg.plot .grid { stroke: #eee; }
 svg.plot .zero { stroke: #333; stroke-width: 1; }

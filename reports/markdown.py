@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from mtrec.measure.group_headlines import group_gap_headlines
 from mtrec.reports.ablation import markdown_lines as ablation_lines
+from mtrec.reports.leaderboard import leaderboard_markdown
 from mtrec.reports.overview import build_overview, labelled
 from mtrec.reports.summary import (
     compact,
@@ -18,6 +20,7 @@ from mtrec.reports.summary import (
 )
 from mtrec.reports.text import markdown_cell
 from mtrec.run.plugin_values import metric_result
+from mtrec.store.leaderboard import build_leaderboard, source_of
 from mtrec.store.results_reader import unfinished
 
 
@@ -26,9 +29,11 @@ def _escape(text: Any) -> str:
     return markdown_cell(text)
 
 
-def render_markdown(document: Mapping[str, Any]) -> str:
-    """The Markdown report: accuracy, trivial reference, efficiency, group gaps, tradeoffs,
-    per-task gains (when the run has single-task baselines) and failures."""
+def render_markdown(document: Mapping[str, Any], run_dir: Path | None = None) -> str:
+    """The Markdown report: the leaderboard, accuracy, trivial reference, efficiency, group
+    gaps, tradeoffs, per-task gains (when the run has single-task baselines) and failures.
+    ``run_dir`` (the run folder) gives single-seed leaderboard cells their interval from the
+    saved predictions."""
     # One backbone listed twice with different settings: rows labelled by what differs.
     records = labelled(document.get("records", []))
     ok = [r for r in records if r["status"] == "ok"]
@@ -49,6 +54,9 @@ def render_markdown(document: Mapping[str, Any]) -> str:
         lines += [f"**Unfinished run**: {_escape(problem)}.", ""]
     if not records:
         lines += ["No records: this run holds no combinations.", ""]
+    else:
+        board = build_leaderboard([source_of(document, run_dir)])
+        lines += [*leaderboard_markdown(board), ""]
     columns = task_columns(ok)
     if ok:
         lines += ["## Accuracy (test split)", ""]

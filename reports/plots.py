@@ -21,6 +21,7 @@ HEAT_LOW = (255, 247, 236)
 HEAT_HIGH = (179, 0, 0)
 
 WIDTH = 760
+POINT_LABEL_CHARS = 30  # a scatter point's name beside it
 LABEL_CHARS = 38  # longer category labels are shortened on the axis; the tooltip has them whole
 
 
@@ -206,7 +207,7 @@ class Point:
 
     x: float  # horizontal objective
     y: float  # vertical objective
-    label: str  # the combination's name, for the tooltip
+    label: str  # the combination's name, beside the point and in its tooltip
     on_front: bool  # Pareto-optimal over all objectives
     details: str = ""  # extra tooltip lines
 
@@ -233,6 +234,17 @@ def scatter(points: Sequence[Point], *, x_label: str, y_label: str, title: str) 
             f'<circle class="{"front" if point.on_front else "dominated"}" '
             f'cx="{xs(point.x):.1f}" cy="{ys(point.y):.1f}" {style}>'
             f"<title>{text(tooltip)}</title></circle>"
+        )
+    # Every point named beside it (shortened; the tooltip has the whole name), drawn after
+    # the points so that no mark covers a name; near the right edge the name ends at the point.
+    for point in points:
+        x, y = xs(point.x), ys(point.y)
+        end = x > left + (right - left) * 0.7
+        name = text(shorten(point.label, POINT_LABEL_CHARS))
+        body.append(
+            f'<text class="point-label" x="{x - 9 if end else x + 9:.1f}" y="{y + 4:.1f}" '
+            f'text-anchor="{"end" if end else "start"}">{name}'
+            f"<title>{text(point.label)}</title></text>"
         )
     body += _legend(
         [

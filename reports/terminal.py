@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from mtrec.reports.ablation import terminal_table as ablation_table
+from mtrec.reports.leaderboard import print_fitted
 from mtrec.reports.overview import labelled
 from mtrec.reports.summary import (
     compact,
@@ -49,8 +50,13 @@ def print_summary(document: Mapping[str, Any], console: Console) -> None:
             cells[0] += f" [dim]{terminal_markup(strategy(record))}[/dim]"
         return cells
 
-    console.print(_accuracy_table(f"mtrec {suite}: test metrics", records, identity, names))
-    console.print(_cost_table(f"mtrec {suite}: cost", records, identity, names))
+    # Wider than the console: split into tables that repeat the identity columns (never
+    # squeezed into zero-width columns).
+    for table in (
+        _accuracy_table(f"mtrec {suite}: test metrics", records, identity, names),
+        _cost_table(f"mtrec {suite}: cost", records, identity, names),
+    ):
+        print_fitted(console, table, keep=len(identity))
     ablation = ablation_table(document)  # records differing only in their input options
     if ablation is not None:
         console.print(ablation)

@@ -11,7 +11,17 @@ import argparse
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-from mtrec.cli import compare, datasets, merge, plugins, report, run, store, suites
+from mtrec.cli import (
+    compare,
+    datasets,
+    leaderboard,
+    merge,
+    plugins,
+    report,
+    run,
+    store,
+    suites,
+)
 from mtrec.cli.arguments import HostFactory, Parser
 from mtrec.version import __version__
 
@@ -36,6 +46,7 @@ COMMANDS: dict[str, Command] = {
     "plugins": plugins,
     "suites": suites,
     "report": report,
+    "leaderboard": leaderboard,
     "compare": compare,
     "merge": merge,
     "store": store,

@@ -43,12 +43,12 @@ def execute(args: argparse.Namespace, host: HostFactory) -> int:
             written = write_reports(document, args.run_dir)
         except OSError as exc:
             raise UsageError(f"{args.run_dir}: cannot write the reports ({exc.strerror})") from None
-        print(render_markdown(document))
+        print(render_markdown(document, args.run_dir))
         print("wrote " + ", ".join(str(path) for path in written), file=sys.stderr)
     elif args.format == "json":
         print(json.dumps(build_overview(document), indent=2))
     elif args.format == "html":
-        print(render_html(document), end="")
+        print(render_html(document, args.run_dir), end="")
     else:
-        print(render_markdown(document))
+        print(render_markdown(document, args.run_dir))
     return 0

@@ -118,6 +118,7 @@ def execute(args: argparse.Namespace, host: HostFactory) -> int:
 
     from mtrec.config import load_suite
     from mtrec.reports import print_summary, write_reports
+    from mtrec.reports.leaderboard import print_run_leaderboard
     from mtrec.run.progress import RichReporter
     from mtrec.run.runner import default_run_dir, run_sweep
 
@@ -130,6 +131,8 @@ def execute(args: argparse.Namespace, host: HostFactory) -> int:
             suite, plugin_host, out, device=args.device, reporter=reporter, **sweep_options(args)
         )
     report_path, html_path = write_reports(result.document, out)
+    # The comparison view first, then one row per record.
+    print_run_leaderboard(result.document, out, Console(quiet=args.quiet))
     print_summary(result.document, Console(quiet=args.quiet))
     for line in failure_summary(result):
         console.print(line, markup=False, highlight=False)

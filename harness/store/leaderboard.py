@@ -1,0 +1,891 @@
+"""The leaderboard: backbone variants x domains, one table per task metric, HELM-style ranks.
+
+Built from one or more finished runs (``results.json`` through the one results reader, and
+the saved test predictions for single-seed intervals). Pure functions: the renderers in
+:mod:`mtrec.reports.leaderboard` only lay the result out.
+
+* **Rows** are backbone *variants*. Records of one backbone that differ in a setting
+  (strategy, MTL architecture, loss weighting, transfer source, learning rate, input options,
+  pooling, backbone options, head set, ...) are told apart by that setting: every setting of
+  the record's resolved config except its identity, seed, domain data, measurement and
+  fairness options is compared, so a setting added later names its variants too. A setting
+  is shown only where the record departs from its run's suite-level value (a plain record
+  keeps the plain backbone name); where that leaves two different configurations under one
+  name, they are spelled out in full.
+* **Columns** are domains; tasks of different domains that share a name and metric share a
+  table.
+* **A cell** is the mean of the metric over the variant's seeds on that domain, with a 95%
+  interval: with two or more seeds, the t-interval over seeds (mean +- t(0.975, n-1) s/sqrt n);
+  with one seed, the percentile interval of a bootstrap over users (each drawn user brings all
+  their test rows) of the saved test predictions, ``fairness.bootstrap_resamples`` resamples
+  (1000 when unset), seeded with the record's seed.
+* **Best** cells are the best mean of their column in the metric's direction (ties all marked).
+* **Ranks** (HELM-style): in every (task, domain) column a variant's win rate is the share of
+  the other variants with a value there whose mean it beats (a tie counts half). Its win rate
+  on a domain is the mean over that domain's task columns, its rank on the domain orders
+  variants by that win rate (1 = best; ties share the better rank), and the board orders
+  variants by the mean win rate over domains, then the mean rank.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mtrec.errors import UsageError
+from mtrec.measure.bootstrap import DEFAULT_RESAMPLES, Clusters, bootstrap
+from mtrec.measure.pareto import summarise
+from mtrec.measure.predictions import read_predictions
+from mtrec.measure.resampled import weighted_metric
+from mtrec.store.compare import load_run
+
+LEVEL = 0.95
+# config sections that are not part of what a variant *is*: its identity (columns, seeds)
+# and how it was measured
+_NOT_SETTINGS = frozenset({"backbone", "head_set", "domain", "seed", "measure", "fairness"})
+# settings shown by their value alone, in this order; others read "name=value"
+_BY_VALUE = ("training.strategy", "training.architecture", "training.loss_weighting")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Source:
+    """A finished run read for the board."""
+
+    name: str  # as the user named it (folder or stored run)
+    path: Path  # the run folder (results.json, predictions/)
+    document: Mapping[str, Any]  # its results.json
+
+
+@dataclass(frozen=True, kw_only=True)
+class Entry:
+    """One record placed on the board."""
+
+    source: Source  # the run holding it
+    record: Mapping[str, Any]  # the record as results.json has it
+    variant: str  # its row name
+    base: str  # its row name without the transfer source (the transfer matrix's row group)
+    settings: Mapping[str, str]  # every setting that tells it from its backbone's other rows
+
+
+@dataclass(frozen=True, kw_only=True)
+class Cell:
+    """A mean over seeds with its 95% interval."""
+
+    mean: float  # mean of ``values``
+    low: float | None  # interval bounds (None: no interval could be had)
+    high: float | None
+    method: str  # "t over seeds", "bootstrap over users" or "none"
+    seeds: tuple[int, ...]  # the seeds averaged
+    values: tuple[float, ...]  # one value per seed
+    best: bool = False  # the best mean of its column
+    rank: int | None = None  # its rank in the column (1 = best)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TaskTable:
+    """One task metric: variants x domains."""
+
+    task: str
+    metric: str
+    direction: str  # "higher" or "lower" is better
+    domains: tuple[str, ...]
+    rows: tuple[tuple[str, Mapping[str, Cell]], ...]  # (variant, domain -> cell), board order
+
+    @property
+    def title(self) -> str:
+        arrow = "\u2191" if self.direction == "higher" else "\u2193"
+        return f"{self.task} {self.metric} {arrow}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Standing:
+    """A variant's place on the board."""
+
+    variant: str
+    domain_ranks: Mapping[str, int]  # domain -> rank by win rate on that domain
+    domain_win_rates: Mapping[str, float]  # domain -> mean win rate over its task columns
+    mean_rank: float | None
+    mean_win_rate: float | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Cost:
+    """What a variant costs, averaged over its ok records (domains and seeds)."""
+
+    variant: str
+    records: int
+    latency_p50_ms: float | None  # batch size 1 (else the first measured), end to end
+    train_samples_per_s: float | None
+    peak_memory_mb: float | None
+    flops_per_sample: float | None
+    params: float | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class FairnessTable:
+    """One fairness headline: variants x domains."""
+
+    name: str  # "d_min" or "worst_group_gap"
+    title: str
+    direction: str
+    domains: tuple[str, ...]
+    rows: tuple[tuple[str, Mapping[str, Cell]], ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class TransferMatrix:
+    """Mean relative gain (%) over the target trained alone, source x target."""
+
+    variant: str  # the variant without its transfer source
+    sources: tuple[str, ...]
+    targets: tuple[str, ...]
+    cells: Mapping[tuple[str, str], Cell]  # (source, target) -> mean gain
+
+
+@dataclass(frozen=True, kw_only=True)
+class Failure:
+    run: str
+    variant: str
+    head_set: str
+    domain: str
+    seed: int
+    error: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Leaderboard:
+    runs: tuple[str, ...]
+    tables: tuple[TaskTable, ...]
+    standings: tuple[Standing, ...]  # board order
+    domains: tuple[str, ...]
+    costs: tuple[Cost, ...]
+    fairness: tuple[FairnessTable, ...]
+    transfers: tuple[TransferMatrix, ...]
+    failures: tuple[Failure, ...]
+    variants: Mapping[str, Mapping[str, str]]  # variant -> the settings that tell it apart
+    notes: tuple[str, ...] = field(default=())  # duplicates left out, filters that matched none
+
+
+# --------------------------------------------------------------------------------------
+# input
+# --------------------------------------------------------------------------------------
+
+
+def load_sources(names: Sequence[str]) -> list[Source]:
+    """Run folders or stored runs (by name or id); UsageError naming the first bad one."""
+    sources = []
+    for name in names:
+        run = load_run(name)
+        sources.append(Source(name=name, path=run.path, document=run.document))
+    return sources
+
+
+def source_of(document: Mapping[str, Any], path: Path | None, name: str = "") -> Source:
+    """A source for a document already in hand (the end of ``mtrec run``, ``mtrec report``);
+    without ``path`` single-seed cells get no interval (no predictions to resample)."""
+    return Source(
+        name=name or str(path or "run"), path=path or Path("/nonexistent"), document=document
+    )
+
+
+# --------------------------------------------------------------------------------------
+# building
+# --------------------------------------------------------------------------------------
+
+
+def build_leaderboard(
+    sources: Sequence[Source], *, task: str | None = None, metric: str | None = None
+) -> Leaderboard:
+    """The board of ``sources``; ``task`` keeps one task's tables, ``metric`` tabulates that
+    metric instead of each task's primary one (tasks without it are left out)."""
+    entries, notes = _entries(sources)
+    ok = [e for e in entries if e.record.get("status") == "ok"]
+    tables = _task_tables(ok, task=task, metric=metric)
+    if (task or metric) and not tables:
+        wanted = " ".join(
+            x
+            for x in (f"task {task!r}" if task else "", f"metric {metric!r}" if metric else "")
+            if x
+        )
+        known = sorted({f"{t}.{m}" for e in ok for t, m in _task_metrics(e.record, None)})
+        raise UsageError(
+            f"no record reports {wanted}; the runs have {', '.join(known) or 'no ok records'}"
+        )
+    standings = _standings(tables)
+    order = {s.variant: i for i, s in enumerate(standings)}
+    tables = [_ordered(t, order) for t in tables]
+    domains = tuple(dict.fromkeys(d for t in tables for d in t.domains))
+    variants: dict[str, Mapping[str, str]] = {}
+    for entry in entries:
+        variants.setdefault(entry.variant, entry.settings)
+    return Leaderboard(
+        runs=tuple(s.name for s in sources),
+        tables=tuple(tables),
+        standings=tuple(standings),
+        domains=domains,
+        costs=tuple(sorted(_costs(ok), key=lambda c: order.get(c.variant, len(order)))),
+        fairness=tuple(_fairness_tables(ok, order)),
+        transfers=tuple(_transfers(ok)),
+        failures=tuple(
+            Failure(
+                run=e.source.name,
+                variant=e.variant,
+                head_set=str(e.record["head_set"]),
+                domain=str(e.record["domain"]),
+                seed=int(e.record["seed"]),
+                error=str(e.record.get("error") or "?"),
+            )
+            for e in entries
+            if e.record.get("status") != "ok"
+        ),
+        variants=variants,
+        notes=tuple(notes),
+    )
+
+
+def _entries(sources: Sequence[Source]) -> tuple[list[Entry], list[str]]:
+    """Every record with its variant name; a record measured again (same variant, head set,
+    domain and seed in a later run) replaces the earlier one, with a note."""
+    pairs = [(s, r) for s in sources for r in s.document.get("records", [])]
+    names = variant_names([(r, s.document) for s, r in pairs])
+    kept: dict[tuple[str, str, str, int], Entry] = {}
+    notes = []
+    for (source, record), (variant, base, settings) in zip(pairs, names, strict=True):
+        key = (variant, str(record["head_set"]), str(record["domain"]), int(record["seed"]))
+        if key in kept:
+            notes.append(
+                f"{variant} on {key[2]} seed {key[3]}: the record of {source.name} replaces "
+                f"the one of {kept[key].source.name}"
+            )
+        kept[key] = Entry(
+            source=source, record=record, variant=variant, base=base, settings=settings
+        )
+    return list(kept.values()), notes
+
+
+# --------------------------------------------------------------------------------------
+# variant names
+# --------------------------------------------------------------------------------------
+
+
+def variant_names(
+    records: Sequence[tuple[Mapping[str, Any], Mapping[str, Any]]],
+) -> list[tuple[str, str, dict[str, str]]]:
+    """(variant, variant without transfer, settings shown) of each (record, its document).
+
+    A setting names a variant when the records of that backbone do not all agree on it and
+    the record departs from its suite's own value (for a setting the suite does not set:
+    from "unset"). When two different configurations would share a name, both are named by
+    every setting in which their backbone's records differ.
+    """
+    flat = [_settings(record) for record, _ in records]
+    for (record, _), mine in zip(records, flat, strict=True):
+        mine["head_set"] = json.dumps(str(record["head_set"]))
+    references = [_suite_settings(document) for _, document in records]
+    backbones = [str(record.get("backbone")) for record, _ in records]
+    by_backbone: dict[str, list[dict[str, str]]] = {}
+    for backbone, mine in zip(backbones, flat, strict=True):
+        by_backbone.setdefault(backbone, []).append(mine)
+    differing = {
+        backbone: {
+            key
+            for key in set().union(*(g.keys() for g in group))
+            if len({g.get(key, "") for g in group}) > 1
+        }
+        for backbone, group in by_backbone.items()
+    }
+    # A head set is a setting only where one backbone meets one domain with several (a
+    # domain's own head set otherwise goes with its column).
+    heads: dict[tuple[str, str], set[str]] = {}
+    for backbone, (record, _) in zip(backbones, records, strict=True):
+        heads.setdefault((backbone, str(record["domain"])), set()).add(str(record["head_set"]))
+    for backbone in differing:
+        if not any(len(n) > 1 for (b, _), n in heads.items() if b == backbone):
+            differing[backbone].discard("head_set")
+
+    def shown(i: int, everything: bool) -> dict[str, str]:
+        mine, reference = flat[i], references[i]
+        return {
+            key: mine.get(key, "")
+            for key in _ordered_keys(differing[backbones[i]])
+            if everything or mine.get(key, "") != reference.get(key, "")
+        }
+
+    chosen = [shown(i, everything=False) for i in range(len(records))]
+    names = [_name(backbones[i], chosen[i], records[i][0]) for i in range(len(records))]
+    configurations: dict[str, set[str]] = {}
+    for i, name in enumerate(names):
+        signature = {k: flat[i].get(k, "") for k in sorted(differing[backbones[i]])}
+        configurations.setdefault(name, set()).add(json.dumps(signature))
+    spelled = [len(configurations[name]) > 1 for name in names]
+    out = []
+    for i in range(len(records)):
+        if spelled[i]:
+            chosen[i] = shown(i, everything=True)
+        record = records[i][0]
+        without = {k: v for k, v in chosen[i].items() if not k.startswith("transfer.")}
+        out.append(
+            (
+                _name(backbones[i], chosen[i], record, spelled=spelled[i]),
+                _name(backbones[i], without, record, spelled=spelled[i]),
+                {k: _display(k, v, record) for k, v in chosen[i].items()},
+            )
+        )
+    return out
+
+
+def _settings(record: Mapping[str, Any]) -> dict[str, str]:
+    """A record's settings, flattened to dotted names with JSON values (for comparing)."""
+    config = record.get("config") or {}
+    flat: dict[str, str] = {}
+    backbone = config.get("backbone") or {}
+    _flatten(flat, "backbone", {k: v for k, v in backbone.items() if k != "name"})
+    transfer = (config.get("domain") or {}).get("transfer")
+    if isinstance(transfer, Mapping):
+        sources = transfer.get("sources") or []
+        flat["transfer.sources"] = json.dumps(
+            [s.get("name") if isinstance(s, Mapping) else s for s in sources]
+        )
+        _flatten(flat, "transfer", {k: v for k, v in transfer.items() if k != "sources"})
+    for key, value in config.items():
+        if key not in _NOT_SETTINGS:
+            _flatten(flat, key, value)
+    return {k: v for k, v in flat.items() if v not in ("null", "{}", "[]")}
+
+
+def _suite_settings(document: Mapping[str, Any]) -> dict[str, str]:
+    """The suite-level values of a run (what a plain record of that run has)."""
+    config = (document.get("suite") or {}).get("config") or {}
+    flat: dict[str, str] = {}
+    for key, value in config.items():
+        if key not in _NOT_SETTINGS and key not in ("name", "description", "seeds"):
+            _flatten(flat, key, value)
+    return {k: v for k, v in flat.items() if v not in ("null", "{}", "[]")}
+
+
+def _flatten(flat: dict[str, str], prefix: str, value: Any) -> None:
+    if isinstance(value, Mapping) and value:
+        for key, inner in value.items():
+            _flatten(flat, f"{prefix}.{key}", inner)
+    else:
+        flat[prefix] = json.dumps(value, sort_keys=True)
+
+
+def _ordered_keys(keys: Iterable[str]) -> list[str]:
+    first = [k for k in (*_BY_VALUE, "transfer.sources") if k in keys]
+    return first + sorted(k for k in keys if k not in first)
+
+
+def _name(
+    backbone: str, shown: Mapping[str, str], record: Mapping[str, Any], spelled: bool = False
+) -> str:
+    """``backbone (frozen, mmoe, from synthetic-ecommerce, lr=0.003)``; ``spelled``: every
+    setting as name=value."""
+    parts = []
+    for key, value in shown.items():
+        text = _display(key, value, record)
+        if spelled or key not in (*_BY_VALUE, "transfer.sources"):
+            text = f"{_short(key, shown)}={text}"
+        parts.append(text)
+    return f"{backbone} ({', '.join(parts)})" if parts else backbone
+
+
+def _display(key: str, value: str, record: Mapping[str, Any] | None = None) -> str:
+    """A setting's value as a name shows it."""
+    try:
+        decoded = json.loads(value) if value else None
+    except json.JSONDecodeError:
+        decoded = value
+    if key == "training.strategy" and decoded == "top_k" and record is not None:
+        layers = (record.get("training") or {}).get("trainable_layers")
+        top_k = layers or ((record.get("config") or {}).get("training") or {}).get("top_k")
+        return f"top_{top_k}"
+    if key == "transfer.sources" and isinstance(decoded, list):
+        return "from " + "+".join(str(s) for s in decoded)
+    if decoded is None:
+        return "unset"
+    if isinstance(decoded, float):
+        return f"{decoded:g}"
+    if isinstance(decoded, str):
+        return decoded
+    return json.dumps(decoded, sort_keys=True)
+
+
+def _short(key: str, among: Iterable[str]) -> str:
+    """The last part of a dotted setting name, unless another shown setting ends alike."""
+    last = key.rpartition(".")[2]
+    same = [k for k in among if k.rpartition(".")[2] == last]
+    return last if len(same) <= 1 else key
+
+
+# --------------------------------------------------------------------------------------
+# cells
+# --------------------------------------------------------------------------------------
+
+
+def seed_cell(values: Sequence[float], seeds: Sequence[int]) -> Cell:
+    """Mean of per-seed values with the t-interval over seeds (needs two or more)."""
+    array = np.asarray(values, dtype=np.float64)
+    mean = float(array.mean())
+    if len(array) < 2:
+        return Cell(
+            mean=mean, low=None, high=None, method="none", seeds=tuple(seeds), values=tuple(values)
+        )
+    half = t_quantile(len(array) - 1, LEVEL) * float(array.std(ddof=1)) / math.sqrt(len(array))
+    return Cell(
+        mean=mean,
+        low=mean - half,
+        high=mean + half,
+        method="t over seeds",
+        seeds=tuple(seeds),
+        values=tuple(float(v) for v in values),
+    )
+
+
+def t_quantile(df: int, level: float = LEVEL) -> float:
+    """The t such that P(|T| < t) = ``level`` for Student's t with ``df`` degrees of freedom
+    (the half-width factor of a two-sided interval), by bisection on the closed form of
+    P(|T| < t) for integer ``df``."""
+    low, high = 0.0, 1.0
+    while _central_t(high, df) < level:
+        high *= 2.0
+    for _ in range(200):
+        middle = (low + high) / 2.0
+        if _central_t(middle, df) < level:
+            low = middle
+        else:
+            high = middle
+    return (low + high) / 2.0
+
+
+def _central_t(t: float, df: int) -> float:
+    """P(|T| < t) for Student's t with integer ``df`` >= 1 (closed form in the angle
+    atan(t / sqrt(df)))."""
+    theta = math.atan(t / math.sqrt(df))
+    cos2 = math.cos(theta) ** 2
+    if df % 2 == 1:
+        if df == 1:
+            return 2.0 * theta / math.pi
+        term, total = 1.0, 1.0
+        for k in range(1, (df - 1) // 2):  # (2/3) cos^2, (2*4)/(3*5) cos^4, ...
+            term *= (2.0 * k) / (2.0 * k + 1.0) * cos2
+            total += term
+        return 2.0 / math.pi * (theta + math.sin(theta) * math.cos(theta) * total)
+    term, total = 1.0, 1.0
+    for k in range(1, df // 2):  # (1/2) cos^2, (1*3)/(2*4) cos^4, ...
+        term *= (2.0 * k - 1.0) / (2.0 * k) * cos2
+        total += term
+    return math.sin(theta) * total
+
+
+def user_bootstrap(
+    path: Path, record: Mapping[str, Any], task: str, metric: str
+) -> tuple[float, float] | None:
+    """The 95% percentile interval of ``task``'s ``metric`` over users (a drawn user brings
+    all their test rows), from the record's saved test predictions; None without them."""
+    found = read_predictions(path, record, task)
+    users = _user_ids(path, record, task)
+    if found is None:
+        return None
+    _, predictions = found
+    clusters = Clusters.of(users, len(predictions.y_true))
+    on_weights = weighted_metric(predictions, metric)
+    resamples = ((record.get("config") or {}).get("fairness") or {}).get("bootstrap_resamples")
+    interval = bootstrap(
+        lambda units: on_weights(clusters.weights(units)),
+        clusters.count,
+        resamples=resamples if isinstance(resamples, int) and resamples > 0 else DEFAULT_RESAMPLES,
+        seed=int(record["seed"]),
+        level=LEVEL,
+    )
+    if interval.low is None or interval.high is None:
+        return None
+    return interval.low, interval.high
+
+
+def _user_ids(path: Path, record: Mapping[str, Any], task: str) -> np.ndarray | None:
+    relative = (record.get("predictions") or {}).get(task)
+    file = path / "predictions" / str(relative)
+    if not relative or not file.is_file():
+        return None
+    with open(file, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    if not rows or "user_id" not in rows[0]:
+        return None
+    ids = [row["user_id"] for row in rows]
+    try:  # numeric ids as numbers: users in the order of their ids, as the run had them
+        return np.array([int(i) for i in ids])
+    except ValueError:
+        return np.array(ids)
+
+
+def _metric_cell(entries: Sequence[Entry], task: str, metric: str) -> Cell | None:
+    pairs = sorted(
+        (int(e.record["seed"]), value, e)
+        for e in entries
+        if (value := _finite(((e.record.get("metrics") or {}).get(task) or {}).get(metric)))
+        is not None
+    )
+    if not pairs:
+        return None
+    cell = seed_cell([v for _, v, _ in pairs], [s for s, _, _ in pairs])
+    if len(pairs) == 1:
+        entry = pairs[0][2]
+        interval = user_bootstrap(entry.source.path, entry.record, task, metric)
+        if interval is not None:
+            cell = Cell(
+                mean=cell.mean,
+                low=interval[0],
+                high=interval[1],
+                method="bootstrap over users",
+                seeds=cell.seeds,
+                values=cell.values,
+            )
+    return cell
+
+
+# --------------------------------------------------------------------------------------
+# tables and ranks
+# --------------------------------------------------------------------------------------
+
+
+def _task_metrics(record: Mapping[str, Any], metric: str | None) -> list[tuple[str, str]]:
+    out = []
+    for task, info in (record.get("tasks") or {}).items():
+        name = metric or info.get("primary_metric")
+        if name and name in (info.get("directions") or {}):
+            out.append((task, name))
+    return out
+
+
+def _task_tables(ok: Sequence[Entry], *, task: str | None, metric: str | None) -> list[TaskTable]:
+    groups: dict[tuple[str, str], dict[str, dict[str, list[Entry]]]] = {}
+    directions: dict[tuple[str, str], str] = {}
+    for entry in ok:
+        for name, metric_name in _task_metrics(entry.record, metric):
+            if task is not None and name != task:
+                continue
+            key = (name, metric_name)
+            directions.setdefault(key, entry.record["tasks"][name]["directions"][metric_name])
+            by_variant = groups.setdefault(key, {})
+            by_variant.setdefault(entry.variant, {}).setdefault(
+                str(entry.record["domain"]), []
+            ).append(entry)
+    tables = []
+    for (name, metric_name), by_variant in groups.items():
+        domains = tuple(dict.fromkeys(d for cells in by_variant.values() for d in cells))
+        direction = directions[(name, metric_name)]
+        raw = {
+            variant: {
+                domain: cell
+                for domain, members in cells.items()
+                if (cell := _metric_cell(members, name, metric_name)) is not None
+            }
+            for variant, cells in by_variant.items()
+        }
+        tables.append(
+            TaskTable(
+                task=name,
+                metric=metric_name,
+                direction=direction,
+                domains=domains,
+                rows=tuple((v, _marked(raw, v, direction)) for v in raw),
+            )
+        )
+    return tables
+
+
+def _marked(raw: Mapping[str, Mapping[str, Cell]], variant: str, direction: str) -> dict[str, Cell]:
+    """The variant's cells with best marks and column ranks."""
+    out = {}
+    for domain, cell in raw[variant].items():
+        column = [cells[domain].mean for cells in raw.values() if domain in cells]
+        rank = column_rank(cell.mean, column, direction)
+        out[domain] = Cell(**{**cell.__dict__, "best": rank == 1, "rank": rank})
+    return out
+
+
+def column_rank(value: float, column: Sequence[float], direction: str) -> int:
+    """1 + how many values of ``column`` are better than ``value`` (ties share the rank)."""
+    sign = -1.0 if direction == "lower" else 1.0
+    return 1 + sum(1 for other in column if sign * other > sign * value)
+
+
+def win_rate(value: float, column: Sequence[float], direction: str) -> float | None:
+    """Share of the *other* values of ``column`` that ``value`` beats, ties counting half;
+    None when it has no other value to beat."""
+    if len(column) < 2:
+        return None
+    sign = -1.0 if direction == "lower" else 1.0
+    wins = sum(1.0 for other in column if sign * value > sign * other)
+    ties = sum(1.0 for other in column if other == value) - 1.0  # itself
+    return (wins + 0.5 * ties) / (len(column) - 1)
+
+
+def _standings(tables: Sequence[TaskTable]) -> list[Standing]:
+    rates: dict[str, dict[str, list[float]]] = {}
+    variants: list[str] = []
+    for table in tables:
+        for variant, _ in table.rows:
+            if variant not in variants:
+                variants.append(variant)
+        for domain in table.domains:
+            column = [cells[domain].mean for _, cells in table.rows if domain in cells]
+            for variant, cells in table.rows:
+                if domain in cells:
+                    rate = win_rate(cells[domain].mean, column, table.direction)
+                    if rate is not None:
+                        rates.setdefault(variant, {}).setdefault(domain, []).append(rate)
+    domain_rates = {
+        v: {d: float(np.mean(r)) for d, r in rates.get(v, {}).items()} for v in variants
+    }
+    domains = list(dict.fromkeys(d for t in tables for d in t.domains))
+    ranks: dict[str, dict[str, int]] = {v: {} for v in variants}
+    for domain in domains:
+        column = [by[domain] for by in domain_rates.values() if domain in by]
+        for variant in variants:
+            if domain in domain_rates[variant]:
+                ranks[variant][domain] = column_rank(
+                    domain_rates[variant][domain], column, "higher"
+                )
+    standings = [
+        Standing(
+            variant=v,
+            domain_ranks=ranks[v],
+            domain_win_rates=domain_rates[v],
+            mean_rank=float(np.mean(list(ranks[v].values()))) if ranks[v] else None,
+            mean_win_rate=(
+                float(np.mean(list(domain_rates[v].values()))) if domain_rates[v] else None
+            ),
+        )
+        for v in variants
+    ]
+    return sorted(
+        standings,
+        key=lambda s: (
+            -(s.mean_win_rate if s.mean_win_rate is not None else -1.0),
+            s.mean_rank if s.mean_rank is not None else math.inf,
+        ),
+    )
+
+
+def _ordered(table: TaskTable, order: Mapping[str, int]) -> TaskTable:
+    rows = sorted(table.rows, key=lambda row: order.get(row[0], len(order)))
+    return TaskTable(
+        task=table.task,
+        metric=table.metric,
+        direction=table.direction,
+        domains=table.domains,
+        rows=tuple(rows),
+    )
+
+
+# --------------------------------------------------------------------------------------
+# cost, fairness, transfer
+# --------------------------------------------------------------------------------------
+
+
+def _costs(ok: Sequence[Entry]) -> list[Cost]:
+    by_variant: dict[str, list[Entry]] = {}
+    for entry in ok:
+        by_variant.setdefault(entry.variant, []).append(entry)
+    costs = []
+    for variant, entries in by_variant.items():
+        efficiency = [e.record.get("efficiency") or {} for e in entries]
+
+        def mean(values: Iterable[Any]) -> float | None:
+            kept = [v for v in (_finite(x) for x in values) if v is not None]
+            return float(np.mean(kept)) if kept else None
+
+        costs.append(
+            Cost(
+                variant=variant,
+                records=len(entries),
+                latency_p50_ms=mean(summarise(e.record)["latency_p50_ms"] for e in entries),
+                train_samples_per_s=mean(x.get("train_samples_per_s") for x in efficiency),
+                peak_memory_mb=mean(x.get("peak_memory_mb") for x in efficiency),
+                flops_per_sample=mean(x.get("flops_per_sample") for x in efficiency),
+                params=mean(x.get("params") for x in efficiency),
+            )
+        )
+    return costs
+
+
+_HEADLINES = (
+    ("d_min", "worst-task gain D_min % (over single-task baselines)", "higher"),
+    ("worst_group_gap", "worst group gap (% of the task's metric)", "lower"),
+)
+
+
+def _fairness_tables(ok: Sequence[Entry], order: Mapping[str, int]) -> list[FairnessTable]:
+    tables = []
+    for name, title, direction in _HEADLINES:
+        found: dict[str, dict[str, list[tuple[int, float, Entry]]]] = {}
+        for entry in ok:
+            value = _finite(summarise(entry.record).get(name))
+            if value is not None:
+                found.setdefault(entry.variant, {}).setdefault(
+                    str(entry.record["domain"]), []
+                ).append((int(entry.record["seed"]), value, entry))
+        if not found:
+            continue
+        rows = []
+        for variant in sorted(found, key=lambda v: order.get(v, len(order))):
+            cells = {}
+            for domain, triples in found[variant].items():
+                triples.sort(key=lambda t: (t[0], t[1]))
+                cell = seed_cell([v for _, v, _ in triples], [s for s, _, _ in triples])
+                if len(triples) == 1 and name == "d_min":
+                    interval = _worst_task_interval(triples[0][2].record)
+                    if interval is not None:
+                        cell = Cell(
+                            **{
+                                **cell.__dict__,
+                                "low": interval[0],
+                                "high": interval[1],
+                                "method": "bootstrap over users",
+                            }
+                        )
+                cells[domain] = cell
+            rows.append((variant, cells))
+        domains = tuple(dict.fromkeys(d for _, cells in rows for d in cells))
+        raw = dict(rows)
+        tables.append(
+            FairnessTable(
+                name=name,
+                title=title,
+                direction=direction,
+                domains=domains,
+                rows=tuple((v, _marked(raw, v, direction)) for v in raw),
+            )
+        )
+    return tables
+
+
+def _worst_task_interval(record: Mapping[str, Any]) -> tuple[float, float] | None:
+    """The recorded bootstrap interval of the worst task's gain (subtask-gain)."""
+    entry = (record.get("fairness") or {}).get("subtask-gain")
+    if not isinstance(entry, Mapping):
+        return None
+    worst = entry.get("worst_task")
+    ci = ((entry.get("tasks") or {}).get(worst) or {}).get("ci") if worst else None
+    if isinstance(ci, list) and len(ci) == 2 and all(_finite(x) is not None for x in ci):
+        return float(ci[0]), float(ci[1])
+    return None
+
+
+def _transfers(ok: Sequence[Entry]) -> list[TransferMatrix]:
+    found: dict[str, dict[tuple[str, str], list[tuple[int, float]]]] = {}
+    for entry in ok:
+        transfer = entry.record.get("transfer")
+        if not isinstance(transfer, Mapping):
+            continue
+        gain = _finite(transfer.get("mean_gain"))
+        if gain is None:
+            continue
+        sources = "+".join(
+            str(s.get("domain")) for s in transfer.get("sources") or [] if isinstance(s, Mapping)
+        )
+        found.setdefault(entry.base, {}).setdefault(
+            (sources or "?", str(entry.record["domain"])), []
+        ).append((int(entry.record["seed"]), gain))
+    matrices = []
+    for base, pairs in found.items():
+        cells = {}
+        for key, values in pairs.items():
+            values.sort()
+            cells[key] = seed_cell([v for _, v in values], [s for s, _ in values])
+        matrices.append(
+            TransferMatrix(
+                variant=base,
+                sources=tuple(dict.fromkeys(s for s, _ in pairs)),
+                targets=tuple(dict.fromkeys(t for _, t in pairs)),
+                cells=cells,
+            )
+        )
+    return matrices
+
+
+def _finite(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+# --------------------------------------------------------------------------------------
+# output as data
+# --------------------------------------------------------------------------------------
+
+
+def leaderboard_json(board: Leaderboard) -> dict[str, Any]:
+    """The board as plain JSON-ready data (``mtrec leaderboard --format json``)."""
+
+    def cell(c: Cell) -> dict[str, Any]:
+        return {
+            "mean": c.mean,
+            "ci": None if c.low is None or c.high is None else [c.low, c.high],
+            "interval": c.method,
+            "seeds": list(c.seeds),
+            "values": list(c.values),
+            "best": c.best,
+            "rank": c.rank,
+        }
+
+    return {
+        "runs": list(board.runs),
+        "interval_level": LEVEL,
+        "domains": list(board.domains),
+        "variants": {v: dict(s) for v, s in board.variants.items()},
+        "tables": [
+            {
+                "task": t.task,
+                "metric": t.metric,
+                "direction": t.direction,
+                "domains": list(t.domains),
+                "rows": [
+                    {"variant": v, "cells": {d: cell(c) for d, c in cells.items()}}
+                    for v, cells in t.rows
+                ],
+            }
+            for t in board.tables
+        ],
+        "standings": [
+            {
+                "variant": s.variant,
+                "domain_ranks": dict(s.domain_ranks),
+                "domain_win_rates": dict(s.domain_win_rates),
+                "mean_rank": s.mean_rank,
+                "mean_win_rate": s.mean_win_rate,
+            }
+            for s in board.standings
+        ],
+        "cost": [c.__dict__ for c in board.costs],
+        "fairness": [
+            {
+                "name": f.name,
+                "title": f.title,
+                "direction": f.direction,
+                "rows": [
+                    {"variant": v, "cells": {d: cell(c) for d, c in cells.items()}}
+                    for v, cells in f.rows
+                ],
+            }
+            for f in board.fairness
+        ],
+        "transfers": [
+            {
+                "variant": m.variant,
+                "cells": [{"source": s, "target": t, **cell(c)} for (s, t), c in m.cells.items()],
+            }
+            for m in board.transfers
+        ],
+        "failures": [f.__dict__ for f in board.failures],
+        "notes": list(board.notes),
+    }
