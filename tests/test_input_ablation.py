@@ -239,3 +239,50 @@ def test_reports_show_the_input_ablation(run: SweepResult) -> None:
     assert "input ablation" in shown
     assert all(len(line) <= 80 for line in shown.splitlines())
     assert planted.split(" [")[0] in shown  # the gain itself; the interval may wrap
+
+
+def test_frozen_features_are_encoded_anew_for_another_input() -> None:
+    from mtrec.model.strategies import FeatureCache
+    from mtrec.run.matrix import expand
+    from mtrec.run.plugin_calls import load_domain
+    from mtrec.run.sweep_cache import SweepCache
+    from tests.prepared_models import prepare_for_test
+
+    suite = parse_suite(SUITE, origin="scene-ablation.yaml", source="file")
+    host = PluginHost(extra_plugins=[("scene", ScenePlugin())])
+    with_context, without = [c for c in expand(suite) if c.domain.name == "scene-absent"]
+    cache = SweepCache()
+    spec = host.registries.backbones.get("tiny-bert")
+    head_set = host.registries.head_sets.get("scene-click")
+    features = FeatureCache()
+    loaded = spec.load()
+    counts = []
+    for combination in (without, with_context, without):
+        data = load_domain("scene-absent", {}, combination, host, cache)
+        prepare_for_test(spec, head_set, data, strategy="frozen", loaded=loaded, features=features)
+        counts.append(features.encodings)
+    user_texts = {t for s in ("train", "validation", "test") for t in getattr(data, s).user_text}
+    items = {t for s in ("train", "validation", "test") for t in getattr(data, s).item_text}
+    # the bare input encodes every unique text once; the scene makes new user texts (items
+    # are shared); the bare input again is a cache hit
+    assert counts[0] == len(user_texts | items)
+    assert counts[1] > counts[0]
+    assert counts[2] == counts[1]
+
+
+@pytest.mark.slow  # trains the four combinations again, as two shards
+def test_merged_shards_report_the_same_ablation(run: SweepResult, tmp_path: Path) -> None:
+    from mtrec.run.runner import Shard
+    from mtrec.store.merge import merge_runs
+
+    suite = parse_suite(SUITE, origin="scene-ablation.yaml", source="file")
+    shards = []
+    for index in (1, 2):
+        folder = tmp_path / f"shard{index}"
+        host = PluginHost(extra_plugins=[("scene", ScenePlugin())])
+        result = run_sweep(suite, host, folder, device="cpu", shard=Shard(index, 2))
+        assert "ablations" not in result.document or len(result.document["ablations"]) < 2
+        shards.append(folder)
+    merged = merge_runs(tmp_path / "merged", shards)
+    whole = json.loads((run.run_dir / "results.json").read_text(encoding="utf-8"))
+    assert merged["ablations"] == whole["ablations"]

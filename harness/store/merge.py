@@ -116,6 +116,11 @@ def merge_runs(out: Path, folders: Sequence[Path], store: Store | None = None) -
             source = owner[record["key"]] / "predictions" / record["key"]
             if source.is_dir():
                 shutil.copytree(source, out / "predictions" / record["key"])
+        from mtrec.measure.ablation import input_ablations
+
+        ablations = input_ablations(document, out)  # pairs may span shards
+        if ablations:
+            document["ablations"] = ablations
         write_json_atomic(out / "results.json", document)
         if store is not None:
             store.add_run(
