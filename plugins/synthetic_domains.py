@@ -1,72 +1,111 @@
-"""Four more deterministic synthetic domains: video, social, travel and news.
+"""Five deterministic synthetic domains on one engine: e-commerce, video, social, travel, news.
 
-``synthetic-video``, ``synthetic-social``, ``synthetic-travel`` and ``synthetic-news`` share one
-small engine (:func:`_simulate`) and differ only in their :class:`Theme`: the words, the label
-fields, the sensitive attribute and its disadvantaged group. Every number comes from one
-``numpy.random.default_rng([seed, crc32(domain name)])``, so equal arguments give equal data,
-and two domains loaded with the same seed are still independent draws. What is planted:
+``synthetic-ecommerce`` (registered by :mod:`mtrec.plugins.synthetic_ecommerce`),
+``synthetic-video``, ``synthetic-social``, ``synthetic-travel`` and ``synthetic-news`` share
+:func:`_simulate` and differ only in their :class:`Theme`: the words, the label fields, the
+scene they record, the sensitive attribute and its disadvantaged group. Every number comes
+from one ``numpy.random.default_rng([seed, crc32(domain name)])``, so equal arguments give
+equal data and two domains loaded with one seed are independent draws.
 
-* Users have two liked item categories (genres, interest topics, destination types, news
-  topics), a generosity level (how kindly they rate or react), an activity trait (how much they
-  watch/post/read, or how long they like to travel) and a sensitive group. Items have a primary
-  category (video items may add one or two secondary genres), a maker (studio, author, brand,
-  outlet), a quality level and a three-level facet (buzz, tone or distance). All of it is stated
-  in words in the user and item texts, so a language model can read it.
-* Item-level labels (``genres``, ``interest``, ``destination_type``, ``topic``, and
-  ``sentiment`` from the tone facet) are learnable from the item text alone.
-* ``rating`` (regression, 1-5 stars) = 3 + quality + generosity + 0.8 * affinity + noise,
-  rounded and clipped; affinity is 1 when the user likes (one of) the item's categories. The
-  main effects are strong enough for a bag-of-words linear model; the user x item affinity
-  rewards models that pair both texts.
-* The engagement label (binary ``watch``, ``follow``, ``click``) is drawn from a sigmoid of an
-  aligned signal (1.5 * quality + 1.6 * affinity + 0.5 * generosity, the same latent effects
-  that drive the rating) plus the activity trait. Travel's ``trip_length`` (weekend, one-week,
-  two-weeks-plus) buckets that signal together with the traveller's trip style and the
-  destination's distance.
-* ``task_conflict`` (c in [0, 1]) plants negative transfer: the engagement signal becomes
-  (1 - c) * aligned + c * opposing, where the opposing signal is the aligned one mirrored
-  around its mean (scaled by 0.8) plus a facet lure that is independent of it (trending videos,
-  angry posts and alarming headlines draw engagement), so the label stays learnable. At c = 1
-  users watch, follow, click or stay longest where affinity and quality are low, so the
-  engagement label is anti-correlated with the rating (or with the affinity signal), and a
-  backbone shared between the tasks is pulled in opposite directions. Default 0: no conflict.
-* ``group_disparity`` (>= 0) adds rating noise with that standard deviation and flips the
-  engagement label (binary) or redraws it (trip length) with probability
-  min(0.5, group_disparity / 4), for users of ONE disadvantaged group only (``*_DISADVANTAGED``
-  below), so models are planted to serve that group worse. Default: none.
-* ``label_noise`` replaces a fraction of all labels by random ones (a robustness knob).
+Latent attributes
+-----------------
+Users have two liked item categories, a generosity (how kindly they rate or react), a trait
+(price sensitivity, binge level, posting habit, trip style, reading habit), a usual device and
+a sensitive group. Items have a primary category (sometimes a secondary one; video items have
+one to three genres), a maker, a quality level (4), a facet (3: deal, buzz, tone, season) and
+a format (3: price tier, runtime, post length, distance, article length).
 
-The random draws do not depend on ``label_noise``, ``group_disparity`` or ``task_conflict``:
-with the same seed, those options change only the labels they act on.
+How the text shows them (indirectly)
+------------------------------------
+Nothing is stated as a label's cause word for word. Item texts are built from several
+templates: a title (an adjective and a noun from wide per-category pools; a secondary
+category lends the adjective), a quality sentence drawn from wide synonym pools ("superb",
+"first-rate", "stellar" ... for the best level), a format phrase, a facet phrase and
+distractor sentences that carry nothing. The user profile (``user_text``) names the group,
+paraphrases the trait and mentions each liked category (by a synonym) only with some
+probability; generosity is never stated: it shows only in the user's **history**
+(``DomainSplit.history``: the user's three latest earlier interactions, newest first, e.g.
+``"ceramic skillet 5/5"`` or ``"gadget unboxing (followed)"``), whose titles also reveal
+the liked categories. A pretrained language model that knows "superb" ~ "excellent" and
+"skillet" ~ "cookware" generalises to phrasings it rarely saw in training; a bag of words or
+a random-init encoder has to memorise them.
+
+Scene
+-----
+Every row has a timestamp (``DomainSplit.timestamps``, seconds since the epoch, over 120 days
+from 2026-01-05) and the theme's context fields (``DomainSpec.context_fields``), drawn from
+``time_of_day`` and ``weekday`` (from the timestamp), ``device`` (the user's usual one most of
+the time), ``location`` and ``session_position``. The splits are cut in time order: train
+holds the earliest rows, test the latest, so a row's history never holds a later row.
+
+Labels (roles)
+--------------
+* category (multiclass): the item's primary category, except that a user who likes an item's
+  secondary category but not its primary one files it under the secondary one (the pair
+  decides), and a share ``0.08 * difficulty`` of rows are mis-filed at random.
+* genres (multilabel, video): the genres the viewer tags: the item's primary genre, each
+  secondary genre the viewer likes (the others with probability 1 - difficulty), and each
+  liked genre the item lacks with probability 0.3 * difficulty.
+* facet (multiclass: sentiment): the item's tone; a neutral item reads positive to a generous
+  user and negative to a harsh one half of the time.
+* rating (regression, 1-5 stars) = 3 + quality + generosity + 0.8 * affinity + 0.5 * fit +
+  noise, rounded and clipped; affinity = the user likes (one of) the item's categories, fit =
+  trait level x format level (a thrifty shopper and a budget item, a binge-watcher and a
+  series).
+* engage (binary: click, watch, follow): sigmoid of aligned (1.2 * quality + 1.4 * affinity +
+  0.6 * generosity) + 0.7 * fit + 0.3 * trait + 1.5 * context_effect * scene x format, where
+  ``scene`` in [-1, 1] scores the row's context for the theme: late-night mobile sessions
+  favour cheap items and short clips, weekday mornings favour news briefs, weekday browsing
+  at work favours near trips, the start of a session on desktop favours long threads.
+* length (multiclass, ordinal: trip_length): buckets of the engagement signal, the trait, the
+  distance and the scene.
+
+Options
+-------
+``difficulty`` (in [0, 1], default 0.5) is how hidden the evidence is: each liked category is
+named in the profile with probability 1 - 0.7 * difficulty, the quality sentence is left out
+with probability 0.3 * difficulty, an item has up to round(1 + 2 * difficulty) distractor
+sentences, and the mis-filed and kept-genre shares above grow with it. ``context_effect``
+(>= 0, default 1; 0 = the scene changes nothing) scales the planted scene effect.
+``task_conflict`` (c in [0, 1]) plants negative transfer: the engagement signal becomes
+(1 - c) * aligned + c * opposing, where the opposing signal is the aligned one mirrored around
+its mean (scaled by 0.8) plus a facet lure (deals, trending titles, angry posts, alarming
+headlines draw engagement), so the label stays learnable; at c = 1 engagement is
+anti-correlated with the rating. ``group_disparity`` (>= 0) adds rating noise with that
+standard deviation and flips the engagement label (or redraws the trip length) with
+probability min(0.5, group_disparity / 4) for the disadvantaged group only. ``label_noise``
+replaces a fraction of all labels by random ones.
+
+The random draws do not depend on ``label_noise``, ``group_disparity``, ``task_conflict`` or
+``context_effect``: with the same seed those options change only the labels they act on (the
+history shows the ratings and reactions before them). :func:`evidence_words` names the words
+that carry each label.
 """
 
 from __future__ import annotations
 
 import inspect
+import math
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
-from mtrec import DomainData, DomainSpec, LabelField, TaskType, hookimpl
-from mtrec.plugins.synthetic_ecommerce import (
-    FloatArray,
-    IntArray,
-    SyntheticOptions,
-    conflicted_logit,
-    sample_interactions,
-    split_domain,
-)
+from mtrec import DomainData, DomainSpec, DomainSplit, LabelField, TaskType, hookimpl
+
+IntArray = NDArray[np.int64]
+FloatArray = NDArray[np.float64]
 
 # label roles: what in the simulation a theme's label field is made from
-CATEGORY = "category"  # multiclass: the item's primary category
-GENRES = "genres"  # multilabel: the item's one to three categories
-FACET = "facet"  # multiclass: the item's facet level (e.g. the tone of a post)
+CATEGORY = "category"  # multiclass: the category the row files the item under
+GENRES = "genres"  # multilabel: the item's genres as the viewer tags them
+FACET = "facet"  # multiclass: the item's facet (tone) as the reader takes it
 RATING = "rating"  # regression: 1-5 stars
-ENGAGE = "engage"  # binary: watch / follow / click
-LENGTH = "length"  # multiclass, ordinal: a bucket of the engagement, trait and facet
+ENGAGE = "engage"  # binary: click / watch / follow
+LENGTH = "length"  # multiclass, ordinal: a bucket of engagement, trait, format and scene
 
 _TASK_TYPES: Mapping[str, TaskType] = {
     CATEGORY: TaskType.MULTICLASS,
@@ -77,11 +116,105 @@ _TASK_TYPES: Mapping[str, TaskType] = {
     LENGTH: TaskType.MULTICLASS,
 }
 
+CONTEXT_FIELDS = ("time_of_day", "weekday", "device", "location", "session_position")
+HISTORY_LENGTH = 3  # earlier interactions shown per row, newest first
+START_TIME = 1_767_571_200  # 2026-01-05 00:00 UTC, a Monday
+DAYS = 120
+
 _QUALITY_EFFECT = np.array([1.0, 0.4, -0.4, -1.1])
 _QUALITY_PROBS = np.array([0.2, 0.35, 0.3, 0.15])
 _GENEROSITY_EFFECT = np.array([0.8, 0.0, -0.8])
-_LEVEL = np.array([-1.0, 0.0, 1.0])  # low / middle / high trait or facet
-_N_CATEGORIES_PROBS = np.array([0.45, 0.4, 0.15])  # an item has 1, 2 or 3 genres
+_LEVEL = np.array([-1.0, 0.0, 1.0])  # low / middle / high trait, facet or format
+_N_CATEGORIES_PROBS = np.array([0.45, 0.4, 0.15])  # a video has 1, 2 or 3 genres
+_SECONDARY_PROB = 0.4  # an item of a single-category domain has a secondary category
+
+_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_TIMES = ("morning", "afternoon", "evening", "night")
+_HOUR_WEIGHTS = np.array(
+    [1, 1, 0.5, 0.5, 0.5, 1, 2, 3, 4, 4, 3, 3, 4, 3, 3, 3, 3, 4, 5, 6, 6, 5, 4, 2], dtype=float
+)
+_LOCATIONS = ("home", "work", "commute")
+_SESSION = ("start", "middle", "deep")
+
+# Quality in words: wide synonym pools shared by every theme, best level first. A theme adds
+# its own phrases; an item draws one word and one of its theme's quality templates.
+_QUALITY_POOLS: tuple[tuple[str, ...], ...] = (
+    (
+        "superb",
+        "outstanding",
+        "excellent",
+        "exceptional",
+        "brilliant",
+        "first-rate",
+        "terrific",
+        "magnificent",
+        "flawless",
+        "stellar",
+        "top-notch",
+        "phenomenal",
+        "splendid",
+        "marvellous",
+    ),
+    (
+        "good",
+        "solid",
+        "decent",
+        "pleasant",
+        "dependable",
+        "likeable",
+        "enjoyable",
+        "satisfying",
+        "commendable",
+        "sound",
+        "worthwhile",
+        "respectable",
+        "nice",
+        "fine",
+    ),
+    (
+        "mediocre",
+        "average",
+        "so-so",
+        "unremarkable",
+        "forgettable",
+        "middling",
+        "uneven",
+        "bland",
+        "ordinary",
+        "lacklustre",
+        "passable",
+        "humdrum",
+        "patchy",
+        "underwhelming",
+    ),
+    (
+        "awful",
+        "dreadful",
+        "terrible",
+        "disappointing",
+        "shoddy",
+        "abysmal",
+        "atrocious",
+        "dismal",
+        "poor",
+        "woeful",
+        "subpar",
+        "lousy",
+        "horrible",
+        "appalling",
+    ),
+)
+
+
+# Generosity in words (generous, middle, harsh): a profile mentions it only sometimes; the
+# history's ratings and reactions show it always.
+_GENEROSITY_POOLS: tuple[tuple[str, ...], ...] = (
+    ("easy to please", "generous with praise", "rarely disappointed", "quick to enthuse",
+     "an easy grader", "full of praise for most things"),
+    ("even-handed", "measured in judgement", "neither harsh nor soft"),
+    ("hard to please", "a tough critic", "picky", "demanding", "sceptical of most things",
+     "a stingy grader"),
+)  # fmt: skip
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -91,29 +224,38 @@ class Theme:
     name: str  # registered domain name
     kind: str  # DomainSpec.domain_kind
     description: str  # one line for `mtrec plugins`
+    head_set: str  # the domain's own head set (DomainSpec.head_set)
     labels: tuple[tuple[str, str], ...]  # (label field, role), in registration order
     categories: tuple[str, ...]  # class names of the item categories
-    category_words: tuple[str, ...]  # how a user's liked categories are phrased
+    category_words: tuple[tuple[str, ...], ...]  # per category: how a profile names it
     nouns: tuple[tuple[str, ...], ...]  # per category
     adjectives: tuple[tuple[str, ...], ...]  # per category
-    makers: tuple[str, ...]  # studios, authors, brands, outlets
-    quality_words: tuple[tuple[str, ...], ...]  # 4 levels, best first
+    makers: tuple[str, ...]  # brands, studios, accounts, outlets
+    quality_templates: tuple[str, ...]  # with {q}: one quality word
+    quality_words: tuple[tuple[str, ...], ...]  # theme's own words per level, added to pools
     facet_classes: tuple[str, ...]  # 3 facet levels (class names when it is a label)
     facet_words: tuple[tuple[str, ...], ...]  # per facet level
     facet_probs: tuple[float, float, float]
     facet_lure: tuple[float, float, float]  # pull of each facet level under task conflict
-    generosity_words: tuple[tuple[str, ...], ...]  # generous, fair, harsh
-    trait_words: tuple[tuple[str, ...], ...]  # low, middle, high activity / trip length
+    format_words: tuple[tuple[str, ...], ...]  # 3 format levels, shortest / cheapest first
+    trait_words: tuple[tuple[str, ...], ...]  # 3 trait levels, matching the formats
     openers: tuple[str, ...]
-    verbs: tuple[str, ...]
+    verbs: tuple[str, ...]  # how a profile says the user likes something
     sensitive: str  # sensitive attribute name
     groups: tuple[str, ...]  # its group names
-    group_words: tuple[str, ...]  # how each group appears in the user text
+    group_words: tuple[str, ...]  # how each group appears in the profile
     group_probs: tuple[float, ...]
     disadvantaged: str  # the one group whose labels get the planted disparity
-    user_template: str  # fields: opener, group, verb, like0, like1, trait, generosity
-    item_template: str  # fields: maker, adjective, noun, mix, facet, quality
-    mix_words: tuple[str, ...] = ()  # GENRES: how secondary categories are named
+    user_templates: tuple[str, ...]  # fields: opener, group, likes, trait
+    item_templates: tuple[str, ...]  # fields: maker, title, quality, format, facet, extra
+    distractors: tuple[str, ...]  # sentences that carry nothing
+    context_fields: tuple[str, ...]  # from CONTEXT_FIELDS
+    devices: tuple[str, ...]  # device values, the most common first
+    # (context field, value) -> score; a row's scene is the clipped sum over its fields:
+    # -1 favours the first format level (short, cheap), +1 the last (long, premium)
+    scene: Mapping[tuple[str, str], float]
+    reactions: tuple[str, ...] = ()  # history phrase of a row without / with engagement
+    mix_words: tuple[str, ...] = ()  # GENRES: how secondary genres are named
     length_classes: tuple[str, ...] = ()  # LENGTH: bucket names, shortest first
 
     def classes(self, role: str) -> tuple[str, ...]:
@@ -126,31 +268,263 @@ class Theme:
         }.get(role, ())
 
 
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise ValueError(message)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SyntheticOptions:
+    """The loader options every synthetic domain takes, with their defaults."""
+
+    seed: int = 0
+    n_users: int = 120
+    n_items: int = 600
+    n_interactions: int = 1500
+    difficulty: float = 0.5
+    context_effect: float = 1.0
+    label_noise: float = 0.0
+    group_disparity: float = 0.0
+    task_conflict: float = 0.0
+    validation_fraction: float = 0.1
+    test_fraction: float = 0.1
+
+    def split_sizes(self, n_categories: int) -> tuple[int, int, int]:
+        """Validate the options; return the (train, validation, test) sizes.
+
+        Raises ValueError naming the first bad option. A domain needs at least
+        ``n_categories`` items, so that every item category is present.
+        """
+        integers: tuple[tuple[str, int, int], ...] = (
+            ("seed", self.seed, 0),
+            ("n_users", self.n_users, 2),
+            ("n_items", self.n_items, n_categories),
+            ("n_interactions", self.n_interactions, 3),
+        )
+        for name, value, low in integers:
+            is_int = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+            _check(is_int and value >= low, f"{name} must be an integer >= {low}, got {value!r}")
+        unit: tuple[tuple[str, float], ...] = (
+            ("difficulty", self.difficulty),
+            ("label_noise", self.label_noise),
+            ("task_conflict", self.task_conflict),
+        )
+        for name, number in unit:
+            _check(
+                _number(number) and 0.0 <= number <= 1.0, f"{name} must be in [0, 1], got {number}"
+            )
+        for name, number in (
+            ("context_effect", self.context_effect),
+            ("group_disparity", self.group_disparity),
+        ):
+            _check(
+                _number(number) and math.isfinite(number) and number >= 0.0,
+                f"{name} must be a finite number >= 0, got {number}",
+            )
+        val_frac, test_frac = self.validation_fraction, self.test_fraction
+        for name, frac in (("validation_fraction", val_frac), ("test_fraction", test_frac)):
+            _check(_number(frac) and 0.0 < frac < 1.0, f"{name} must be in (0, 1), got {frac}")
+        _check(
+            val_frac + test_frac < 1.0,
+            f"validation_fraction + test_fraction must be < 1, got {val_frac + test_frac}",
+        )
+        n_test = round(self.n_interactions * test_frac)
+        n_val = round(self.n_interactions * val_frac)
+        n_train = self.n_interactions - n_val - n_test
+        _check(
+            min(n_train, n_val, n_test) > 0,
+            f"n_interactions={self.n_interactions} with validation_fraction={val_frac} and "
+            f"test_fraction={test_frac} leaves an empty split "
+            f"(train={n_train}, validation={n_val}, test={n_test})",
+        )
+        return n_train, n_val, n_test
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+
+
+def _pick(rng: np.random.Generator, options: Sequence[str]) -> str:
+    return options[int(rng.integers(len(options)))]
+
+
+def sample_interactions(
+    rng: np.random.Generator, liked: IntArray, category: IntArray, n_interactions: int
+) -> tuple[IntArray, IntArray]:
+    """Draw (user, item) rows: a user, then a category (one of the user's two liked ones 65% of
+    the time, else any), then an item whose category it is."""
+    n_users, n_cat = len(liked), int(category.max()) + 1
+    users = rng.integers(n_users, size=n_interactions)
+    wanted = np.where(
+        rng.random(n_interactions) < 0.65,
+        liked[users, rng.integers(2, size=n_interactions)],
+        rng.integers(n_cat, size=n_interactions),
+    )
+    by_category = np.argsort(category, kind="stable")
+    counts = np.bincount(category, minlength=n_cat)
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    pos = starts[wanted] + (rng.random(n_interactions) * counts[wanted]).astype(np.int64)
+    return users, by_category[pos]
+
+
+def conflicted_logit(aligned: FloatArray, lure: FloatArray, task_conflict: float) -> FloatArray:
+    """Plant task conflict: (1 - c) * aligned + c * opposing.
+
+    The opposing signal is the aligned one mirrored around its mean (scaled by 0.8) plus a
+    lure independent of it, so that the label stays learnable for every c while its
+    correlation with the aligned signal goes from positive (c = 0) to negative (c = 1).
+    """
+    mean = float(aligned.mean())
+    opposing = mean - 0.8 * (aligned - mean) + lure
+    return (1.0 - task_conflict) * aligned + task_conflict * opposing
+
+
+def _category_sets(rng: np.random.Generator, first: IntArray, n_cat: int, multi: bool) -> IntArray:
+    """0/1 matrix [n, n_cat]: column ``first[i]`` plus 0-2 random others (``multi``) or one
+    other with probability 0.4 (not ``multi``)."""
+    n = len(first)
+    scores = rng.random((n, n_cat))
+    sizes = rng.choice(3, size=n, p=_N_CATEGORIES_PROBS) + 1
+    if not multi:
+        sizes = np.where(rng.random(n) < _SECONDARY_PROB, 2, 1)
+    scores[np.arange(n), first] = 2.0  # the first category always ranks first
+    ranked = np.argsort(-scores, axis=1)
+    keep = np.arange(n_cat)[None, :] < sizes[:, None]
+    sets = np.zeros((n, n_cat), dtype=np.int64)
+    np.put_along_axis(sets, ranked, keep.astype(np.int64), axis=1)
+    return sets
+
+
 @dataclass(frozen=True, kw_only=True)
 class _Simulation:
     """A generated domain plus its noise-free signals, indexed by interaction id."""
 
     data: DomainData
     # "rating": expected stars before noise and rounding; "aligned": the engagement logit
-    # without task conflict; "engage": the engagement probability actually sampled from
+    # without task conflict; "engage": the engagement probability actually sampled from;
+    # "scene": the scene score of each row; "scene_fit": scene x format level (> 0 where the
+    # scene favours the item); "affinity": 1 where the user likes the item
     signals: Mapping[str, FloatArray]
 
 
-def _pick(rng: np.random.Generator, options: tuple[str, ...]) -> str:
-    return options[int(rng.integers(len(options)))]
+def _scene(theme: Theme, context: Mapping[str, np.ndarray], n: int) -> FloatArray:
+    score = np.zeros(n)
+    for (name, value), weight in theme.scene.items():
+        score += weight * (context[name] == value)
+    return np.clip(score, -1.0, 1.0)
 
 
-def _category_sets(rng: np.random.Generator, first: IntArray, n_cat: int, multi: bool) -> IntArray:
-    """0/1 matrix [n, n_cat]: column ``first[i]`` plus (if ``multi``) 0-2 random others."""
-    n = len(first)
-    scores = rng.random((n, n_cat))
-    sizes = rng.choice(3, size=n, p=_N_CATEGORIES_PROBS) + 1
-    scores[np.arange(n), first] = 2.0  # the first category always ranks first
-    ranked = np.argsort(-scores, axis=1)
-    keep = np.arange(n_cat)[None, :] < (sizes if multi else np.ones_like(sizes))[:, None]
-    sets = np.zeros((n, n_cat), dtype=np.int64)
-    np.put_along_axis(sets, ranked, keep.astype(np.int64), axis=1)
-    return sets
+def _draw_context(
+    rng: np.random.Generator, theme: Theme, users: IntArray, n_users: int
+) -> tuple[IntArray, dict[str, np.ndarray]]:
+    """Timestamps and every context field (all drawn, whatever the theme records)."""
+    n = len(users)
+    day = rng.integers(DAYS, size=n)
+    hour = rng.choice(24, size=n, p=_HOUR_WEIGHTS / _HOUR_WEIGHTS.sum())
+    second = rng.integers(3600, size=n)
+    timestamps = (START_TIME + day * 86400 + hour * 3600 + second).astype(np.int64)
+    usual = rng.choice(len(theme.devices), size=n_users, p=_device_probs(len(theme.devices)))
+    device = np.where(rng.random(n) < 0.7, usual[users], rng.integers(len(theme.devices), size=n))
+    time_index = np.select([hour < 5, hour < 12, hour < 17, hour < 22], [3, 0, 1, 2], 3)
+    context = {
+        "time_of_day": np.array(_TIMES, dtype=object)[time_index],
+        "weekday": np.array(_WEEKDAYS, dtype=object)[day % 7],
+        "device": np.array(theme.devices, dtype=object)[device],
+        "location": np.array(_LOCATIONS, dtype=object)[rng.choice(3, size=n, p=[0.55, 0.3, 0.15])],
+        "session_position": np.array(_SESSION, dtype=object)[
+            rng.choice(3, size=n, p=[0.35, 0.4, 0.25])
+        ],
+    }
+    return timestamps, context
+
+
+def _device_probs(k: int) -> FloatArray:
+    weights = 1.0 / np.arange(1, k + 1)
+    return np.asarray(weights / weights.sum(), dtype=np.float64)
+
+
+def _histories(
+    users: IntArray, timestamps: IntArray, phrases: Sequence[str]
+) -> list[tuple[str, ...]]:
+    """Per row: the phrases of the user's HISTORY_LENGTH latest earlier rows, newest first."""
+    n = len(users)
+    order = np.lexsort((np.arange(n), timestamps, users))  # by user, then time
+    out: list[tuple[str, ...]] = [()] * n
+    previous_user, run = -1, 0
+    for position, row in enumerate(order):
+        user = int(users[row])
+        run = run + 1 if user == previous_user else 0
+        previous_user = user
+        earlier = order[max(position - min(run, HISTORY_LENGTH), 0) : position]
+        out[row] = tuple(phrases[r] for r in earlier[::-1])
+    return out
+
+
+def _user_texts(
+    rng: np.random.Generator,
+    theme: Theme,
+    liked: IntArray,
+    traits: tuple[IntArray, IntArray],
+    group: IntArray,
+    difficulty: float,
+) -> list[str]:
+    trait, generosity = traits
+    texts = []
+    for u in range(len(liked)):
+        named = [
+            _pick(rng, theme.category_words[c])
+            for c in liked[u]
+            if rng.random() < 1.0 - 0.7 * difficulty
+        ]
+        likes = " and ".join(named) if named else _pick(rng, ("a bit of everything", "many things"))
+        texts.append(
+            _pick(rng, theme.user_templates).format(
+                opener=_pick(rng, theme.openers),
+                group=theme.group_words[group[u]],
+                verb=_pick(rng, theme.verbs),
+                likes=likes,
+                trait=_pick(rng, theme.trait_words[trait[u]]),
+            )
+        )
+        if rng.random() < 0.8 - 0.6 * difficulty:
+            texts[-1] += ", " + _pick(rng, _GENEROSITY_POOLS[generosity[u]])
+    return texts
+
+
+def _item_texts(
+    rng: np.random.Generator,
+    theme: Theme,
+    category: IntArray,
+    item_sets: IntArray,
+    attributes: tuple[IntArray, IntArray, IntArray],
+    difficulty: float,
+) -> tuple[list[str], list[str]]:
+    """(full item texts, short titles for the history)."""
+    quality, facet, fmt = attributes
+    pools = [(*pool, *own) for pool, own in zip(_QUALITY_POOLS, theme.quality_words, strict=True)]
+    n_extra = round(1 + 2 * difficulty)
+    texts, titles = [], []
+    for i, c in enumerate(category):
+        others = [g for g in np.flatnonzero(item_sets[i]) if g != c]
+        lender = int(others[0]) if others and not theme.mix_words else int(c)
+        title = f"{_pick(rng, theme.adjectives[lender])} {_pick(rng, theme.nouns[c])}"
+        if theme.mix_words and others:
+            mix = " and ".join(_pick(rng, theme.category_words[g]) for g in others)
+            title += f" with a hint of {mix}"
+        omit = rng.random() < 0.3 * difficulty
+        q_sentence = _pick(rng, theme.quality_templates).format(q=_pick(rng, pools[quality[i]]))
+        extras = [_pick(rng, theme.distractors) for _ in range(int(rng.integers(n_extra + 1)))]
+        text = _pick(rng, theme.item_templates).format(
+            maker=_pick(rng, theme.makers),
+            title=title,
+            quality="" if omit else " " + q_sentence + ".",
+            format=_pick(rng, theme.format_words[fmt[i]]),
+            facet=_pick(rng, theme.facet_words[facet[i]]),
+            extra="".join(" " + e + "." for e in dict.fromkeys(extras)),
+        )
+        texts.append(text)
+        titles.append(title)
+    return texts, titles
 
 
 def _simulate(theme: Theme, **options: Any) -> _Simulation:
@@ -163,49 +537,29 @@ def _simulate(theme: Theme, **options: Any) -> _Simulation:
     n_cat = len(theme.categories)
     sizes = opts.split_sizes(n_cat)
     n_users, n_items, n = opts.n_users, opts.n_items, opts.n_interactions
-    label_noise, group_disparity = opts.label_noise, opts.group_disparity
-    task_conflict = opts.task_conflict
+    difficulty = float(opts.difficulty)
     roles = dict(theme.labels)
     multi = GENRES in roles.values()
     # the domain's name salts the seed, so that domains loaded with one seed are independent
     rng = np.random.default_rng([opts.seed, zlib.crc32(theme.name.encode())])
 
-    # users: two liked categories, generosity, activity trait, sensitive group
+    # users: two liked categories, generosity, trait, sensitive group
     liked = np.argsort(rng.random((n_users, n_cat)), axis=1)[:, :2]
     generosity = rng.choice(3, size=n_users, p=[0.3, 0.4, 0.3])
     trait = rng.choice(3, size=n_users, p=[0.3, 0.4, 0.3])
     group = rng.choice(len(theme.groups), size=n_users, p=theme.group_probs)
-    user_text = [
-        theme.user_template.format(
-            opener=_pick(rng, theme.openers),
-            group=theme.group_words[group[u]],
-            verb=_pick(rng, theme.verbs),
-            like0=theme.category_words[liked[u, 0]],
-            like1=theme.category_words[liked[u, 1]],
-            trait=_pick(rng, theme.trait_words[trait[u]]),
-            generosity=_pick(rng, theme.generosity_words[generosity[u]]),
-        )
-        for u in range(n_users)
-    ]
-    # items: primary category (each one present), secondary ones, facet, quality
+    user_text = _user_texts(rng, theme, liked, (trait, generosity), group, difficulty)
+    # items: primary category (each one present), secondary ones, quality, facet, format
     category = rng.permutation(np.arange(n_items) % n_cat)
     item_sets = _category_sets(rng, category, n_cat, multi)
-    facet = rng.choice(3, size=n_items, p=theme.facet_probs)
     quality = rng.choice(4, size=n_items, p=_QUALITY_PROBS)
-    item_text = []
-    for i, c in enumerate(category):
-        extra = [theme.mix_words[g] for g in np.flatnonzero(item_sets[i]) if g != c]
-        item_text.append(
-            theme.item_template.format(
-                maker=_pick(rng, theme.makers),
-                adjective=_pick(rng, theme.adjectives[c]),
-                noun=_pick(rng, theme.nouns[c]),
-                mix=f" with {' and '.join(extra)} elements" if extra else "",
-                facet=_pick(rng, theme.facet_words[facet[i]]),
-                quality=_pick(rng, theme.quality_words[quality[i]]),
-            )
-        )
+    facet = rng.choice(3, size=n_items, p=theme.facet_probs)
+    fmt = rng.integers(3, size=n_items)
+    item_text, titles = _item_texts(
+        rng, theme, category, item_sets, (quality, facet, fmt), difficulty
+    )
     users, items = sample_interactions(rng, liked, category, n)
+    timestamps, all_context = _draw_context(rng, theme, users, n_users)
 
     # every per-row random draw, made whatever the options are
     star_noise = rng.normal(0.0, 0.5, n)
@@ -213,7 +567,11 @@ def _simulate(theme: Theme, **options: Any) -> _Simulation:
     length_noise = rng.logistic(0.0, 1.0, n)
     disparity_noise = rng.normal(0.0, 1.0, n)
     corrupt_draw = rng.random(n)
-    noisy = rng.random(n) < label_noise
+    misfile_draw = rng.random(n)
+    misfiled = rng.integers(n_cat, size=n)
+    keep_draw = rng.random((n, n_cat))
+    tone_draw = rng.random(n)
+    noisy = rng.random(n) < opts.label_noise
     random_category = rng.integers(n_cat, size=n)
     random_sets = _category_sets(rng, random_category, n_cat, multi=True)
     random_facet = rng.integers(3, size=n)
@@ -221,50 +579,112 @@ def _simulate(theme: Theme, **options: Any) -> _Simulation:
     random_binary = rng.integers(2, size=n)
     random_length = rng.integers(3, size=n)
     corrupt_length = rng.integers(3, size=n)
-    order = rng.permutation(n)
 
     # noise-free latent effects of each interaction
-    affinity = (item_sets[items][np.arange(n)[:, None], liked[users]] > 0).any(axis=1)
+    rows = np.arange(n)
+    sets = item_sets[items]
+    likes = np.zeros((n, n_cat), dtype=bool)
+    likes[rows, liked[users, 0]] = True
+    likes[rows, liked[users, 1]] = True
+    affinity = np.asarray((sets.astype(bool) & likes).any(axis=1), dtype=np.float64)
     q_eff = _QUALITY_EFFECT[quality[items]]
     g_eff = _GENEROSITY_EFFECT[generosity[users]]
-    expected = 3.0 + q_eff + g_eff + 0.8 * affinity
-    aligned = -1.3 + 1.5 * q_eff + 1.6 * affinity + 0.5 * g_eff
+    fit = _LEVEL[trait[users]] * _LEVEL[fmt[items]]
+    scene = _scene(theme, all_context, n)
+    scene_fit = np.asarray(scene * _LEVEL[fmt[items]], dtype=np.float64)
+    expected = 3.0 + q_eff + g_eff + 0.8 * affinity + 0.5 * fit
+    aligned = -1.1 + 1.6 * q_eff + 1.2 * affinity + 0.8 * g_eff
     lure = np.asarray(theme.facet_lure)[facet[items]]
-    mixed = conflicted_logit(aligned, lure, task_conflict) if task_conflict > 0 else aligned
-    logit = mixed + 0.6 * _LEVEL[trait[users]]
+    mixed = conflicted_logit(aligned, lure, opts.task_conflict) if opts.task_conflict else aligned
+    rest = 0.6 * fit + 0.5 * _LEVEL[trait[users]]
+    planted_scene = 1.5 * opts.context_effect * scene_fit
+    logit = mixed + rest + planted_scene
     engage_p = 1.0 / (1.0 + np.exp(-logit))
+    clean_p = 1.0 / (1.0 + np.exp(-(aligned + rest + 1.5 * scene_fit)))
 
     # labels, then the planted disparity for the disadvantaged group only
+    primary = category[items]
+    secondary_only = sets.astype(bool) & likes & (np.arange(n_cat)[None, :] != primary[:, None])
+    filed = np.where(
+        secondary_only.any(axis=1) & ~likes[rows, primary], secondary_only.argmax(axis=1), primary
+    )
+    filed = np.where(misfile_draw < 0.08 * difficulty, misfiled, filed)
+    kept = likes | (keep_draw < 1.0 - difficulty)
+    kept[rows, primary] = True
+    # the viewer tags what the item has (secondary genres only sometimes) and, now and then,
+    # a genre they like that it lacks: the pair decides part of the label
+    added = likes & (keep_draw > 1.0 - 0.3 * difficulty)
+    tagged = ((sets.astype(bool) & kept) | added).astype(np.int64)
+    tone = facet[items]
+    leaning = np.where(generosity[users] == 0, 2, np.where(generosity[users] == 2, 0, 1))
+    tone = np.where((tone == 1) & (tone_draw < 0.5), leaning, tone)
     in_group = np.asarray(theme.groups)[group[users]] == theme.disadvantaged
-    corrupt = in_group & (corrupt_draw < min(0.5, group_disparity / 4.0))
-    stars = expected + star_noise + in_group * disparity_noise * group_disparity
+    corrupt = in_group & (corrupt_draw < min(0.5, opts.group_disparity / 4.0))
+    clean_stars = np.clip(np.rint(expected + star_noise), 1.0, 5.0)
+    stars = expected + star_noise + in_group * disparity_noise * opts.group_disparity
     engage = (engage_draw < engage_p).astype(np.int64)
-    span = mixed - mixed.mean() + 2.0 * _LEVEL[trait[users]] + 1.5 * _LEVEL[facet[items]]
-    length = np.digitize(span + length_noise, [-1.5, 1.5]).astype(np.int64)
+    span = mixed - mixed.mean() + rest + 2.0 * _LEVEL[trait[users]] + 1.5 * _LEVEL[fmt[items]]
+    length = np.digitize(span + planted_scene + length_noise, [-1.5, 1.5]).astype(np.int64)
     made: dict[str, np.ndarray] = {
-        CATEGORY: np.where(noisy, random_category, category[items]).astype(np.int64),
-        GENRES: np.where(noisy[:, None], random_sets, item_sets[items]).astype(np.int64),
-        FACET: np.where(noisy, random_facet, facet[items]).astype(np.int64),
+        CATEGORY: np.where(noisy, random_category, filed).astype(np.int64),
+        GENRES: np.where(noisy[:, None], random_sets, tagged).astype(np.int64),
+        FACET: np.where(noisy, random_facet, tone).astype(np.int64),
         RATING: np.where(noisy, random_stars, np.clip(np.rint(stars), 1.0, 5.0)),
         ENGAGE: np.where(noisy, random_binary, np.where(corrupt, 1 - engage, engage)),
         LENGTH: np.where(noisy, random_length, np.where(corrupt, corrupt_length, length)),
     }
+
+    # history: what the user did before, in the words of the item titles
+    if RATING in roles.values():
+        phrases = [f"{titles[i]} {int(s)}/5" for i, s in zip(items, clean_stars, strict=True)]
+    else:
+        engaged = engage_draw < clean_p
+        phrases = [
+            f"{titles[i]} ({theme.reactions[int(e)]})" for i, e in zip(items, engaged, strict=True)
+        ]
+    history = _histories(users, timestamps, phrases)
+
+    context = {name: all_context[name] for name in theme.context_fields}
     groups = np.array(theme.groups, dtype=object)[group[users]]
-    data = split_domain(
-        order,
-        sizes,
-        rows=(users, items),
-        texts=(user_text, item_text),
-        labels={name: made[role] for name, role in theme.labels},
-        sensitive={theme.sensitive: groups},
+    labels = {name: made[role] for name, role in theme.labels}
+
+    def split(picked: IntArray) -> DomainSplit:
+        return DomainSplit(
+            ids=picked.astype(np.int64),
+            user_ids=users[picked].astype(np.int64),
+            item_ids=items[picked].astype(np.int64),
+            user_text=[user_text[u] for u in users[picked]],
+            item_text=[item_text[i] for i in items[picked]],
+            labels={name: values[picked] for name, values in labels.items()},
+            sensitive={theme.sensitive: groups[picked]},
+            context={name: values[picked] for name, values in context.items()},
+            history=[history[r] for r in picked],
+            timestamps=timestamps[picked],
+        )
+
+    order = np.lexsort((rows, timestamps))  # time order: train earliest, test latest
+    n_train, n_val, _ = sizes
+    data = DomainData(
+        train=split(order[:n_train]),
+        validation=split(order[n_train : n_train + n_val]),
+        test=split(order[n_train + n_val :]),
         label_fields={
             name: LabelField(name=name, task_type=_TASK_TYPES[role], classes=theme.classes(role))
             for name, role in theme.labels
         },
+        sensitive_attributes=(theme.sensitive,),
+        context_fields=theme.context_fields,
     )
     return _Simulation(
         data=data,
-        signals={"rating": np.clip(expected, 1.0, 5.0), "aligned": aligned, "engage": engage_p},
+        signals={
+            "rating": np.clip(expected, 1.0, 5.0).astype(np.float64),
+            "aligned": aligned,
+            "engage": engage_p,
+            "scene": scene,
+            "scene_fit": scene_fit,
+            "affinity": affinity,
+        },
     )
 
 
@@ -283,17 +703,237 @@ def _loader(theme: Theme) -> Callable[..., DomainData]:
     return load
 
 
+def domain_spec(theme: Theme, load: Callable[..., DomainData]) -> DomainSpec:
+    """The registered DomainSpec of one theme; no data is generated until it is loaded."""
+    return DomainSpec(
+        name=theme.name,
+        load=load,
+        label_fields=tuple(name for name, _ in theme.labels),
+        sensitive_attributes=(theme.sensitive,),
+        description=theme.description,
+        domain_kind=theme.kind,
+        context_fields=theme.context_fields,
+        head_set=theme.head_set,
+    )
+
+
 # --------------------------------------------------------------------------------------
-# the four themes
+# the five themes
 # --------------------------------------------------------------------------------------
 
+ECOMMERCE_DISADVANTAGED = "55+"
 VIDEO_DISADVANTAGED = "female"
 SOCIAL_DISADVANTAGED = "africa"
 TRAVEL_DISADVANTAGED = "65+"
 NEWS_DISADVANTAGED = "18-34"
 
-_USER_TEMPLATE = "{opener} {group} who {verb} {like0} and {like1}, {trait} and {generosity}"
 _TONE_CLASSES = ("negative", "neutral", "positive")
+_USER_TEMPLATES = (
+    "{opener} {group} who {verb} {likes}; {trait}",
+    "{opener}, {group}; {verb} {likes} and {trait}",
+    "{group} {opener}: {trait}, {verb} {likes}",
+)
+
+ECOMMERCE = Theme(
+    name="synthetic-ecommerce",
+    kind="e-commerce",
+    description="Seeded synthetic shop: users x products with category, rating and click "
+    "labels, history, time/device scene, planted age-group disparity",
+    head_set="ecommerce-seed",
+    labels=(("category", CATEGORY), ("rating", RATING), ("click", ENGAGE)),
+    categories=("electronics", "kitchen", "outdoor", "books", "fashion", "toys"),
+    category_words=(
+        ("electronics", "gadgets", "tech gear", "consumer electronics", "devices"),
+        ("kitchenware", "cookware", "kitchen tools", "cooking gear", "bakeware"),
+        ("outdoor gear", "camping kit", "hiking equipment", "trail gear", "camping supplies"),
+        ("books", "novels", "reading", "literature", "paperbacks"),
+        ("fashion", "clothing", "apparel", "streetwear", "accessories"),
+        ("toys", "games for kids", "playthings", "children's toys", "kids' gifts"),
+    ),
+    nouns=(
+        (
+            "headphones",
+            "charger",
+            "speaker",
+            "keyboard",
+            "monitor",
+            "webcam",
+            "smartwatch",
+            "tablet",
+            "earbuds",
+            "router",
+            "power bank",
+            "mouse",
+            "soundbar",
+            "e-reader",
+        ),
+        (
+            "skillet",
+            "blender",
+            "kettle",
+            "knife set",
+            "cutting board",
+            "saucepan",
+            "toaster",
+            "whisk",
+            "wok",
+            "colander",
+            "stockpot",
+            "grater",
+            "rolling pin",
+            "casserole dish",
+        ),
+        (
+            "backpack",
+            "tent",
+            "sleeping bag",
+            "hiking boots",
+            "lantern",
+            "camp stove",
+            "compass",
+            "trekking poles",
+            "hammock",
+            "water filter",
+            "headlamp",
+            "bivvy",
+            "canteen",
+            "tarp",
+        ),
+        (
+            "novel",
+            "cookbook",
+            "biography",
+            "paperback",
+            "memoir",
+            "poetry collection",
+            "travel guide",
+            "thriller",
+            "anthology",
+            "atlas",
+            "short stories",
+            "graphic novel",
+            "essay collection",
+            "mystery",
+        ),
+        (
+            "jacket",
+            "sneakers",
+            "scarf",
+            "handbag",
+            "sweater",
+            "jeans",
+            "sunglasses",
+            "dress",
+            "blazer",
+            "loafers",
+            "cardigan",
+            "trench coat",
+            "beanie",
+            "chinos",
+        ),
+        (
+            "puzzle",
+            "building blocks",
+            "plush bear",
+            "toy car",
+            "board game",
+            "doll",
+            "kite",
+            "yo-yo",
+            "train set",
+            "spinning top",
+            "rocking horse",
+            "marble run",
+            "puppet",
+            "toy robot",
+        ),
+    ),
+    adjectives=(
+        ("wireless", "bluetooth", "usb-c", "noise-cancelling", "smart", "rechargeable"),
+        ("nonstick", "stainless", "ceramic", "cast-iron", "dishwasher-safe", "copper"),
+        ("waterproof", "rugged", "ultralight", "windproof", "all-weather", "packable"),
+        ("illustrated", "annotated", "signed", "bestselling", "abridged", "first-edition"),
+        ("wool", "slim-fit", "leather", "linen", "tailored", "denim"),
+        ("colorful", "educational", "wooden", "squeaky", "plush", "battery-powered"),
+    ),
+    makers=(
+        "Acme",
+        "Northwind",
+        "Brightline",
+        "Corvid",
+        "Halden",
+        "Lumio",
+        "Pinecrest",
+        "Zephyr",
+        "Oakfield",
+        "Vantor",
+    ),
+    quality_templates=(
+        "Buyers call it {q}",
+        "Reviews say {q}",
+        "Shoppers rate it {q}",
+        "{q}, according to reviews",
+        "Customers find it {q}",
+    ),
+    quality_words=(
+        ("a five-star buy",),
+        ("worth the money",),
+        ("hit and miss",),
+        ("a waste of money",),
+    ),
+    facet_classes=("on sale", "regular", "limited"),
+    facet_words=(
+        ("on sale today", "discounted this week", "a flash deal"),
+        ("in stock", "ships as usual", "regularly stocked"),
+        ("limited edition", "a rare find", "few left"),
+    ),
+    facet_probs=(0.3, 0.45, 0.25),
+    facet_lure=(1.2, 0.0, -0.4),
+    format_words=(
+        ("costs little", "cheap", "a bargain price", "low-priced"),
+        ("mid-priced", "a moderate price", "fairly priced"),
+        ("pricey", "a luxury price", "high-end", "expensive"),
+    ),
+    trait_words=(
+        ("counts every penny", "hunts for bargains", "shops on a tight budget"),
+        ("spends with care", "compares prices now and then"),
+        ("happy to splurge", "pays for the best", "never checks the price"),
+    ),
+    openers=("shopper", "customer", "buyer"),
+    verbs=("often buys", "keeps browsing", "shops for", "is into"),
+    sensitive="age_group",
+    groups=("18-34", "35-54", "55+"),
+    group_words=("aged 18-34", "aged 35-54", "aged 55+"),
+    group_probs=(0.4, 0.35, 0.25),
+    disadvantaged=ECOMMERCE_DISADVANTAGED,
+    user_templates=_USER_TEMPLATES,
+    item_templates=(
+        "{maker} {title}, {format}.{quality} {facet}.{extra}",
+        "{title} by {maker}.{quality} Price: {format}; {facet}.{extra}",
+        "{maker} {title}: {facet}, {format}.{quality}{extra}",
+    ),
+    distractors=(
+        "Ships in recyclable packaging",
+        "Available in three colours",
+        "Gift wrap on request",
+        "Sold by a verified seller",
+        "Returns within 30 days",
+        "Listed last spring",
+        "Stocked in the main warehouse",
+        "Barcode printed on the box",
+    ),
+    context_fields=("time_of_day", "device"),
+    devices=("mobile", "desktop", "tablet"),
+    scene={
+        ("device", "mobile"): -0.5,
+        ("time_of_day", "night"): -0.5,
+        ("time_of_day", "evening"): -0.3,
+        ("device", "desktop"): 0.5,
+        ("time_of_day", "morning"): 0.3,
+        ("time_of_day", "afternoon"): 0.3,
+    },
+)
+
 _VIDEO_GENRES = (
     "action",
     "comedy",
@@ -309,40 +949,113 @@ VIDEO = Theme(
     name="synthetic-video",
     kind="video",
     description="Seeded synthetic streaming: viewers x titles with multilabel genres, rating "
-    "and watch labels, planted gender disparity",
+    "and watch labels, history, time/device/weekday scene, planted gender disparity",
+    head_set="video-seed",
     labels=(("genres", GENRES), ("rating", RATING), ("watch", ENGAGE)),
     categories=_VIDEO_GENRES,
     category_words=(
-        "action movies",
-        "comedies",
-        "dramas",
-        "horror films",
-        "science fiction",
-        "romantic films",
-        "documentaries",
-        "animated films",
+        ("action movies", "blockbusters", "shoot-'em-ups", "stunt-heavy films"),
+        ("comedies", "funny films", "laughs", "sitcoms"),
+        ("dramas", "serious films", "tearjerkers", "character pieces"),
+        ("horror films", "scary movies", "frights", "chillers"),
+        ("science fiction", "space adventures", "futuristic stories", "sci-fi"),
+        ("romantic films", "love stories", "romcoms", "date-night movies"),
+        ("documentaries", "true stories", "factual films", "real-life stories"),
+        ("animated films", "cartoons", "anime", "animation"),
     ),
     nouns=(
-        ("heist thriller", "car chase movie", "spy caper", "martial arts film"),
-        ("buddy comedy", "sitcom special", "stand-up show", "office farce"),
-        ("family saga", "courtroom drama", "period piece", "character study"),
-        ("haunted house film", "slasher flick", "creature feature", "ghost story"),
-        ("space opera", "time travel saga", "robot uprising film", "alien invasion movie"),
-        ("love story", "summer fling tale", "holiday love story", "second-chance romance"),
-        ("nature documentary", "true crime series", "history documentary", "biopic feature"),
-        ("animated feature", "cartoon series", "stop-motion film", "anime series"),
+        (
+            "heist thriller",
+            "car chase movie",
+            "spy caper",
+            "martial arts film",
+            "shootout",
+            "commando mission",
+            "getaway story",
+            "bounty hunt",
+        ),
+        (
+            "buddy comedy",
+            "stand-up show",
+            "office farce",
+            "slapstick romp",
+            "prank show",
+            "satire",
+            "mockumentary",
+            "sketch show",
+        ),
+        (
+            "family saga",
+            "courtroom drama",
+            "period piece",
+            "character study",
+            "war drama",
+            "coming-of-age story",
+            "prison drama",
+            "political drama",
+        ),
+        (
+            "haunted house film",
+            "slasher",
+            "creature feature",
+            "ghost story",
+            "zombie outbreak",
+            "possession tale",
+            "vampire story",
+            "cabin nightmare",
+        ),
+        (
+            "space opera",
+            "time travel saga",
+            "robot uprising",
+            "alien invasion",
+            "starship voyage",
+            "cyberpunk tale",
+            "clone mystery",
+            "dystopia",
+        ),
+        (
+            "love story",
+            "summer fling",
+            "holiday romance",
+            "second-chance romance",
+            "wedding tale",
+            "long-distance romance",
+            "meet-cute",
+            "love triangle",
+        ),
+        (
+            "nature film",
+            "true crime series",
+            "history film",
+            "biopic",
+            "wildlife series",
+            "exposé",
+            "travelogue",
+            "science explainer",
+        ),
+        (
+            "animated feature",
+            "cartoon series",
+            "stop-motion film",
+            "anime series",
+            "claymation",
+            "cel-shaded adventure",
+            "puppet film",
+            "hand-drawn fable",
+        ),
     ),
     adjectives=(
-        ("explosive", "fast-paced", "gritty"),
-        ("hilarious", "witty", "goofy"),
-        ("moving", "poignant", "slow-burning"),
-        ("terrifying", "creepy", "blood-soaked"),
-        ("futuristic", "mind-bending", "galactic"),
-        ("heartwarming", "tender", "swoon-worthy"),
-        ("eye-opening", "investigative", "informative"),
-        ("colorful", "hand-drawn", "family-friendly"),
+        ("explosive", "fast-paced", "gritty", "adrenaline-fuelled", "hard-hitting"),
+        ("hilarious", "witty", "goofy", "quirky", "laugh-out-loud"),
+        ("moving", "poignant", "slow-burning", "intimate", "heartbreaking"),
+        ("terrifying", "creepy", "blood-soaked", "eerie", "nightmarish"),
+        ("futuristic", "mind-bending", "galactic", "dystopian", "interstellar"),
+        ("heartwarming", "tender", "swoon-worthy", "passionate", "bittersweet"),
+        ("eye-opening", "investigative", "informative", "factual", "revealing"),
+        ("colorful", "hand-drawn", "family-friendly", "whimsical", "pixel-perfect"),
     ),
-    mix_words=_VIDEO_GENRES,  # genres are named as they are
+    mix_words=_VIDEO_GENRES,
     makers=(
         "Northlight",
         "Bluefin",
@@ -353,64 +1066,153 @@ VIDEO = Theme(
         "Ironbark",
         "Solstice",
     ),
-    quality_words=(
-        ("critically acclaimed must-watch", "award-winning and beloved"),
-        ("well reviewed by critics", "solid reviews from viewers"),
-        ("mixed reviews so far", "divides critics and viewers"),
-        ("panned by critics", "widely considered a flop"),
+    quality_templates=(
+        "Critics call it {q}",
+        "Viewers find it {q}",
+        "Reviews: {q}",
+        "{q}, say critics",
+        "Audiences rate it {q}",
     ),
+    quality_words=(("a must-watch",), ("worth a watch",), ("only for fans",), ("a flop",)),
     facet_classes=("trending", "steady", "niche"),
     facet_words=(
         ("trending this week", "everyone is talking about it"),
-        ("has a steady audience", "a reliable catalogue pick"),
-        ("a little-known release", "a niche cult pick"),
+        ("a catalogue staple", "a steady pick"),
+        ("a little-known release", "a cult pick"),
     ),
     facet_probs=(0.25, 0.45, 0.3),
     facet_lure=(1.2, 0.0, -0.6),
-    generosity_words=(
-        ("rates titles generously", "hands out five stars easily"),
-        ("gives balanced star ratings", "rates titles fairly"),
-        ("is a harsh critic", "rarely gives more than three stars"),
+    format_words=(
+        ("a ten-minute clip", "a short", "a bite-sized episode"),
+        ("a one-hour episode", "a TV episode", "an hour long"),
+        ("a feature-length film", "a full season", "a three-hour epic"),
     ),
     trait_words=(
-        ("rarely finishes a series", "watches now and then"),
+        ("watches in short bursts", "rarely finishes a series", "dips in now and then"),
         ("watches a few evenings a week", "streams most weekends"),
-        ("binge-watches whole seasons", "streams something every night"),
+        ("binge-watches whole seasons", "stays up for marathons"),
     ),
     openers=("viewer", "subscriber", "streamer"),
-    verbs=("mostly watches", "can't get enough of", "usually streams"),
+    verbs=("mostly watches", "can't get enough of", "usually streams", "enjoys"),
     sensitive="gender",
     groups=("female", "male", "nonbinary"),
     group_words=("female", "male", "nonbinary"),
     group_probs=(0.38, 0.55, 0.07),
     disadvantaged=VIDEO_DISADVANTAGED,
-    user_template="{group} {opener} who {verb} {like0} and {like1}, {trait} and {generosity}",
-    item_template="{maker} {adjective} {noun}{mix}, {facet}, {quality}",
+    user_templates=_USER_TEMPLATES,
+    item_templates=(
+        "{maker} {title}, {format}.{quality} {facet}.{extra}",
+        "{title} from {maker}; {format}.{quality} {facet}.{extra}",
+        "{maker} presents {title}: {facet}, {format}.{quality}{extra}",
+    ),
+    distractors=(
+        "Subtitles in twelve languages",
+        "Filmed on location",
+        "Released in spring",
+        "Available in HD",
+        "Part of the new catalogue",
+        "Dubbed versions exist",
+        "Rated for ages 12 and up",
+        "Soundtrack sold separately",
+    ),
+    context_fields=("time_of_day", "weekday", "device"),
+    devices=("tv", "mobile", "laptop", "tablet"),
+    scene={
+        ("device", "mobile"): -0.6,
+        ("time_of_day", "night"): -0.5,
+        ("time_of_day", "morning"): -0.3,
+        ("device", "tv"): 0.5,
+        ("time_of_day", "evening"): 0.3,
+        ("weekday", "saturday"): 0.3,
+        ("weekday", "sunday"): 0.3,
+    },
 )
 
 SOCIAL = Theme(
     name="synthetic-social",
     kind="social",
     description="Seeded synthetic social feed: users x posts with interest, sentiment and "
-    "follow labels, planted regional disparity",
+    "follow labels, history, device/session scene, planted regional disparity",
+    head_set="social-seed",
     labels=(("interest", CATEGORY), ("sentiment", FACET), ("follow", ENGAGE)),
     categories=("sports", "music", "politics", "technology", "food", "gaming"),
-    category_words=("sports", "music", "politics", "tech news", "cooking", "video games"),
+    category_words=(
+        ("sports", "athletics", "football", "the big leagues"),
+        ("music", "bands", "live gigs", "new albums"),
+        ("politics", "current affairs", "elections", "public policy"),
+        ("tech news", "gadgets", "software", "startups"),
+        ("cooking", "recipes", "food", "eating out"),
+        ("video games", "gaming", "esports", "consoles"),
+    ),
     nouns=(
-        ("match highlights", "transfer rumor", "training clip", "league standings"),
-        ("concert review", "new album teaser", "guitar cover", "festival lineup"),
-        ("election debate", "policy thread", "parliament update", "campaign rally"),
-        ("gadget unboxing", "software update", "startup launch", "coding tip"),
-        ("recipe video", "restaurant review", "baking tutorial", "street food tour"),
-        ("speedrun clip", "patch notes", "esports recap", "game review"),
+        (
+            "match highlights",
+            "transfer rumor",
+            "training clip",
+            "league table",
+            "derby recap",
+            "penalty replay",
+            "fixture list",
+            "stadium tour",
+        ),
+        (
+            "concert review",
+            "album teaser",
+            "guitar cover",
+            "festival lineup",
+            "tour diary",
+            "vinyl haul",
+            "setlist",
+            "duet",
+        ),
+        (
+            "debate recap",
+            "policy thread",
+            "parliament update",
+            "campaign rally",
+            "poll analysis",
+            "referendum take",
+            "manifesto breakdown",
+            "town hall",
+        ),
+        (
+            "gadget unboxing",
+            "software update",
+            "startup launch",
+            "coding tip",
+            "chip teardown",
+            "app review",
+            "server outage",
+            "robotics demo",
+        ),
+        (
+            "recipe video",
+            "restaurant review",
+            "baking tutorial",
+            "street food tour",
+            "brunch spread",
+            "spice guide",
+            "pasta hack",
+            "taco crawl",
+        ),
+        (
+            "speedrun clip",
+            "patch notes",
+            "esports recap",
+            "game review",
+            "boss fight",
+            "controller mod",
+            "tournament bracket",
+            "loot haul",
+        ),
     ),
     adjectives=(
-        ("last-minute", "championship", "locker-room"),
-        ("acoustic", "live", "chart-topping"),
-        ("partisan", "bipartisan", "legislative"),
-        ("cutting-edge", "open-source", "wireless"),
-        ("homemade", "spicy", "vegan"),
-        ("multiplayer", "retro", "competitive"),
+        ("last-minute", "championship", "locker-room", "sporty", "matchday"),
+        ("acoustic", "live", "chart-topping", "indie", "orchestral"),
+        ("partisan", "bipartisan", "legislative", "electoral", "diplomatic"),
+        ("cutting-edge", "open-source", "wireless", "digital", "AI-powered"),
+        ("homemade", "spicy", "vegan", "crispy", "slow-cooked"),
+        ("multiplayer", "retro", "competitive", "pixel-art", "co-op"),
     ),
     makers=(
         "@citylights",
@@ -422,71 +1224,158 @@ SOCIAL = Theme(
         "@sunnyside",
         "@wildcard",
     ),
+    quality_templates=(
+        "Followers call it {q}",
+        "Replies say {q}",
+        "Readers find it {q}",
+        "{q}, by most replies",
+        "Commenters rate it {q}",
+    ),
     quality_words=(
-        ("widely shared and insightful", "thoughtful, with many replies"),
-        ("interesting to many readers", "gets steady engagement"),
-        ("low effort", "barely any replies"),
-        ("reads like spam", "reported as misleading"),
+        ("widely shared",),
+        ("gets steady likes",),
+        ("barely noticed",),
+        ("reported as spam",),
     ),
     facet_classes=_TONE_CLASSES,
     facet_words=(
-        ("written as an angry rant", "full of complaints"),
-        ("a matter-of-fact update", "a neutral summary"),
-        ("cheerful and upbeat", "full of praise and excitement"),
+        ("an angry rant", "full of complaints", "furious in tone"),
+        ("a matter-of-fact update", "a plain summary", "calm and factual"),
+        ("cheerful and upbeat", "full of praise", "gushing with joy"),
     ),
     facet_probs=(0.3, 0.35, 0.35),
     facet_lure=(1.0, 0.0, -0.4),
-    generosity_words=(
-        ("is easily impressed", "likes almost everything"),
-        ("is fairly selective", "likes some posts"),
-        ("is hard to impress", "rarely likes anything"),
+    format_words=(
+        ("a photo", "a single picture", "a meme"),
+        ("a short post", "a few lines", "a quick note"),
+        ("a long thread", "a twenty-part thread", "a long essay"),
     ),
     trait_words=(
-        ("mostly lurks", "rarely follows anyone new"),
-        ("posts now and then", "follows a few accounts"),
-        ("posts every day", "follows new accounts all the time"),
+        ("mostly scrolls past", "rarely reads long posts", "skims the feed"),
+        ("posts now and then", "reads a few posts a day"),
+        ("reads every thread", "writes long replies", "posts essays daily"),
     ),
     openers=("user", "member", "poster"),
-    verbs=("mostly follows", "posts a lot about", "is really into"),
+    verbs=("mostly follows", "posts about", "is into", "talks about"),
     sensitive="region",
     groups=("americas", "europe", "asia-pacific", "africa"),
     group_words=("from the Americas", "from Europe", "from Asia-Pacific", "from Africa"),
     group_probs=(0.34, 0.3, 0.24, 0.12),
     disadvantaged=SOCIAL_DISADVANTAGED,
-    user_template=_USER_TEMPLATE,
-    item_template="post by {maker}: {adjective} {noun}, {facet}, {quality}",
+    user_templates=_USER_TEMPLATES,
+    item_templates=(
+        "post by {maker}: {title}, {format}, {facet}.{quality}{extra}",
+        "{maker} shared {format}: {title}; {facet}.{quality}{extra}",
+        "{format} from {maker} about {title}, {facet}.{quality}{extra}",
+    ),
+    distractors=(
+        "Posted with a hashtag",
+        "Edited once",
+        "Pinned for a day",
+        "Shared from another account",
+        "Has a link preview",
+        "Posted from a phone",
+        "Includes an emoji",
+        "Mentions two accounts",
+    ),
+    context_fields=("time_of_day", "device", "session_position"),
+    devices=("mobile", "desktop", "tablet"),
+    scene={
+        ("session_position", "deep"): -0.6,
+        ("device", "mobile"): -0.4,
+        ("session_position", "start"): 0.5,
+        ("device", "desktop"): 0.5,
+        ("time_of_day", "night"): -0.3,
+    },
+    reactions=("scrolled past", "followed"),
 )
 
 TRAVEL = Theme(
     name="synthetic-travel",
     kind="travel",
     description="Seeded synthetic trips: travellers x destinations with destination type, "
-    "rating and trip length labels, planted age-group disparity",
+    "rating and trip length labels, history, weekday/location scene, planted age-group "
+    "disparity",
+    head_set="travel-seed",
     labels=(("destination_type", CATEGORY), ("rating", RATING), ("trip_length", LENGTH)),
     categories=("beach", "city", "mountain", "countryside", "cultural", "wildlife"),
     category_words=(
-        "beach holidays",
-        "city breaks",
-        "mountain trips",
-        "countryside escapes",
-        "cultural tours",
-        "wildlife safaris",
+        ("beach holidays", "seaside breaks", "sun and sand", "coastal trips"),
+        ("city breaks", "urban weekends", "metropolis trips", "big-city stays"),
+        ("mountain trips", "alpine holidays", "peaks and passes", "ski trips"),
+        ("countryside escapes", "rural retreats", "farm stays", "village holidays"),
+        ("cultural tours", "museums and ruins", "heritage trips", "art weekends"),
+        ("wildlife safaris", "animal spotting", "nature reserves", "jungle trips"),
     ),
     nouns=(
-        ("seaside resort", "island bungalow", "coastal villa", "surf camp"),
-        ("downtown hotel", "city apartment", "rooftop hostel", "urban loft"),
-        ("alpine lodge", "ski chalet", "hiking hut", "mountain cabin"),
-        ("farm stay", "country cottage", "vineyard inn", "lakeside barn"),
-        ("heritage tour", "museum circuit", "old town walk", "temple trail"),
-        ("safari camp", "rainforest lodge", "whale-watching cruise", "national park tour"),
+        (
+            "seaside resort",
+            "island bungalow",
+            "coastal villa",
+            "surf camp",
+            "beach hut",
+            "lagoon lodge",
+            "boardwalk hotel",
+            "marina suite",
+        ),
+        (
+            "downtown hotel",
+            "city apartment",
+            "rooftop hostel",
+            "urban loft",
+            "boutique hotel",
+            "metro studio",
+            "skyline suite",
+            "canal-side flat",
+        ),
+        (
+            "alpine lodge",
+            "ski chalet",
+            "hiking hut",
+            "mountain cabin",
+            "glacier camp",
+            "summit refuge",
+            "valley inn",
+            "pine cabin",
+        ),
+        (
+            "farm stay",
+            "country cottage",
+            "vineyard inn",
+            "lakeside barn",
+            "orchard cabin",
+            "meadow yurt",
+            "mill house",
+            "village guesthouse",
+        ),
+        (
+            "heritage tour",
+            "museum circuit",
+            "old town walk",
+            "temple trail",
+            "castle stay",
+            "cathedral route",
+            "ruins trek",
+            "palace visit",
+        ),
+        (
+            "safari camp",
+            "rainforest lodge",
+            "whale-watching cruise",
+            "national park tour",
+            "gorilla trek",
+            "birding hide",
+            "savanna tent",
+            "reef dive",
+        ),
     ),
     adjectives=(
-        ("sandy", "sunny", "tropical"),
-        ("bustling", "stylish", "central"),
-        ("snowy", "rugged", "high-altitude"),
-        ("rustic", "peaceful", "rolling"),
-        ("historic", "ancient", "artistic"),
-        ("remote", "untamed", "eco-friendly"),
+        ("sandy", "sunny", "tropical", "palm-fringed", "turquoise"),
+        ("bustling", "stylish", "central", "neon-lit", "cosmopolitan"),
+        ("snowy", "rugged", "high-altitude", "craggy", "alpine"),
+        ("rustic", "peaceful", "rolling", "pastoral", "sleepy"),
+        ("historic", "ancient", "artistic", "medieval", "baroque"),
+        ("remote", "untamed", "eco-friendly", "wild", "lush"),
     ),
     makers=(
         "Sunway",
@@ -498,47 +1387,84 @@ TRAVEL = Theme(
         "Voyagio",
         "Compassrose",
     ),
-    quality_words=(
-        ("guests rave about it", "a five-star favourite"),
-        ("well reviewed by guests", "comfortable and reliable"),
-        ("mixed guest reviews", "hit or miss, say guests"),
-        ("frequent complaints from guests", "poorly rated by visitors"),
+    quality_templates=(
+        "Guests call it {q}",
+        "Visitors find it {q}",
+        "Reviews: {q}",
+        "{q}, say past guests",
+        "Travellers rate it {q}",
     ),
-    facet_classes=("near", "medium", "far"),
+    quality_words=(("a dream stay",), ("comfortable",), ("hit or miss",), ("a tourist trap",)),
+    facet_classes=("off-peak", "shoulder", "peak"),
     facet_words=(
-        ("a short drive from home", "reachable by train in hours"),
-        ("a short flight away", "a few hours by plane"),
-        ("a long-haul flight away", "on the other side of the world"),
+        ("quiet out of season", "off-peak rates"),
+        ("shoulder season", "moderately busy"),
+        ("packed in high season", "peak-season crowds"),
     ),
-    facet_probs=(0.35, 0.35, 0.3),
+    facet_probs=(0.3, 0.4, 0.3),
     facet_lure=(0.0, 0.0, 0.0),
-    generosity_words=(
-        ("leaves glowing reviews", "rates stays generously"),
-        ("writes balanced reviews", "rates stays fairly"),
-        ("is a tough reviewer", "rarely rates a stay highly"),
+    format_words=(
+        ("a short drive from home", "reachable by train in hours", "close to home"),
+        ("a short flight away", "a few hours by plane", "one flight away"),
+        (
+            "a long-haul flight away",
+            "on the other side of the world",
+            "two connecting flights away",
+        ),
     ),
     trait_words=(
-        ("prefers quick weekend getaways", "likes short breaks"),
+        ("prefers quick getaways", "likes short breaks", "rarely takes long leave"),
         ("usually takes a week off", "likes week-long holidays"),
         ("takes long extended trips", "travels for weeks at a time"),
     ),
     openers=("traveller", "holidaymaker", "tourist"),
-    verbs=("loves", "usually books", "dreams of"),
+    verbs=("loves", "usually books", "dreams of", "keeps planning"),
     sensitive="age_group",
     groups=("18-29", "30-49", "50-64", "65+"),
     group_words=("aged 18-29", "aged 30-49", "aged 50-64", "aged 65+"),
     group_probs=(0.27, 0.36, 0.22, 0.15),
     disadvantaged=TRAVEL_DISADVANTAGED,
-    user_template=_USER_TEMPLATE,
-    item_template="{maker} {adjective} {noun}, {facet}, {quality}",
+    user_templates=_USER_TEMPLATES,
+    item_templates=(
+        "{maker} {title}, {format}.{quality} {facet}.{extra}",
+        "{title} with {maker}: {format}, {facet}.{quality}{extra}",
+        "{maker} offers a {title}; {facet}, {format}.{quality}{extra}",
+    ),
+    distractors=(
+        "Free cancellation",
+        "Breakfast available",
+        "Pets allowed on request",
+        "Wi-Fi in the lobby",
+        "Check-in from 3 pm",
+        "Parking nearby",
+        "Booked via partner site",
+        "Photos updated last month",
+    ),
+    context_fields=("weekday", "device", "location"),
+    devices=("mobile", "desktop", "tablet"),
+    scene={
+        ("location", "work"): -0.5,
+        ("location", "commute"): -0.5,
+        ("weekday", "monday"): -0.3,
+        ("weekday", "tuesday"): -0.3,
+        ("weekday", "wednesday"): -0.3,
+        ("weekday", "thursday"): -0.3,
+        ("location", "home"): 0.3,
+        ("weekday", "saturday"): 0.5,
+        ("weekday", "sunday"): 0.5,
+        ("device", "desktop"): 0.3,
+    },
     length_classes=("weekend", "one-week", "two-weeks-plus"),
 )
+
+_WORKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday")
 
 NEWS = Theme(
     name="synthetic-news",
     kind="news",
     description="Seeded synthetic news feed: readers x articles with topic, click and "
-    "sentiment labels, planted age-group disparity",
+    "sentiment labels, history, time/weekday/device scene, planted age-group disparity",
+    head_set="news-seed",
     labels=(("topic", CATEGORY), ("click", ENGAGE), ("sentiment", FACET)),
     categories=(
         "politics",
@@ -550,31 +1476,94 @@ NEWS = Theme(
         "science",
     ),
     category_words=(
-        "politics",
-        "business news",
-        "sports",
-        "technology",
-        "health",
-        "celebrity gossip",
-        "science",
+        ("politics", "government", "elections", "Westminster and Washington"),
+        ("business news", "markets", "the economy", "finance"),
+        ("sports", "the scores", "football", "athletics"),
+        ("technology", "tech", "gadgets", "the digital world"),
+        ("health", "medicine", "wellbeing", "fitness"),
+        ("celebrity gossip", "showbiz", "entertainment", "film and TV"),
+        ("science", "research", "space and nature", "discoveries"),
     ),
     nouns=(
-        ("election result", "cabinet reshuffle", "budget vote", "policy debate"),
-        ("earnings report", "stock rally", "merger deal", "market outlook"),
-        ("cup final", "transfer saga", "title race", "injury update"),
-        ("chip launch", "app update", "AI model release", "data breach"),
-        ("vaccine study", "hospital funding", "diet research", "flu season"),
-        ("film premiere", "celebrity wedding", "album release", "award show"),
-        ("space mission", "climate study", "fossil discovery", "physics experiment"),
+        (
+            "election result",
+            "cabinet reshuffle",
+            "budget vote",
+            "policy debate",
+            "coalition talks",
+            "by-election",
+            "senate hearing",
+            "summit",
+        ),
+        (
+            "earnings report",
+            "stock rally",
+            "merger deal",
+            "market outlook",
+            "rate decision",
+            "bond sell-off",
+            "IPO",
+            "trade deficit",
+        ),
+        (
+            "cup final",
+            "transfer saga",
+            "title race",
+            "injury update",
+            "relegation battle",
+            "marathon",
+            "grand slam",
+            "derby",
+        ),
+        (
+            "chip launch",
+            "app update",
+            "AI model release",
+            "data breach",
+            "satellite internet",
+            "chatbot",
+            "smartphone",
+            "quantum computer",
+        ),
+        (
+            "vaccine study",
+            "hospital funding",
+            "diet research",
+            "flu season",
+            "sleep study",
+            "cancer trial",
+            "mental health report",
+            "fitness trend",
+        ),
+        (
+            "film premiere",
+            "celebrity wedding",
+            "album release",
+            "award show",
+            "reality show",
+            "box office",
+            "red-carpet look",
+            "talent contest",
+        ),
+        (
+            "space mission",
+            "climate study",
+            "fossil discovery",
+            "physics experiment",
+            "telescope image",
+            "gene study",
+            "volcano survey",
+            "deep-sea finding",
+        ),
     ),
     adjectives=(
-        ("parliamentary", "partisan", "electoral"),
-        ("quarterly", "corporate", "financial"),
-        ("league", "championship", "athletic"),
-        ("digital", "high-tech", "software"),
-        ("medical", "clinical", "public-health"),
-        ("red-carpet", "celebrity", "blockbuster"),
-        ("scientific", "peer-reviewed", "lab-based"),
+        ("parliamentary", "partisan", "electoral", "ministerial", "constitutional"),
+        ("quarterly", "corporate", "financial", "fiscal", "wall-street"),
+        ("league", "championship", "athletic", "olympic", "sporting"),
+        ("digital", "high-tech", "software", "silicon", "cyber"),
+        ("medical", "clinical", "public-health", "nutritional", "epidemic"),
+        ("red-carpet", "celebrity", "blockbuster", "showbiz", "tabloid"),
+        ("scientific", "peer-reviewed", "lab-based", "astronomical", "geological"),
     ),
     makers=(
         "Ledger",
@@ -586,43 +1575,77 @@ NEWS = Theme(
         "Chronicle",
         "Observer",
     ),
+    quality_templates=(
+        "Readers call it {q}",
+        "Media critics find it {q}",
+        "Verdict: {q}",
+        "{q}, say readers",
+        "Fact-checkers rate it {q}",
+    ),
     quality_words=(
-        ("in-depth reporting from trusted sources", "a carefully sourced investigation"),
-        ("solid reporting", "a clear, well-written piece"),
-        ("thin on sources", "a rushed, shallow piece"),
-        ("sensational and poorly sourced", "misleading headline, little substance"),
+        ("a carefully sourced scoop",),
+        ("clear reporting",),
+        ("thin on sources",),
+        ("clickbait",),
     ),
     facet_classes=_TONE_CLASSES,
     facet_words=(
-        ("grim and alarming in tone", "a bleak, worrying story"),
-        ("a factual, neutral report", "straight reporting without spin"),
-        ("upbeat and hopeful", "good news worth celebrating"),
+        ("grim and alarming", "a bleak, worrying story", "full of gloom"),
+        ("a neutral report", "straight reporting", "plain and factual"),
+        ("upbeat and hopeful", "good news", "a cheering story"),
     ),
     facet_probs=(0.35, 0.35, 0.3),
     facet_lure=(1.0, 0.0, -0.4),
-    generosity_words=(
-        ("clicks on almost anything", "is curious about every story"),
-        ("is moderately selective", "picks stories with care"),
-        ("ignores most stories", "is very hard to hook"),
+    format_words=(
+        ("a news brief", "a two-minute read", "a quick summary"),
+        ("a standard report", "a five-minute read"),
+        ("a long read", "an in-depth feature", "a twenty-minute read"),
     ),
     trait_words=(
-        ("only skims the headlines", "checks the news once a week"),
+        ("only skims the headlines", "wants the news fast", "reads in short bursts"),
         ("reads the news most days", "checks the app daily"),
-        ("reads every article in the feed", "refreshes the news all day"),
+        ("reads every long feature", "devours in-depth pieces"),
     ),
     openers=("reader", "subscriber", "news fan"),
-    verbs=("mostly reads", "follows", "always checks"),
+    verbs=("mostly reads", "follows", "always checks", "is hooked on"),
     sensitive="age_group",
     groups=("18-34", "35-54", "55+"),
     group_words=("aged 18-34", "aged 35-54", "aged 55+"),
     group_probs=(0.3, 0.37, 0.33),
     disadvantaged=NEWS_DISADVANTAGED,
-    user_template=_USER_TEMPLATE,
-    item_template="{maker} reports: {adjective} {noun}, {facet}, {quality}",
+    user_templates=_USER_TEMPLATES,
+    item_templates=(
+        "{maker} reports: {title}, {format}; {facet}.{quality}{extra}",
+        "{title} ({maker}), {format}. {facet}.{quality}{extra}",
+        "{maker}: {facet} on the {title}, {format}.{quality}{extra}",
+    ),
+    distractors=(
+        "Updated an hour ago",
+        "Includes a photo gallery",
+        "With a podcast version",
+        "Filed from the newsroom",
+        "Comments are open",
+        "Part of a series",
+        "Translated from another edition",
+        "Shared by an editor",
+    ),
+    context_fields=("time_of_day", "weekday", "device"),
+    devices=("mobile", "desktop", "tablet"),
+    scene={
+        **{("weekday", day): -0.4 for day in _WORKDAYS},
+        ("time_of_day", "morning"): -0.6,
+        ("weekday", "saturday"): 0.5,
+        ("weekday", "sunday"): 0.5,
+        ("time_of_day", "evening"): 0.4,
+        ("device", "tablet"): 0.3,
+    },
+    reactions=("skipped", "read"),
 )
 
-THEMES: tuple[Theme, ...] = (VIDEO, SOCIAL, TRAVEL, NEWS)
+THEMES: tuple[Theme, ...] = (VIDEO, SOCIAL, TRAVEL, NEWS)  # the four this module registers
+ALL_THEMES: tuple[Theme, ...] = (ECOMMERCE, *THEMES)  # with synthetic-ecommerce
 
+load_synthetic_ecommerce = _loader(ECOMMERCE)
 load_synthetic_video = _loader(VIDEO)
 load_synthetic_social = _loader(SOCIAL)
 load_synthetic_travel = _loader(TRAVEL)
@@ -633,22 +1656,10 @@ LOADERS: Mapping[str, Callable[..., DomainData]] = {
     TRAVEL.name: load_synthetic_travel,
     NEWS.name: load_synthetic_news,
 }
-
-
-@hookimpl
-def mtrec_register_domains() -> list[DomainSpec]:
-    """Register the four domains; no data is generated until one is loaded."""
-    return [
-        DomainSpec(
-            name=theme.name,
-            load=LOADERS[theme.name],
-            label_fields=tuple(name for name, _ in theme.labels),
-            sensitive_attributes=(theme.sensitive,),
-            description=theme.description,
-            domain_kind=theme.kind,
-        )
-        for theme in THEMES
-    ]
+ALL_LOADERS: Mapping[str, Callable[..., DomainData]] = {
+    ECOMMERCE.name: load_synthetic_ecommerce,
+    **LOADERS,
+}
 
 
 # --------------------------------------------------------------------------------------
@@ -657,33 +1668,17 @@ def mtrec_register_domains() -> list[DomainSpec]:
 
 # words that join phrases and carry no attribute by themselves
 _FUNCTION_WORDS = frozenset(
-    [
-        "a",
-        "an",
-        "and",
-        "at",
-        "by",
-        "for",
-        "from",
-        "in",
-        "is",
-        "it",
-        "of",
-        "on",
-        "or",
-        "so",
-        "the",
-        "to",
-        "who",
-        "with",
-    ]
-)
+    ["a", "an", "and", "at", "by", "for", "from", "in", "is", "it", "of", "on", "or", "so",
+     "the", "to", "who", "with", "say", "says", "by", "rate", "rates", "call", "find", "it"]
+)  # fmt: skip
+_SEPARATORS = str.maketrans({c: " " for c in ",:;.()"})
 
 
 def _words(phrases: Any) -> set[str]:
-    """The lower-case words of (nested tuples of) phrases, split on spaces, commas, colons."""
+    """The lower-case words of (nested collections of) phrases, split on spaces and
+    punctuation."""
     if isinstance(phrases, str):
-        return set(phrases.lower().replace(",", " ").replace(":", " ").split())
+        return set(phrases.lower().translate(_SEPARATORS).split())
     found: set[str] = set()
     for phrase in phrases:
         found |= _words(phrase)
@@ -692,49 +1687,49 @@ def _words(phrases: Any) -> set[str]:
 
 def _theme_evidence(theme: Theme, role: str) -> set[str]:
     category = _words((theme.category_words, theme.nouns, theme.adjectives, theme.mix_words))
-    category |= _words(theme.categories)
-    quality, facet = _words(theme.quality_words), _words(theme.facet_words)
-    generosity, trait = _words(theme.generosity_words), _words(theme.trait_words)
-    by_role = {
+    quality = _words((_QUALITY_POOLS, theme.quality_words))
+    pair = _words((theme.trait_words, theme.format_words))
+    scene = _words(value for (_, value), weight in theme.scene.items() if weight)
+    stars = {f"{k}/5" for k in range(1, 6)}
+    reactions = _words(theme.reactions)
+    facet = _words(theme.facet_words)
+    engage = quality | category | pair | scene | reactions | stars
+    return {
         CATEGORY: category,
         GENRES: category,
-        FACET: facet,
-        RATING: quality | generosity | category,
-        ENGAGE: quality | generosity | category | trait | facet,
-        LENGTH: quality | category | trait | facet,
-    }
-    return by_role[role]
+        FACET: facet | reactions,
+        RATING: quality | category | pair | stars,
+        ENGAGE: engage | (facet if any(theme.facet_lure) else set()),
+        LENGTH: engage,
+    }[role]
 
 
 def evidence_words(domain: str, label_field: str) -> frozenset[str]:
     """The planted words of ``label_field`` in the synthetic domain named ``domain``.
 
-    A row's text carries its label through these words: the lower-case words (split on
-    spaces, commas and colons; function words such as "and" left out) of every phrase the
-    generator draws to express a latent attribute that the label is made from. For example
-    the words of item categories for a category label, and those of item quality, user
-    generosity and liked categories for a rating. Words outside this set (makers, openers,
-    distractor sentences, group names) carry nothing about the label by construction, so an
-    explainer that is faithful to a trained model should put more attribution on these words
-    than a random one does. Raises KeyError for an unknown domain or label field.
+    A row's rendered text (scene, profile, history, item) carries its label through these
+    words: the lower-case words (split on spaces and on ``, : ; . ( )``; function words such
+    as "and" left out) of every phrase the generator draws to express a latent attribute the
+    label is made from, e.g. the category synonyms, nouns and adjectives for a category
+    label; the quality synonyms, category words, trait and format phrases and the history's
+    star ratings ("4/5") for a rating; those plus the scene values that move it ("mobile",
+    "night") and the history reactions ("followed") for an engagement label. Words outside
+    the set (makers, openers, group names, distractor sentences) carry nothing about the
+    label by construction, so an explainer faithful to a trained model should put more
+    attribution on these words than a random one does. Raises KeyError for an unknown domain
+    or label field.
     """
-    if domain == "synthetic-ecommerce":
-        from mtrec.plugins import synthetic_ecommerce as shop
+    theme = next((t for t in ALL_THEMES if t.name == domain), None)
+    if theme is None:
+        raise KeyError(f"unknown synthetic domain {domain!r}")
+    roles = dict(theme.labels)
+    if label_field not in roles:
+        raise KeyError(f"{domain} has no label field {label_field!r}")
+    return frozenset(_theme_evidence(theme, roles[label_field]) - _FUNCTION_WORDS)
 
-        category = _words((shop.CATEGORIES, shop._CATEGORY_PHRASES, shop._NOUNS, shop._ADJECTIVES))
-        quality, bias = _words(shop._QUALITY_WORDS), _words(shop._BIAS_WORDS)
-        price = _words((shop._TIERS, shop._PRICE_WORDS))
-        words = {
-            "category": category,
-            "rating": quality | bias | category | price,
-            "click": quality | category | price,
-        }[label_field]
-    else:
-        theme = next((t for t in THEMES if t.name == domain), None)
-        if theme is None:
-            raise KeyError(f"unknown synthetic domain {domain!r}")
-        roles = dict(theme.labels)
-        if label_field not in roles:
-            raise KeyError(f"{domain} has no label field {label_field!r}")
-        words = _theme_evidence(theme, roles[label_field])
-    return frozenset(words - _FUNCTION_WORDS)
+
+@hookimpl
+def mtrec_register_domains() -> list[DomainSpec]:
+    """Register the video, social, travel and news domains (``synthetic-ecommerce`` is
+    registered by its own plugin); no data is generated until one is loaded."""
+    return [domain_spec(theme, LOADERS[theme.name]) for theme in THEMES]

@@ -69,7 +69,7 @@ def test_every_combination_ok(sweep: SweepResult) -> None:
 
 
 def test_frozen_cache_encodes_each_unique_text_once(sweep: SweepResult) -> None:
-    data = next(iter(sweep.cache.domains.values()))
+    data = next(iter(sweep.cache.rendered.values()))  # the texts the backbones read
     texts: set[str] = set()
     for split in (data.train, data.validation, data.test):
         texts.update(split.user_text)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import itertools
 import time
 from typing import Any
 
@@ -13,7 +14,11 @@ import pytest
 from mtrec import hookspecs
 from mtrec.plugins import synthetic_domains
 from mtrec.plugins.synthetic_domains import (
+    ALL_LOADERS,
+    ALL_THEMES,
+    CONTEXT_FIELDS,
     ENGAGE,
+    HISTORY_LENGTH,
     LENGTH,
     LOADERS,
     RATING,
@@ -29,6 +34,8 @@ OPTIONS = (
     "n_users",
     "n_items",
     "n_interactions",
+    "difficulty",
+    "context_effect",
     "label_noise",
     "group_disparity",
     "task_conflict",
@@ -58,7 +65,7 @@ def _texts(split: DomainSplit) -> list[str]:
 
 
 def _load(theme: Theme, **options: Any) -> DomainData:
-    return LOADERS[theme.name](**options)
+    return ALL_LOADERS[theme.name](**options)
 
 
 def _label(theme: Theme, role: str) -> str | None:
@@ -161,9 +168,9 @@ def test_shapes_dtypes_and_ranges(theme: Theme) -> None:
             c.dtype == np.int64 and c.shape == (n,) for c in (split.user_ids, split.item_ids)
         )
         words = [len(t.split()) if isinstance(t, str) else 0 for t in split.user_text]
-        assert len(words) == n and min(words) >= 15 and max(words) <= 25
+        assert len(words) == n and min(words) >= 6 and max(words) <= 30
         words = [len(t.split()) if isinstance(t, str) else 0 for t in split.item_text]
-        assert len(words) == n and min(words) >= 10 and max(words) <= 20
+        assert len(words) == n and min(words) >= 8 and max(words) <= 45
         for name, values in split.labels.items():
             field = fields[name]
             assert field.name == name
@@ -173,7 +180,7 @@ def test_shapes_dtypes_and_ranges(theme: Theme) -> None:
             elif field.task_type is TaskType.MULTILABEL:
                 assert values.dtype == np.int64 and values.shape == (n, len(field.classes))
                 assert set(np.unique(values)) <= {0, 1}
-                assert ((values.sum(axis=1) >= 1) & (values.sum(axis=1) <= 3)).all()
+                assert ((values.sum(axis=1) >= 1) & (values.sum(axis=1) <= 5)).all()  # 3 + 2 liked
             elif field.task_type is TaskType.REGRESSION:
                 assert values.dtype == np.float64 and values.shape == (n,)
                 assert ((values >= 1) & (values <= 5)).all()
@@ -406,3 +413,120 @@ def test_evidence_words_are_in_the_text_and_carry_the_label(domain: str) -> None
         evidence_words(domain, "no-such-label")
     with pytest.raises(KeyError):
         evidence_words("no-such-domain", next(iter(data.label_fields)))
+
+
+# --------------------------------------------------------------------------------------
+# scene, history and timestamps; the difficulty and context_effect options
+# --------------------------------------------------------------------------------------
+
+ALL = pytest.mark.parametrize("theme", ALL_THEMES, ids=[theme.kind for theme in ALL_THEMES])
+
+
+@ALL
+def test_each_domain_declares_its_scene_and_head_set(theme: Theme) -> None:
+    from mtrec.plugin_host import PluginHost
+
+    host = PluginHost()
+    spec = host.registries.domains.get(theme.name)
+    assert spec.context_fields == theme.context_fields
+    assert len(spec.context_fields) >= 2 and set(spec.context_fields) <= set(CONTEXT_FIELDS)
+    assert spec.head_set is not None
+    heads = host.registries.head_sets.get(spec.head_set).heads
+    assert [head.label_field for head in heads] == list(spec.label_fields)
+    data = spec.load(seed=0, n_interactions=200)
+    assert data.context_fields == spec.context_fields
+    for split in _splits(data):
+        assert tuple(split.context) == spec.context_fields
+        for values in split.context.values():
+            assert values.dtype == object and len(values) == len(split)
+            assert all(isinstance(v, str) and v for v in values)
+        # the profile alone: no scene and no history rendered into it
+        assert not any(" | " in t or "earlier:" in t for t in split.user_text)
+
+
+@ALL
+def test_history_holds_only_earlier_rows_of_the_same_user(theme: Theme) -> None:
+    data = _load(theme, seed=1, n_interactions=600)
+    splits = _splits(data)
+    # time order: train earliest, test latest
+    for early, late in itertools.pairwise(splits):
+        assert early.timestamps is not None and late.timestamps is not None
+        assert (
+            early.timestamps.dtype == np.int64 and early.timestamps.max() <= late.timestamps.min()
+        )
+    rows = [
+        (int(t), int(row_id), int(u), item_text)
+        for s in splits
+        for t, row_id, u, item_text in zip(
+            np.asarray(s.timestamps), s.ids, s.user_ids, s.item_text, strict=True
+        )
+    ]
+    by_id = {row_id: (t, u) for t, row_id, u, _ in rows}
+    with_history = 0
+    for s in splits:
+        for row_id, history in zip(s.ids, s.history, strict=True):
+            t, u = by_id[int(row_id)]
+            earlier = sorted(
+                ((when, text) for when, other, user, text in rows
+                 if user == u and (when, other) < (t, int(row_id))),
+                reverse=True,
+            )  # fmt: skip
+            assert len(history) == min(HISTORY_LENGTH, len(earlier))
+            for phrase, (_, item_text) in zip(history, earlier, strict=False):
+                title = phrase.rsplit(" ", 1)[0] if phrase.endswith("/5") else phrase.split(" (")[0]
+                assert title in item_text, (phrase, item_text)
+            with_history += bool(history)
+    assert with_history > 0.7 * len(rows)  # all but each user's first row
+
+
+def _engage_by_scene(theme: Theme, context_effect: float) -> float:
+    """Engagement probability where the scene favours the item's format minus where it
+    disfavours it (the noise-free probability the labels are drawn from)."""
+    sim = _simulate(theme, seed=0, n_interactions=4000, context_effect=context_effect)
+    ids = _ids(sim.data)
+    fit = sim.signals["scene_fit"][ids]
+    prob = sim.signals["engage"][ids]
+    return float(prob[fit > 0].mean() - prob[fit < 0].mean())
+
+
+@ALL
+def test_context_effect_is_planted_and_can_be_switched_off(theme: Theme) -> None:
+    assert _engage_by_scene(theme, 1.0) > 0.15
+    assert abs(_engage_by_scene(theme, 0.0)) < 0.05
+    plain, flat = _load(theme, seed=3), _load(theme, seed=3, context_effect=0.0)
+    target = _label(theme, ENGAGE) or _label(theme, LENGTH)
+    for name in plain.label_fields:
+        same = np.array_equal(_all_rows(plain, name), _all_rows(flat, name))
+        assert same == (name != target), name
+    for a, b in zip(_splits(plain), _splits(flat), strict=True):
+        assert list(a.history) == list(b.history) and list(a.user_text) == list(b.user_text)
+        for name in a.context:
+            np.testing.assert_array_equal(a.context[name], b.context[name])
+
+
+@ALL
+def test_difficulty_hides_the_evidence(theme: Theme) -> None:
+    def named(difficulty: float) -> float:
+        """Share of profiles that name one of the theme's category words."""
+        data = _load(theme, seed=2, n_users=200, n_interactions=400, difficulty=difficulty)
+        words = [w for synonyms in theme.category_words for w in synonyms]
+        return float(np.mean([any(w in t for w in words) for t in data.train.user_text]))
+
+    assert named(0.0) > 0.95 and named(1.0) < 0.6
+    easy = _load(theme, seed=2, difficulty=0.0)
+    hard = _load(theme, seed=2, difficulty=1.0)
+    assert np.mean([len(t) for t in hard.train.item_text]) > np.mean(
+        [len(t) for t in easy.train.item_text]
+    )  # more distractor sentences
+
+
+@pytest.mark.parametrize("value", [-0.1, 1.5, float("nan"), True])
+def test_bad_difficulty_is_named(value: object) -> None:
+    with pytest.raises(ValueError, match="difficulty"):
+        _load(THEMES[0], difficulty=value)
+
+
+@pytest.mark.parametrize("value", [-1.0, float("inf"), float("nan")])
+def test_bad_context_effect_is_named(value: float) -> None:
+    with pytest.raises(ValueError, match="context_effect"):
+        _load(THEMES[0], context_effect=value)

@@ -76,7 +76,7 @@ def test_shapes_dtypes_and_ranges() -> None:
         assert split.user_ids.dtype == np.int64 and split.item_ids.dtype == np.int64
         assert len(split.user_text) == len(split.item_text) == n
         assert all(isinstance(t, str) and t for t in [*split.user_text, *split.item_text])
-        assert all(10 <= len(t.split()) <= 30 for t in split.user_text)
+        assert all(6 <= len(t.split()) <= 30 for t in split.user_text)
         category, rating, click = (split.labels[k] for k in LABELS)
         assert category.dtype == np.int64 and category.shape == (n,)
         assert ((category >= 0) & (category < len(CATEGORIES))).all()
