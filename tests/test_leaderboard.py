@@ -18,14 +18,11 @@ from rich.console import Console
 from scipy import stats  # type: ignore[import-untyped]
 from sklearn.metrics import accuracy_score, mean_squared_error, roc_auc_score
 
+from mtrec.measure.seed_intervals import t_quantile
 from mtrec.reports import print_summary, render_html, render_markdown
 from mtrec.reports.leaderboard import leaderboard_markdown, print_leaderboard
-from mtrec.store.leaderboard import (
-    build_leaderboard,
-    load_sources,
-    source_of,
-    variant_names,
-)
+from mtrec.store.leaderboard import build_leaderboard, load_sources, source_of
+from mtrec.store.variants import variant_names
 
 RESAMPLES = 200
 TINY = {"n_users": 40, "n_items": 40, "n_interactions": 300}
@@ -187,6 +184,12 @@ def test_reports_and_the_end_of_a_run_show_the_leaderboard(runs: tuple[Path, Pat
 
     written, _ = write_reports(document, run)
     assert "## Leaderboard" in written.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("df", [1, 2, 3, 4, 7, 10, 29, 30, 31, 120])
+def test_the_t_quantile_matches_scipy(df: int) -> None:
+    assert t_quantile(df, 0.95) == pytest.approx(stats.t.ppf(0.975, df), abs=1e-10)
+    assert t_quantile(df, 0.9) == pytest.approx(stats.t.ppf(0.95, df), abs=1e-10)
 
 
 # --------------------------------------------------------------------------------------

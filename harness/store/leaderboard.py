@@ -4,21 +4,17 @@ Built from one or more finished runs (``results.json`` through the one results r
 the saved test predictions for single-seed intervals). Pure functions: the renderers in
 :mod:`mtrec.reports.leaderboard` only lay the result out.
 
-* **Rows** are backbone *variants*. Records of one backbone that differ in a setting
-  (strategy, MTL architecture, loss weighting, transfer source, learning rate, input options,
-  pooling, backbone options, head set, ...) are told apart by that setting: every setting of
-  the record's resolved config except its identity, seed, domain data, measurement and
-  fairness options is compared, so a setting added later names its variants too. A setting
-  is shown only where the record departs from its run's suite-level value (a plain record
-  keeps the plain backbone name); where that leaves two different configurations under one
-  name, they are spelled out in full.
+* **Rows** are backbone *variants*, named by the settings that tell one backbone's records
+  apart (:mod:`mtrec.store.variants`); a plain record keeps the plain backbone name.
 * **Columns** are domains; tasks of different domains that share a name and metric share a
   table.
 * **A cell** is the mean of the metric over the variant's seeds on that domain, with a 95%
-  interval: with two or more seeds, the t-interval over seeds (mean +- t(0.975, n-1) s/sqrt n);
-  with one seed, the percentile interval of a bootstrap over users (each drawn user brings all
-  their test rows) of the saved test predictions, ``fairness.bootstrap_resamples`` resamples
-  (1000 when unset), seeded with the record's seed.
+  interval (:mod:`mtrec.measure.seed_intervals`): with two or more seeds, the t-interval over
+  seeds (mean +- t(0.975, n-1) s/sqrt n); with one seed, the percentile interval of a
+  bootstrap over users (each drawn user brings all their test rows) of the saved test
+  predictions, ``fairness.bootstrap_resamples`` resamples (1000 when unset), seeded with the
+  record's seed. Fairness headlines and transfer gains use the t-interval over seeds; with one
+  seed, the worst-task gain has the interval its record carries, the others none.
 * **Best** cells are the best mean of their column in the metric's direction (ties all marked).
 * **Ranks** (HELM-style): in every (task, domain) column a variant's win rate is the share of
   the other variants with a value there whose mean it beats (a tie counts half). Its win rate
@@ -29,8 +25,6 @@ the saved test predictions for single-seed intervals). Pure functions: the rende
 
 from __future__ import annotations
 
-import csv
-import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -40,18 +34,12 @@ from typing import Any
 import numpy as np
 
 from mtrec.errors import UsageError
-from mtrec.measure.bootstrap import DEFAULT_RESAMPLES, Clusters, bootstrap
 from mtrec.measure.pareto import summarise
-from mtrec.measure.predictions import read_predictions
-from mtrec.measure.resampled import weighted_metric
+from mtrec.measure.seed_intervals import t_half_width, user_bootstrap
 from mtrec.store.compare import load_run
+from mtrec.store.variants import variant_names
 
 LEVEL = 0.95
-# config sections that are not part of what a variant *is*: its identity (columns, seeds)
-# and how it was measured
-_NOT_SETTINGS = frozenset({"backbone", "head_set", "domain", "seed", "measure", "fairness"})
-# settings shown by their value alone, in this order; others read "name=value"
-_BY_VALUE = ("training.strategy", "training.architecture", "training.loss_weighting")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -271,161 +259,6 @@ def _entries(sources: Sequence[Source]) -> tuple[list[Entry], list[str]]:
 
 
 # --------------------------------------------------------------------------------------
-# variant names
-# --------------------------------------------------------------------------------------
-
-
-def variant_names(
-    records: Sequence[tuple[Mapping[str, Any], Mapping[str, Any]]],
-) -> list[tuple[str, str, dict[str, str]]]:
-    """(variant, variant without transfer, settings shown) of each (record, its document).
-
-    A setting names a variant when the records of that backbone do not all agree on it and
-    the record departs from its suite's own value (for a setting the suite does not set:
-    from "unset"). When two different configurations would share a name, both are named by
-    every setting in which their backbone's records differ.
-    """
-    flat = [_settings(record) for record, _ in records]
-    for (record, _), mine in zip(records, flat, strict=True):
-        mine["head_set"] = json.dumps(str(record["head_set"]))
-    references = [_suite_settings(document) for _, document in records]
-    backbones = [str(record.get("backbone")) for record, _ in records]
-    by_backbone: dict[str, list[dict[str, str]]] = {}
-    for backbone, mine in zip(backbones, flat, strict=True):
-        by_backbone.setdefault(backbone, []).append(mine)
-    differing = {
-        backbone: {
-            key
-            for key in set().union(*(g.keys() for g in group))
-            if len({g.get(key, "") for g in group}) > 1
-        }
-        for backbone, group in by_backbone.items()
-    }
-    # A head set is a setting only where one backbone meets one domain with several (a
-    # domain's own head set otherwise goes with its column).
-    heads: dict[tuple[str, str], set[str]] = {}
-    for backbone, (record, _) in zip(backbones, records, strict=True):
-        heads.setdefault((backbone, str(record["domain"])), set()).add(str(record["head_set"]))
-    for backbone in differing:
-        if not any(len(n) > 1 for (b, _), n in heads.items() if b == backbone):
-            differing[backbone].discard("head_set")
-
-    def shown(i: int, everything: bool) -> dict[str, str]:
-        mine, reference = flat[i], references[i]
-        return {
-            key: mine.get(key, "")
-            for key in _ordered_keys(differing[backbones[i]])
-            if everything or mine.get(key, "") != reference.get(key, "")
-        }
-
-    chosen = [shown(i, everything=False) for i in range(len(records))]
-    names = [_name(backbones[i], chosen[i], records[i][0]) for i in range(len(records))]
-    configurations: dict[str, set[str]] = {}
-    for i, name in enumerate(names):
-        signature = {k: flat[i].get(k, "") for k in sorted(differing[backbones[i]])}
-        configurations.setdefault(name, set()).add(json.dumps(signature))
-    spelled = [len(configurations[name]) > 1 for name in names]
-    out = []
-    for i in range(len(records)):
-        if spelled[i]:
-            chosen[i] = shown(i, everything=True)
-        record = records[i][0]
-        without = {k: v for k, v in chosen[i].items() if not k.startswith("transfer.")}
-        out.append(
-            (
-                _name(backbones[i], chosen[i], record, spelled=spelled[i]),
-                _name(backbones[i], without, record, spelled=spelled[i]),
-                {k: _display(k, v, record) for k, v in chosen[i].items()},
-            )
-        )
-    return out
-
-
-def _settings(record: Mapping[str, Any]) -> dict[str, str]:
-    """A record's settings, flattened to dotted names with JSON values (for comparing)."""
-    config = record.get("config") or {}
-    flat: dict[str, str] = {}
-    backbone = config.get("backbone") or {}
-    _flatten(flat, "backbone", {k: v for k, v in backbone.items() if k != "name"})
-    transfer = (config.get("domain") or {}).get("transfer")
-    if isinstance(transfer, Mapping):
-        sources = transfer.get("sources") or []
-        flat["transfer.sources"] = json.dumps(
-            [s.get("name") if isinstance(s, Mapping) else s for s in sources]
-        )
-        _flatten(flat, "transfer", {k: v for k, v in transfer.items() if k != "sources"})
-    for key, value in config.items():
-        if key not in _NOT_SETTINGS:
-            _flatten(flat, key, value)
-    return {k: v for k, v in flat.items() if v not in ("null", "{}", "[]")}
-
-
-def _suite_settings(document: Mapping[str, Any]) -> dict[str, str]:
-    """The suite-level values of a run (what a plain record of that run has)."""
-    config = (document.get("suite") or {}).get("config") or {}
-    flat: dict[str, str] = {}
-    for key, value in config.items():
-        if key not in _NOT_SETTINGS and key not in ("name", "description", "seeds"):
-            _flatten(flat, key, value)
-    return {k: v for k, v in flat.items() if v not in ("null", "{}", "[]")}
-
-
-def _flatten(flat: dict[str, str], prefix: str, value: Any) -> None:
-    if isinstance(value, Mapping) and value:
-        for key, inner in value.items():
-            _flatten(flat, f"{prefix}.{key}", inner)
-    else:
-        flat[prefix] = json.dumps(value, sort_keys=True)
-
-
-def _ordered_keys(keys: Iterable[str]) -> list[str]:
-    first = [k for k in (*_BY_VALUE, "transfer.sources") if k in keys]
-    return first + sorted(k for k in keys if k not in first)
-
-
-def _name(
-    backbone: str, shown: Mapping[str, str], record: Mapping[str, Any], spelled: bool = False
-) -> str:
-    """``backbone (frozen, mmoe, from synthetic-ecommerce, lr=0.003)``; ``spelled``: every
-    setting as name=value."""
-    parts = []
-    for key, value in shown.items():
-        text = _display(key, value, record)
-        if spelled or key not in (*_BY_VALUE, "transfer.sources"):
-            text = f"{_short(key, shown)}={text}"
-        parts.append(text)
-    return f"{backbone} ({', '.join(parts)})" if parts else backbone
-
-
-def _display(key: str, value: str, record: Mapping[str, Any] | None = None) -> str:
-    """A setting's value as a name shows it."""
-    try:
-        decoded = json.loads(value) if value else None
-    except json.JSONDecodeError:
-        decoded = value
-    if key == "training.strategy" and decoded == "top_k" and record is not None:
-        layers = (record.get("training") or {}).get("trainable_layers")
-        top_k = layers or ((record.get("config") or {}).get("training") or {}).get("top_k")
-        return f"top_{top_k}"
-    if key == "transfer.sources" and isinstance(decoded, list):
-        return "from " + "+".join(str(s) for s in decoded)
-    if decoded is None:
-        return "unset"
-    if isinstance(decoded, float):
-        return f"{decoded:g}"
-    if isinstance(decoded, str):
-        return decoded
-    return json.dumps(decoded, sort_keys=True)
-
-
-def _short(key: str, among: Iterable[str]) -> str:
-    """The last part of a dotted setting name, unless another shown setting ends alike."""
-    last = key.rpartition(".")[2]
-    same = [k for k in among if k.rpartition(".")[2] == last]
-    return last if len(same) <= 1 else key
-
-
-# --------------------------------------------------------------------------------------
 # cells
 # --------------------------------------------------------------------------------------
 
@@ -438,7 +271,7 @@ def seed_cell(values: Sequence[float], seeds: Sequence[int]) -> Cell:
         return Cell(
             mean=mean, low=None, high=None, method="none", seeds=tuple(seeds), values=tuple(values)
         )
-    half = t_quantile(len(array) - 1, LEVEL) * float(array.std(ddof=1)) / math.sqrt(len(array))
+    half = t_half_width(array, LEVEL)
     return Cell(
         mean=mean,
         low=mean - half,
@@ -447,83 +280,6 @@ def seed_cell(values: Sequence[float], seeds: Sequence[int]) -> Cell:
         seeds=tuple(seeds),
         values=tuple(float(v) for v in values),
     )
-
-
-def t_quantile(df: int, level: float = LEVEL) -> float:
-    """The t such that P(|T| < t) = ``level`` for Student's t with ``df`` degrees of freedom
-    (the half-width factor of a two-sided interval), by bisection on the closed form of
-    P(|T| < t) for integer ``df``."""
-    low, high = 0.0, 1.0
-    while _central_t(high, df) < level:
-        high *= 2.0
-    for _ in range(200):
-        middle = (low + high) / 2.0
-        if _central_t(middle, df) < level:
-            low = middle
-        else:
-            high = middle
-    return (low + high) / 2.0
-
-
-def _central_t(t: float, df: int) -> float:
-    """P(|T| < t) for Student's t with integer ``df`` >= 1 (closed form in the angle
-    atan(t / sqrt(df)))."""
-    theta = math.atan(t / math.sqrt(df))
-    cos2 = math.cos(theta) ** 2
-    if df % 2 == 1:
-        if df == 1:
-            return 2.0 * theta / math.pi
-        term, total = 1.0, 1.0
-        for k in range(1, (df - 1) // 2):  # (2/3) cos^2, (2*4)/(3*5) cos^4, ...
-            term *= (2.0 * k) / (2.0 * k + 1.0) * cos2
-            total += term
-        return 2.0 / math.pi * (theta + math.sin(theta) * math.cos(theta) * total)
-    term, total = 1.0, 1.0
-    for k in range(1, df // 2):  # (1/2) cos^2, (1*3)/(2*4) cos^4, ...
-        term *= (2.0 * k - 1.0) / (2.0 * k) * cos2
-        total += term
-    return math.sin(theta) * total
-
-
-def user_bootstrap(
-    path: Path, record: Mapping[str, Any], task: str, metric: str
-) -> tuple[float, float] | None:
-    """The 95% percentile interval of ``task``'s ``metric`` over users (a drawn user brings
-    all their test rows), from the record's saved test predictions; None without them."""
-    found = read_predictions(path, record, task)
-    users = _user_ids(path, record, task)
-    if found is None:
-        return None
-    _, predictions = found
-    clusters = Clusters.of(users, len(predictions.y_true))
-    on_weights = weighted_metric(predictions, metric)
-    resamples = ((record.get("config") or {}).get("fairness") or {}).get("bootstrap_resamples")
-    interval = bootstrap(
-        lambda units: on_weights(clusters.weights(units)),
-        clusters.count,
-        resamples=resamples if isinstance(resamples, int) and resamples > 0 else DEFAULT_RESAMPLES,
-        seed=int(record["seed"]),
-        level=LEVEL,
-    )
-    if interval.low is None or interval.high is None:
-        return None
-    return interval.low, interval.high
-
-
-def _user_ids(path: Path, record: Mapping[str, Any], task: str) -> np.ndarray | None:
-    relative = (record.get("predictions") or {}).get(task)
-    file = path / "predictions" / str(relative)
-    if not relative or not file.is_file():
-        return None
-    with open(file, newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
-    if not rows or "user_id" not in rows[0]:
-        return None
-    ids = [row["user_id"] for row in rows]
-    try:  # numeric ids as numbers: users in the order of their ids, as the run had them
-        return np.array([int(i) for i in ids])
-    except ValueError:
-        return np.array(ids)
 
 
 def _metric_cell(entries: Sequence[Entry], task: str, metric: str) -> Cell | None:
@@ -538,7 +294,7 @@ def _metric_cell(entries: Sequence[Entry], task: str, metric: str) -> Cell | Non
     cell = seed_cell([v for _, v, _ in pairs], [s for s, _, _ in pairs])
     if len(pairs) == 1:
         entry = pairs[0][2]
-        interval = user_bootstrap(entry.source.path, entry.record, task, metric)
+        interval = user_bootstrap(entry.source.path, entry.record, task, metric, LEVEL)
         if interval is not None:
             cell = Cell(
                 mean=cell.mean,

@@ -1,0 +1,108 @@
+"""Intervals of a figure averaged over seeds: a t-interval over seeds, or with one seed a
+bootstrap over users of the saved test predictions.
+
+The t quantile is computed here (closed form of Student's t for integer degrees of freedom,
+inverted by bisection), so no statistics library is needed at run time.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mtrec.measure.bootstrap import DEFAULT_LEVEL, DEFAULT_RESAMPLES, Clusters, bootstrap
+from mtrec.measure.predictions import read_predictions
+from mtrec.measure.resampled import weighted_metric
+
+
+def t_half_width(values: Sequence[float] | np.ndarray, level: float = DEFAULT_LEVEL) -> float:
+    """Half the width of the t-interval of the mean of ``values`` (two or more):
+    t(level, n - 1) * s / sqrt(n)."""
+    array = np.asarray(values, dtype=np.float64)
+    if len(array) < 2:
+        raise ValueError("a t-interval needs two or more values")
+    return t_quantile(len(array) - 1, level) * float(array.std(ddof=1)) / math.sqrt(len(array))
+
+
+def t_quantile(df: int, level: float = DEFAULT_LEVEL) -> float:
+    """The t such that P(|T| < t) = ``level`` for Student's t with ``df`` degrees of freedom
+    (the half-width factor of a two-sided interval), by bisection on the closed form of
+    P(|T| < t) for integer ``df``."""
+    low, high = 0.0, 1.0
+    while _central_t(high, df) < level:
+        high *= 2.0
+    for _ in range(200):
+        middle = (low + high) / 2.0
+        if _central_t(middle, df) < level:
+            low = middle
+        else:
+            high = middle
+    return (low + high) / 2.0
+
+
+def _central_t(t: float, df: int) -> float:
+    """P(|T| < t) for Student's t with integer ``df`` >= 1 (closed form in the angle
+    atan(t / sqrt(df)))."""
+    theta = math.atan(t / math.sqrt(df))
+    cos2 = math.cos(theta) ** 2
+    if df % 2 == 1:
+        if df == 1:
+            return 2.0 * theta / math.pi
+        term, total = 1.0, 1.0
+        for k in range(1, (df - 1) // 2):  # (2/3) cos^2, (2*4)/(3*5) cos^4, ...
+            term *= (2.0 * k) / (2.0 * k + 1.0) * cos2
+            total += term
+        return 2.0 / math.pi * (theta + math.sin(theta) * math.cos(theta) * total)
+    term, total = 1.0, 1.0
+    for k in range(1, df // 2):  # (1/2) cos^2, (1*3)/(2*4) cos^4, ...
+        term *= (2.0 * k - 1.0) / (2.0 * k) * cos2
+        total += term
+    return math.sin(theta) * total
+
+
+def user_bootstrap(
+    path: Path, record: Mapping[str, Any], task: str, metric: str, level: float = DEFAULT_LEVEL
+) -> tuple[float, float] | None:
+    """The percentile interval of ``task``'s ``metric`` over users (a drawn user brings
+    all their test rows), from the record's saved test predictions in the run folder ``path``;
+    ``fairness.bootstrap_resamples`` resamples (1000 when unset), seeded with the record's
+    seed. None without the predictions."""
+    found = read_predictions(path, record, task)
+    users = _user_ids(path, record, task)
+    if found is None:
+        return None
+    _, predictions = found
+    clusters = Clusters.of(users, len(predictions.y_true))
+    on_weights = weighted_metric(predictions, metric)
+    resamples = ((record.get("config") or {}).get("fairness") or {}).get("bootstrap_resamples")
+    interval = bootstrap(
+        lambda units: on_weights(clusters.weights(units)),
+        clusters.count,
+        resamples=resamples if isinstance(resamples, int) and resamples > 0 else DEFAULT_RESAMPLES,
+        seed=int(record["seed"]),
+        level=level,
+    )
+    if interval.low is None or interval.high is None:
+        return None
+    return interval.low, interval.high
+
+
+def _user_ids(path: Path, record: Mapping[str, Any], task: str) -> np.ndarray | None:
+    relative = (record.get("predictions") or {}).get(task)
+    file = path / "predictions" / str(relative)
+    if not relative or not file.is_file():
+        return None
+    with open(file, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    if not rows or "user_id" not in rows[0]:
+        return None
+    ids = [row["user_id"] for row in rows]
+    try:  # numeric ids as numbers: users in the order of their ids, as the run had them
+        return np.array([int(i) for i in ids])
+    except ValueError:
+        return np.array(ids)
