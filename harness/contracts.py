@@ -64,7 +64,10 @@ class Combination:
             "training": self.training.model_dump(mode="json"),
             "measure": self.measure.model_dump(mode="json"),
             "fairness": self.fairness.model_dump(mode="json"),
-            "input": self.input.model_dump(mode="json"),
+            # in the key only when not the default, so a suite without ``input:`` keeps its keys
+            **(
+                {} if self.input == InputConfig() else {"input": self.input.model_dump(mode="json")}
+            ),
         }
 
     @property

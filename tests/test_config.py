@@ -102,13 +102,18 @@ def test_input_defaults_and_per_backbone_overrides() -> None:
     # a backbone's block overrides the keys it writes; the others come from the suite's
     assert suite.backbones[1].input.model_dump() == {"context": False, "history": 2}
     assert suite.backbones[2].input.model_dump() == {"context": True, "history": None}
-    inputs = [c.config()["input"] for c in expand(suite)]
+    inputs = [c.input.model_dump() for c in expand(suite)]
     assert inputs == [
         {"context": True, "history": 2},
         {"context": False, "history": 2},
         {"context": True, "history": None},
     ]
     assert len({c.key for c in expand(suite)}) == 3  # the input is part of the identity
+    # ... in the key only when not the default: a suite without `input:` keeps its keys
+    configs = [c.config() for c in expand(suite)]
+    assert [config.get("input") for config in configs] == [inputs[0], inputs[1], None]
+    plain = expand(parse(INPUT_SUITE + "backbones: [b]\n"))[0]
+    assert "input" not in plain.config()
     # the validated suite reads back the same (results.json keeps it; merge re-expands it)
     again = parse_suite_dump(suite)
     assert [c.key for c in expand(again)] == [c.key for c in expand(suite)]

@@ -195,7 +195,7 @@ def test_input_options_change_the_key_the_texts_and_the_token_cache(tmp_path: Pa
     host = PluginHost(extra_plugins=[("scene", ScenePlugin())])
     with_context, without = [c for c in expand(suite) if c.domain.name == "scene-planted"]
     assert with_context.domain == without.domain and with_context.key != without.key
-    assert with_context.config()["input"] == {"context": True, "history": None}
+    assert "input" not in with_context.config()  # the default input keeps the earlier keys
     assert without.config()["input"] == {"context": False, "history": None}
     cache = SweepCache(tokens=TokenCache(None))
     full = load_domain("scene-planted", {}, with_context, host, cache)

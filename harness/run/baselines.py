@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from mtrec import version
+from mtrec.config import InputConfig
 from mtrec.contracts import Combination
 from mtrec.paths import cache_dir
 from mtrec.plugin_host import PluginHost
@@ -121,8 +122,9 @@ def single_task_baselines(
         "domain": {"name": combination.domain.name, "options": combination.domain.options},
         "data_seed": combination.seed,
         "training": training.model_dump(mode="json"),
-        "input": combination.input.model_dump(mode="json"),  # what the texts render
     }
+    if combination.input != InputConfig():  # what the texts render (the default: as before)
+        common["input"] = combination.input.model_dump(mode="json")
     baselines: dict[str, list[TaskPredictions]] = {}
     for head in head_set.heads:
         alone = HeadSetSpec(
