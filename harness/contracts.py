@@ -77,8 +77,13 @@ class Combination:
 
     @property
     def label(self) -> str:
+        reads = ""  # what the backbone reads, where not the default (an input ablation)
+        if self.input != InputConfig():
+            history = "all" if self.input.history is None else self.input.history
+            reads = f" [context {'on' if self.input.context else 'off'}, history {history}]"
         return (
             f"{self.backbone.name} x {self.head_set.name} x {self.domain.name} (seed {self.seed})"
+            + reads
         )
 
 

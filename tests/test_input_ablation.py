@@ -196,6 +196,8 @@ def test_input_options_change_the_key_the_texts_and_the_token_cache(tmp_path: Pa
     with_context, without = [c for c in expand(suite) if c.domain.name == "scene-planted"]
     assert with_context.domain == without.domain and with_context.key != without.key
     assert "input" not in with_context.config()  # the default input keeps the earlier keys
+    assert with_context.label == "tiny-bert x scene-click x scene-planted (seed 0)"
+    assert without.label.endswith("(seed 0) [context off, history all]")
     assert without.config()["input"] == {"context": False, "history": None}
     cache = SweepCache(tokens=TokenCache(None))
     full = load_domain("scene-planted", {}, with_context, host, cache)
