@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterator
+import inspect
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
@@ -39,6 +40,16 @@ class Entry(Generic[SpecT]):
     provider: Provider  # the plugin that returned it
 
 
+def _takes_two(function: Callable[..., object]) -> bool:
+    """Whether ``function`` takes a second positional argument."""
+    try:
+        parameters = list(inspect.signature(function).parameters.values())
+    except (TypeError, ValueError):
+        return False
+    positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return len(positional) >= 2 or any(p.kind is p.VAR_POSITIONAL for p in parameters)
+
+
 class Registry(Generic[SpecT]):
     """Items of one kind (backbone, head set, ...) by unique name."""
 
@@ -70,7 +81,10 @@ class Registry(Generic[SpecT]):
         if family is not None:
             specialise = getattr(family.spec, "specialise", None)
             assert specialise is not None
-            return Entry(spec=specialise(name[len(family.spec.name) :]), provider=family.provider)
+            rest = name[len(family.spec.name) :]
+            # A family built on other items ("hybrid:minilm-l6") also gets the lookup.
+            spec = specialise(rest, self.get) if _takes_two(specialise) else specialise(rest)
+            return Entry(spec=spec, provider=family.provider)
         raise UnknownNameError(self.unknown_message(name))
 
     def _family_of(self, name: str) -> Entry[SpecT] | None:

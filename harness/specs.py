@@ -72,6 +72,11 @@ class LoadedBackbone:
     hidden_size: int  # width of the pooled vector
     pooling: Pooling  # how token states are pooled
     source: str  # the from_pretrained path or id actually loaded
+    # A hybrid backbone (text + collaborative signal): with_ids(text_width) -> a torch module
+    # forward(text [B, text_width], user_ids [B], item_ids [B]) -> [B, out_features] with an
+    # ``out_features`` attribute, which combines the pooled text vector with learned user and
+    # item ID embeddings. None: the backbone reads text only.
+    with_ids: Callable[[int], Any] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -86,7 +91,9 @@ class BackboneSpec:
     pretrained: bool = True  # False for random-init test models
     available: Callable[[], str | None] = lambda: None  # None if loadable, else the reason
     # A name ending in ":" is a family: "hf:" + anything resolves through specialise(anything).
-    specialise: Callable[[str], BackboneSpec] | None = None
+    # A specialise(rest, resolve) with a second parameter also gets resolve(name) ->
+    # BackboneSpec, the registry's lookup: a family built on other backbones ("hybrid:").
+    specialise: Callable[..., BackboneSpec] | None = None
 
 
 # --------------------------------------------------------------------------------------

@@ -175,6 +175,40 @@ class IndexedSplit:
         return Batch(rows=rows, inputs=inputs, labels=_labels(self.labels, rows, label_fields))
 
 
+@dataclass(frozen=True, kw_only=True)
+class WithIds:
+    """Another split's batches plus each row's ``user_ids`` and ``item_ids`` (hybrid
+    backbones read the text and the ids)."""
+
+    split: Batchable  # the text side: tokens, or rows of a feature table
+    user_ids: np.ndarray  # int64 [n], row-aligned with ``split``
+    item_ids: np.ndarray  # int64 [n]
+
+    @property
+    def labels(self) -> Mapping[str, np.ndarray]:
+        return self.split.labels
+
+    @property
+    def lengths(self) -> np.ndarray | None:
+        """Tokens per row when the text side is tokenized (for the record), else None."""
+        return getattr(self.split, "lengths", None)
+
+    def __len__(self) -> int:
+        return len(self.split)
+
+    def sort_keys(self) -> np.ndarray:
+        return self.split.sort_keys()
+
+    def collate(self, rows: np.ndarray, label_fields: tuple[str, ...] = ()) -> Batch:
+        batch = self.split.collate(rows, label_fields)
+        inputs = {
+            **batch.inputs,
+            "user_ids": torch.from_numpy(np.ascontiguousarray(self.user_ids[rows])),
+            "item_ids": torch.from_numpy(np.ascontiguousarray(self.item_ids[rows])),
+        }
+        return Batch(rows=batch.rows, inputs=inputs, labels=batch.labels)
+
+
 def tokenize_split(
     split: DomainSplit, tokenizer: Any, max_length: int, *, segments: bool
 ) -> TokenizedSplit:

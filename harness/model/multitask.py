@@ -69,6 +69,31 @@ class CachedFeatureEncoder(nn.Module):
         return torch.cat([user, item, user * item], dim=-1)
 
 
+class HybridEncoder(nn.Module):
+    """A hybrid backbone: a text encoder (any of the above) whose vector a plugin's ID side
+    (``LoadedBackbone.with_ids``) combines with learned user and item ID embeddings.
+
+    The ID side's parameters are new layers: they train at ``head_lr`` under every strategy,
+    frozen included (see ``build_optimizer``).
+    """
+
+    def __init__(self, text: nn.Module, id_side: nn.Module) -> None:
+        super().__init__()
+        self.text = text
+        self.id_side = id_side
+        width = getattr(id_side, "out_features", None)
+        if not isinstance(width, int) or width < 1:
+            raise TypeError(f"the ID side {type(id_side).__name__} has no int out_features")
+        self.out_features = width
+
+    def forward(
+        self, user_ids: torch.Tensor, item_ids: torch.Tensor, **text_inputs: torch.Tensor
+    ) -> torch.Tensor:
+        text = self.text(**text_inputs).float()
+        out: torch.Tensor = self.id_side(text, user_ids, item_ids)
+        return out
+
+
 class ConstantEncoder(nn.Module):
     """No input: every row gets the same (zero) vector, so heads can only learn biases."""
 

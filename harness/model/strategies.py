@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -28,12 +28,14 @@ from mtrec.model.batching import (
     EncodedSplit,
     IndexedSplit,
     TokenizedSplit,
+    WithIds,
     batch_rows,
     with_labels,
 )
 from mtrec.model.multitask import (
     CachedFeatureEncoder,
     ConstantEncoder,
+    HybridEncoder,
     MultiTaskModel,
     TextPairEncoder,
     pool,
@@ -183,6 +185,29 @@ def prepare(
         return Prepared(
             model=model, splits=_id_splits(splits), trains=True, details={"strategy": "full"}
         )
+    if loaded.with_ids is not None:
+        return _hybrid(
+            loaded.with_ids,
+            splits,
+            build_model,
+            lambda build: prepare(
+                family=family,
+                backbone_name=backbone_name,
+                loaded=replace(loaded, with_ids=None),
+                pooling=pooling,
+                splits=splits,
+                build_model=build,
+                strategy=strategy,
+                top_k=top_k,
+                lora_r=lora_r,
+                max_length=max_length,
+                encoded_splits=encoded_splits,
+                features=features,
+                device=device,
+                precision=precision,
+                backbone_options=backbone_options,
+            ),
+        )
     pooling = pooling or loaded.pooling
     if strategy == "frozen":
         identity = json.dumps(
@@ -215,6 +240,43 @@ def prepare(
         splits={name: encoded_splits(name, split) for name, split in splits.items()},
         trains=True,
         details=details,
+    )
+
+
+def _hybrid(
+    with_ids: Callable[[int], nn.Module],
+    splits: Mapping[str, DomainSplit],
+    build_model: Callable[[nn.Module, int], MultiTaskModel],
+    prepare_text: Callable[[Callable[[nn.Module, int], MultiTaskModel]], Prepared],
+) -> Prepared:
+    """A hybrid backbone: its text side prepared under the strategy like any language
+    backbone, then wrapped so that the ID side combines the text vector with the user and
+    item IDs; every split's batches carry the IDs too."""
+
+    def build_hybrid(text_encoder: nn.Module, width: int) -> MultiTaskModel:
+        encoder = HybridEncoder(text_encoder, with_ids(width))
+        return build_model(encoder, encoder.out_features)
+
+    text = prepare_text(build_hybrid)
+    model = text.model
+    assert isinstance(model.encoder, HybridEncoder)
+
+    def ids(split: Batchable, name_or_rows: str | DomainSplit) -> WithIds:
+        rows = splits[name_or_rows] if isinstance(name_or_rows, str) else name_or_rows
+        return WithIds(split=split, user_ids=rows.user_ids, item_ids=rows.item_ids)
+
+    serving = text.serving
+    if serving is not None:  # frozen: the uncached path runs the same ID side
+        serving = ServingPath(
+            encoder=HybridEncoder(serving.encoder, model.encoder.id_side),
+            split=ids(serving.split, "test"),
+        )
+    id_params = sum(p.numel() for p in model.encoder.id_side.parameters())
+    return replace(
+        text,
+        splits={name: ids(split, name) for name, split in text.splits.items()},
+        serving=serving,
+        details={**text.details, "hybrid": True, "id_side_params": id_params},
     )
 
 

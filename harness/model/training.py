@@ -60,12 +60,14 @@ class TrainResult:
 
 
 def build_optimizer(model: MultiTaskModel, config: TrainingConfig) -> torch.optim.Optimizer:
-    """AdamW; no weight decay on biases and norms; heads may take their own learning rate."""
+    """AdamW; no weight decay on biases and norms; heads (and a hybrid backbone's ID side)
+    may take their own learning rate."""
     groups: dict[tuple[bool, bool], list[torch.nn.Parameter]] = {}
     for name, parameter in model.named_parameters():
         if not parameter.requires_grad:
             continue
-        is_head = name.startswith("heads.")
+        # heads, and a hybrid backbone's ID side (new layers, however the text side trains)
+        is_head = name.startswith("heads.") or ".id_side." in f".{name}"
         decays = parameter.ndim > 1
         groups.setdefault((is_head, decays), []).append(parameter)
     if not isinstance(config.lr, float):

@@ -18,7 +18,7 @@ from mtrec.config import (
     TrainingConfig,
 )
 from mtrec.contracts import Combination
-from mtrec.errors import ConfigError, UnknownNameError
+from mtrec.errors import ConfigError, UnknownNameError, UsageError
 from mtrec.plugin_host import Registries
 
 
@@ -74,8 +74,12 @@ def check_suite(suite: Suite, registries: Registries) -> list[Combination]:
     ]
     for field_name, backbone in backbones:
         check(registries.backbones, backbone.name, field_name)
+        try:  # a family member ("hybrid:x") is checked when it resolves
+            spec = registries.backbones.get(backbone.name)
+        except UsageError as exc:
+            raise type(exc)(f"{origin}: {field_name}: {exc}") from None
         _check_options(
-            registries.backbones.get(backbone.name).load,
+            spec.load,
             backbone.options,
             f"{origin}: {field_name}.options",
         )

@@ -17,7 +17,7 @@ from mtrec.measure.efficiency import (
     parameter_counts,
     uncached,
 )
-from mtrec.model.batching import Batchable, EncodedSplit
+from mtrec.model.batching import Batchable
 from mtrec.model.multitask import MultiTaskModel
 from mtrec.model.strategies import ServingPath
 from mtrec.model.training import TrainResult
@@ -73,7 +73,10 @@ def measure_cost(
         "latency_ms": latency,
         "latency_ms_cached": cached_latency,
         "seq_len_median": (
-            float(np.median(test_enc.lengths)) if isinstance(test_enc, EncodedSplit) else None
+            # token counts where the model reads tokens (a hybrid's too); None otherwise
+            None
+            if (lengths := getattr(test_enc, "lengths", None)) is None
+            else float(np.median(lengths))
         ),
         "train_samples_per_s": trained.train_samples_per_second,
         "inference_samples_per_s": inference_rate,
