@@ -25,49 +25,71 @@ from mtrec.store.leaderboard import build_leaderboard, load_sources, source_of
 from mtrec.store.variants import variant_names
 
 RESAMPLES = 200
-TINY = {"n_users": 40, "n_items": 40, "n_interactions": 300}
+TINY = {"n_users": 40, "n_items": 40, "n_interactions": 200}
 
 
-def _suite(name: str, seeds: list[int], backbones: list[Any]) -> dict[str, Any]:
+def _suite(name: str, seeds: list[int], backbones: list[Any], include: list[Any]) -> dict[str, Any]:
     return {
+        "include": include,
         "name": name,
         "description": "leaderboard test",
         "seeds": seeds,
         "backbones": backbones,
         "head_sets": ["ecommerce-seed"],
         "domains": [{"name": "synthetic-ecommerce", "options": TINY}],
+        "fairness_metrics": [],  # not what these tests read
         "fairness": {"baseline_seeds": 0, "bootstrap_resamples": RESAMPLES},
         "training": {"epochs": 1, "batch_size": 32, "lr": 0.001, "max_length": 32},
         "measure": {
             "latency_batch_sizes": [1],
             "latency_warmup": 1,
             "latency_min_repeats": 2,
-            "latency_min_seconds": 0.01,
+            "latency_min_seconds": 0.0,
+            "flops": False,
         },
     }
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """Run A: tiny BERT and trivial, seeds 0 and 1; run B: tiny BERT plain and with MMoE,
-    seed 2. Pooled, plain tiny BERT has three seeds, trivial two, the MMoE variant one."""
+    """Run A: tiny BERT and trivial, seeds 0 and 1; run B: tiny BERT plain, with MMoE and
+    trained on synthetic video first (a transfer), seed 2. Pooled, plain tiny BERT has three
+    seeds, trivial two, the MMoE and transfer variants one."""
     import yaml
 
     from mtrec.config import load_suite
     from mtrec.plugin_host import PluginHost
     from mtrec.run.runner import run_sweep
+    from mtrec.store.database import Store
 
     root = tmp_path_factory.mktemp("leaderboard")
     folders = []
-    for name, seeds, backbones in (
-        ("lb-a", [0, 1], ["tiny-bert", "trivial"]),
-        ("lb-b", [2], ["tiny-bert", {"name": "tiny-bert", "training": {"architecture": "mmoe"}}]),
+    transfer = {
+        "backbone": "tiny-bert",
+        "head_set": "ecommerce-seed",
+        "domain": {
+            "name": "synthetic-ecommerce",
+            "options": TINY,
+            "transfer": {
+                "sources": [{"name": "synthetic-video", "head_set": "video-seed", "options": TINY}]
+            },
+        },
+    }
+    for name, seeds, backbones, include in (
+        ("lb-a", [0, 1], ["tiny-bert", "trivial"], []),
+        (
+            "lb-b",
+            [2],
+            ["tiny-bert", {"name": "tiny-bert", "training": {"architecture": "mmoe"}}],
+            [transfer],
+        ),
     ):
         path = root / f"{name}.yaml"
-        path.write_text(yaml.safe_dump(_suite(name, seeds, backbones)), encoding="utf-8")
+        path.write_text(yaml.safe_dump(_suite(name, seeds, backbones, include)), encoding="utf-8")
         with pytest.MonkeyPatch.context() as patch:
             patch.setenv("MTREC_STORE", str(root / "store.sqlite"))
-            run_sweep(load_suite(str(path)), PluginHost(), root / name, device="cpu")
+            store = Store.default()  # the run is also addressable by its name
+            run_sweep(load_suite(str(path)), PluginHost(), root / name, device="cpu", store=store)
         folders.append(root / name)
     return folders[0], folders[1]
 
@@ -79,7 +101,10 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 def _variant(record: dict[str, Any]) -> str:
     architecture = record["config"]["training"]["architecture"]
-    return str(record["backbone"]) + (f" ({architecture})" if architecture else "")
+    transfer = record["config"]["domain"].get("transfer")
+    source = f"from {transfer['sources'][0]['name']}" if transfer else None
+    shown = [part for part in (architecture, source) if part]
+    return str(record["backbone"]) + (f" ({', '.join(shown)})" if shown else "")
 
 
 def _metric(task_type: str, metric: str, y_true: np.ndarray, rows: list[dict[str, str]]) -> float:
@@ -161,7 +186,12 @@ def test_every_cell_equals_an_independent_recomputation(runs: tuple[Path, Path],
     }
     assert set(shown) == set(expected)
     seeds = {key[1]: cell["seeds"] for key, cell in expected.items()}
-    assert seeds == {"tiny-bert": [0, 1, 2], "trivial": [0, 1], "tiny-bert (mmoe)": [2]}
+    assert seeds == {
+        "tiny-bert": [0, 1, 2],
+        "trivial": [0, 1],
+        "tiny-bert (mmoe)": [2],
+        "tiny-bert (from synthetic-video)": [2],
+    }
     for key, cell in expected.items():
         got = shown[key]
         assert got["mean"] == pytest.approx(cell["mean"], abs=1e-12), key
@@ -169,6 +199,62 @@ def test_every_cell_equals_an_independent_recomputation(runs: tuple[Path, Path],
         assert got["seeds"] == cell["seeds"]
         one_seed = len(cell["seeds"]) == 1
         assert got["interval"] == ("bootstrap over users" if one_seed else "t over seeds")
+
+
+def _rows(run: Path, record: dict[str, Any], task: str) -> list[dict[str, str]]:
+    with open(run / "predictions" / record["predictions"][task], encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_a_one_seed_transfer_gain_has_a_paired_user_bootstrap(
+    runs: tuple[Path, Path], cli: Any
+) -> None:
+    """The transfer cell against the same combination trained on the target alone, both
+    scored on the same resampled users, recomputed with scikit-learn."""
+    run = runs[1]
+    records = json.loads((run / "results.json").read_text(encoding="utf-8"))["records"]
+    (moved,) = [r for r in records if r.get("transfer")]
+    alone = next(r for r in records if r["key"] == moved["transfer"]["target_alone_key"])
+    tasks = list(moved["tasks"])
+    mine = {t: _rows(run, moved, t) for t in tasks}
+    theirs = {t: _rows(run, alone, t) for t in tasks}
+    users = np.array([int(r["user_id"]) for r in mine[tasks[0]]])
+    order = np.unique(users)
+    unit = np.searchsorted(order, users)
+
+    def mean_gain(picked: np.ndarray) -> float:
+        gains = []
+        for task in tasks:
+            info = moved["tasks"][task]
+            kind = float if info["type"] == "regression" else int
+            y = np.array([kind(float(r["y_true"])) for r in mine[task]])[picked]
+            a = _metric(info["type"], info["primary_metric"], y, [mine[task][i] for i in picked])
+            b = _metric(info["type"], info["primary_metric"], y, [theirs[task][i] for i in picked])
+            sign = 1 if info["directions"][info["primary_metric"]] == "higher" else -1
+            gains.append(100.0 * sign * (a - b) / max(abs(b), 1e-12))
+        return float(np.mean(gains))
+
+    assert mean_gain(np.arange(len(users))) == pytest.approx(moved["transfer"]["mean_gain"])
+    rng = np.random.default_rng(moved["seed"])
+    values = []
+    for drawn in rng.integers(0, len(order), size=(RESAMPLES, len(order))):
+        picked = np.repeat(np.arange(len(users)), np.bincount(drawn, minlength=len(order))[unit])
+        try:
+            values.append(mean_gain(picked))
+        except ValueError:  # one class only: AUC undefined on this resample
+            continue
+    low, high = np.percentile(values, [2.5, 97.5])
+    done = cli("leaderboard", str(run), "--format", "json")
+    (matrix,) = json.loads(done.stdout)["transfers"]
+    (cell,) = matrix["cells"]
+    assert (matrix["variant"], cell["source"], cell["target"]) == (
+        "tiny-bert",
+        "synthetic-video",
+        "synthetic-ecommerce",
+    )
+    assert cell["mean"] == pytest.approx(moved["transfer"]["mean_gain"])
+    assert cell["ci"] == pytest.approx([low, high], abs=1e-9)
+    assert cell["interval"] == "bootstrap over users"
 
 
 def test_reports_and_the_end_of_a_run_show_the_leaderboard(runs: tuple[Path, Path]) -> None:
@@ -473,6 +559,17 @@ def test_the_command_over_several_runs(runs: tuple[Path, Path], cli: Any) -> Non
     assert "## rating rmse \u2193" in markdown.stdout and "category" not in markdown.stdout
     by_metric = cli("leaderboard", str(runs[0]), "--format", "json", "--metric", "mae")
     assert [t["metric"] for t in json.loads(by_metric.stdout)["tables"]] == ["mae"]
+
+
+def test_the_command_reads_stored_runs_by_name(
+    runs: tuple[Path, Path], cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MTREC_STORE", str(runs[0].parent / "store.sqlite"))
+    by_name = cli("leaderboard", "lb-a", "lb-b", "--format", "json")
+    by_folder = cli("leaderboard", str(runs[0]), str(runs[1]), "--format", "json")
+    assert by_name.returncode == 0, by_name.stderr
+    shown, expected = json.loads(by_name.stdout), json.loads(by_folder.stdout)
+    assert shown["tables"] == expected["tables"] and shown["runs"] == ["lb-a", "lb-b"]
 
 
 def test_the_command_refuses_bad_input(tmp_path: Path, runs: tuple[Path, Path], cli: Any) -> None:

@@ -106,3 +106,57 @@ def _user_ids(path: Path, record: Mapping[str, Any], task: str) -> np.ndarray | 
         return np.array([int(i) for i in ids])
     except ValueError:
         return np.array(ids)
+
+
+def paired_gain_bootstrap(
+    path: Path,
+    record: Mapping[str, Any],
+    reference: Mapping[str, Any],
+    level: float = DEFAULT_LEVEL,
+) -> tuple[float, float, float] | None:
+    """(estimate, low, high) of the mean over tasks of the relative gain (%) of ``record``'s
+    primary metric over ``reference``'s, both scored on the same resampled users (a paired
+    bootstrap over users of the saved test predictions in the run folder ``path``).
+
+    For a transfer: ``record`` trained on the sources first, ``reference`` the same
+    combination trained on the target alone. None unless both have predictions of every task
+    on the same test rows in the same order.
+    """
+    from mtrec.measure.tasks import METRICS, relative_gain
+
+    tasks = list((record.get("tasks") or {}).keys())
+    if not tasks:
+        return None
+    pairs = []
+    users = None
+    for task in tasks:
+        mine, theirs = read_predictions(path, record, task), read_predictions(path, reference, task)
+        if mine is None or theirs is None or mine[0] != theirs[0]:
+            return None
+        name = record["tasks"][task]["primary_metric"]
+        pairs.append(
+            (
+                weighted_metric(mine[1], name),
+                weighted_metric(theirs[1], name),
+                METRICS[name].direction,
+            )
+        )
+        users = _user_ids(path, record, task) if users is None else users
+        rows = len(mine[1].y_true)
+    clusters = Clusters.of(users, rows)
+
+    def mean_gain(units: np.ndarray) -> float:
+        weights = clusters.weights(units)
+        return float(np.mean([relative_gain(a(weights), b(weights), sign) for a, b, sign in pairs]))
+
+    resamples = ((record.get("config") or {}).get("fairness") or {}).get("bootstrap_resamples")
+    interval = bootstrap(
+        mean_gain,
+        clusters.count,
+        resamples=resamples if isinstance(resamples, int) and resamples > 0 else DEFAULT_RESAMPLES,
+        seed=int(record["seed"]),
+        level=level,
+    )
+    if interval.low is None or interval.high is None:
+        return None
+    return interval.estimate, interval.low, interval.high

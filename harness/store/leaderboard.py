@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,7 @@ import numpy as np
 
 from mtrec.errors import UsageError
 from mtrec.measure.pareto import summarise
-from mtrec.measure.seed_intervals import t_half_width, user_bootstrap
+from mtrec.measure.seed_intervals import paired_gain_bootstrap, t_half_width, user_bootstrap
 from mtrec.store.compare import load_run
 from mtrec.store.variants import variant_names
 
@@ -538,7 +538,9 @@ def _worst_task_interval(record: Mapping[str, Any]) -> tuple[float, float] | Non
 
 
 def _transfers(ok: Sequence[Entry]) -> list[TransferMatrix]:
-    found: dict[str, dict[tuple[str, str], list[tuple[int, float]]]] = {}
+    """Each transfer's mean gain over the target alone; one seed: the paired bootstrap over
+    users against the target-alone record of the same run, when the run holds it."""
+    found: dict[str, dict[tuple[str, str], list[tuple[int, float, Entry]]]] = {}
     for entry in ok:
         transfer = entry.record.get("transfer")
         if not isinstance(transfer, Mapping):
@@ -551,13 +553,17 @@ def _transfers(ok: Sequence[Entry]) -> list[TransferMatrix]:
         )
         found.setdefault(entry.base, {}).setdefault(
             (sources or "?", str(entry.record["domain"])), []
-        ).append((int(entry.record["seed"]), gain))
+        ).append((int(entry.record["seed"]), gain, entry))
+    alone = {(id(e.source), str(e.record["key"]), int(e.record["seed"])): e for e in ok}
     matrices = []
     for base, pairs in found.items():
         cells = {}
         for key, values in pairs.items():
-            values.sort()
-            cells[key] = seed_cell([v for _, v in values], [s for s, _ in values])
+            values.sort(key=lambda v: (v[0], v[1]))
+            cell = seed_cell([v for _, v, _ in values], [s for s, _, _ in values])
+            if len(values) == 1:
+                cell = _paired_transfer_cell(cell, values[0][2], alone)
+            cells[key] = cell
         matrices.append(
             TransferMatrix(
                 variant=base,
@@ -567,6 +573,21 @@ def _transfers(ok: Sequence[Entry]) -> list[TransferMatrix]:
             )
         )
     return matrices
+
+
+def _paired_transfer_cell(
+    cell: Cell, entry: Entry, alone: Mapping[tuple[int, str, int], Entry]
+) -> Cell:
+    reference = alone.get(
+        (id(entry.source), str(entry.record["transfer"].get("target_alone_key")), cell.seeds[0])
+    )
+    if reference is None:
+        return cell
+    found = paired_gain_bootstrap(entry.source.path, entry.record, reference.record, LEVEL)
+    # the interval belongs to this gain only if the predictions reproduce it
+    if found is None or not math.isclose(found[0], cell.mean, rel_tol=1e-9, abs_tol=1e-9):
+        return cell
+    return replace(cell, low=found[1], high=found[2], method="bootstrap over users")
 
 
 def _finite(value: Any) -> float | None:
