@@ -16,7 +16,7 @@ $(BIN)/.installed: pyproject.toml $(CONSTRAINTS)
 
 # Plus the dev tools (pytest, ruff, mypy).
 $(BIN)/.dev-installed: $(BIN)/.installed
-	$(PIP) install --quiet -c $(CONSTRAINTS) -e ".[dev,lora,ray,tensorboard,mlflow]"
+	$(PIP) install --quiet -c $(CONSTRAINTS) -e ".[dev,lora,ray,tensorboard,mlflow,explain]"
 	touch $@
 
 install: $(BIN)/.installed

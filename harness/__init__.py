@@ -38,6 +38,7 @@ from mtrec.specs import (
     DomainData,
     DomainSpec,
     DomainSplit,
+    ExplainerSpec,
     FairnessContext,
     FairnessMetricSpec,
     Family,
@@ -93,6 +94,7 @@ if TYPE_CHECKING:
     )
     from mtrec.measure.tasks import HIGHER, LOWER, METRICS
     from mtrec.model.architectures import ARCHITECTURES, TaskTower
+    from mtrec.model.explainable import ExplainableModel, ExplainedRow
     from mtrec.model.hf import load_pretrained, quiet_transformers
     from mtrec.model.weighting import (
         WEIGHTINGS,
@@ -162,6 +164,8 @@ _LAZY: dict[str, str] = {
         ),
         "mtrec.measure.resampled",
     ),
+    # explainers: the trained model as they see it (torch)
+    **dict.fromkeys(("ExplainableModel", "ExplainedRow"), "mtrec.model.explainable"),
     # loading backbones and caching what they build
     **dict.fromkeys(("load_pretrained", "quiet_transformers"), "mtrec.model.hf"),
     **dict.fromkeys(("folder_is_sound", "seal_folder"), "mtrec.cache_files"),
@@ -222,6 +226,9 @@ __all__ = [
     "DomainSplit",
     "Executor",
     "ExecutorSpec",
+    "ExplainableModel",
+    "ExplainedRow",
+    "ExplainerSpec",
     "FairnessContext",
     "FairnessMetricSpec",
     "Family",

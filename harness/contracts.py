@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from mtrec.config import (
     BackboneEntry,
     DomainEntry,
+    ExplainConfig,
     FairnessConfig,
     HeadSetEntry,
     InputConfig,
@@ -53,10 +54,15 @@ class Combination:
     fairness: FairnessConfig = dataclasses.field(default_factory=FairnessConfig)
     # what the backbone reads of the domain's rows (suite input merged with the backbone's)
     input: InputConfig = dataclasses.field(default_factory=InputConfig)
+    # explanations of the trained model (None: none); in the key only when asked, so a suite
+    # without ``explain:`` keeps its keys
+    explain: ExplainConfig | None = None
 
     def config(self) -> dict[str, Any]:
         """JSON-ready configuration; the key is a hash of exactly this."""
+        explain = {} if self.explain is None else {"explain": self.explain.model_dump(mode="json")}
         return {
+            **explain,
             "backbone": self.backbone.model_dump(mode="json", exclude={"training", "input"}),
             "head_set": self.head_set.model_dump(mode="json"),
             "domain": self.domain.model_dump(mode="json"),

@@ -26,6 +26,7 @@ from mtrec.specs import (
     ArchitectureSpec,
     BackboneSpec,
     DomainSpec,
+    ExplainerSpec,
     FairnessMetricSpec,
     HeadSetSpec,
     WeightingSpec,
@@ -41,7 +42,7 @@ hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 
 
 # --------------------------------------------------------------------------------------
-# registration: the eight plugin kinds
+# registration: the nine plugin kinds
 # --------------------------------------------------------------------------------------
 
 
@@ -123,6 +124,20 @@ def mtrec_register_trackers() -> Iterable[TrackerSpec]:
     --tracker NAME``); :attr:`TrackerSpec.available` is asked before anything runs, so a
     missing optional extra is an input error. :attr:`TrackerSpec.log_record` is then called
     with every record as it finishes; an exception there is a warning, never a failure.
+    """
+
+
+@hookspec
+def mtrec_register_explainers() -> Iterable[ExplainerSpec]:
+    """Return the explainers this plugin provides (integrated gradients, attention rollout,
+    a random reference, ...).
+
+    Called once per plugin while the registry is built; names must be unique across all
+    plugins. They run only when a suite asks (``explain: {explainers: [...]}``), on the
+    trained model of each combination whose backbone family is in
+    :attr:`ExplainerSpec.families`; :attr:`ExplainerSpec.available` is asked first, so an
+    explainer whose optional extra is missing is skipped with its reason (or, when the
+    suite names it, refused before anything runs).
     """
 
 

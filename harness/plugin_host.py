@@ -24,6 +24,7 @@ from mtrec.specs import (
     ArchitectureSpec,
     BackboneSpec,
     DomainSpec,
+    ExplainerSpec,
     FairnessMetricSpec,
     HeadSetSpec,
     WeightingSpec,
@@ -53,6 +54,7 @@ class Registries:
     )
     trackers: Registry[TrackerSpec] = field(default_factory=lambda: Registry("tracker"))
     executors: Registry[ExecutorSpec] = field(default_factory=lambda: Registry("executor"))
+    explainers: Registry[ExplainerSpec] = field(default_factory=lambda: Registry("explainer"))
 
 
 def blocked_from_env() -> list[str]:
@@ -170,6 +172,7 @@ class PluginHost:
             ("mtrec_register_loss_weightings", registries.loss_weightings, WeightingSpec),
             ("mtrec_register_trackers", registries.trackers, TrackerSpec),
             ("mtrec_register_executors", registries.executors, ExecutorSpec),
+            ("mtrec_register_explainers", registries.explainers, ExplainerSpec),
         ]
         for hook_name, registry, spec_type in kinds:
             caller = getattr(self.pm.hook, hook_name)

@@ -305,3 +305,29 @@ class WeightingSpec:
     description: str  # one line, for listings
     # build(tasks=(...), **options) -> a LossWeighting; a bad option raises ValueError
     build: Callable[..., Any]
+
+
+# --------------------------------------------------------------------------------------
+# explainers
+# --------------------------------------------------------------------------------------
+# An explainer attributes one task head's prediction on a test row to the units the backbone
+# read: the row's tokens (language backbones) or its user and item embeddings (ID baselines).
+# It works on torch modules (mtrec.ExplainableModel), so the spec is typed loosely here and
+# registering or listing explainers imports no torch.
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExplainerSpec:
+    """A registered explainer."""
+
+    name: str  # unique name used in suites' explain.explainers, e.g. "integrated-gradients"
+    # attribute(model=ExplainableModel, task=str, rows=int64 positions, seed=int, steps=int)
+    # -> one float array per row, of length model.unit_count(row): how much each unit raised
+    # the head's explained score (ExplainableModel.score); larger = more important
+    attribute: Callable[..., Any]
+    families: tuple[Family, ...]  # backbone families it can explain
+    description: str = ""  # one line for `mtrec plugins`
+    # True for a reference of explanations (random attribution): every other explainer's
+    # faithfulness is reported against it
+    reference: bool = False
+    available: Callable[[], str | None] = lambda: None  # None if usable here, else the reason

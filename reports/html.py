@@ -21,6 +21,8 @@ from typing import Any
 
 from mtrec.reports import plots
 from mtrec.reports.ablation import html_section as ablation_section
+from mtrec.reports.explanations import STYLE as EXPLANATION_STYLE
+from mtrec.reports.explanations import html_section as explanation_section
 from mtrec.reports.leaderboard import leaderboard_html
 from mtrec.reports.overview import build_overview, finite
 from mtrec.reports.plots import text
@@ -34,12 +36,19 @@ def render_html(document: Mapping[str, Any], run_dir: Path | None = None) -> str
     board = None
     if document.get("records"):
         board = leaderboard_html(build_leaderboard([source_of(document, run_dir)]))
-    return render_overview_html(build_overview(document), leaderboard=board)
+    return render_overview_html(
+        build_overview(document),
+        leaderboard=board,
+        explanations=explanation_section(document, run_dir),
+    )
 
 
-def render_overview_html(overview: Mapping[str, Any], leaderboard: str | None = None) -> str:
+def render_overview_html(
+    overview: Mapping[str, Any], leaderboard: str | None = None, explanations: str | None = None
+) -> str:
     """The HTML report from an overview built by ``mtrec.reports.overview.build_overview``;
-    ``leaderboard``: the leaderboard section's HTML (:mod:`mtrec.reports.leaderboard`)."""
+    ``leaderboard``: the leaderboard section's HTML (:mod:`mtrec.reports.leaderboard`);
+    ``explanations``: the Explanations section's (:mod:`mtrec.reports.explanations`)."""
     run = overview["run"]
     title = f"mtrec report: {run.get('suite') or '?'}"
     sections = [
@@ -55,6 +64,7 @@ def render_overview_html(overview: Mapping[str, Any], leaderboard: str | None = 
         ("accuracy", "Accuracy", _accuracy_section(overview)),
         ("group-fairness", "Group fairness", _group_section(overview)),
         ("latency", "Latency and cost", _latency_section(overview)),
+        *([("explanations", "Explanations", explanations)] if explanations else []),
         ("failures", "Failed combinations", _failures_section(overview)),
     ]
     nav = " ".join(f'<a href="#{anchor}">{text(name)}</a>' for anchor, name, _ in sections)
@@ -79,7 +89,7 @@ def render_overview_html(overview: Mapping[str, Any], leaderboard: str | None = 
         '<html lang="en"><head><meta charset="utf-8">'
         f'<meta http-equiv="Content-Security-Policy" content="{policy}">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{text(title)}</title><style>{STYLE}</style></head><body>"
+        f"<title>{text(title)}</title><style>{STYLE}{EXPLANATION_STYLE}</style></head><body>"
         f"<header><h1>{text(title)}</h1>"
         f'<p class="description">{text(run.get("description") or "")}</p>'
         f'<p class="meta">{text(meta)}</p><nav>{nav}</nav></header>'

@@ -92,12 +92,13 @@ def _failure_lines(board: Leaderboard) -> list[str]:
     ]
 
 
-def _settings_lines(board: Leaderboard) -> list[str]:
-    """Each variant's distinguishing settings, when a name does not say all of them."""
+def _settings_lines(board: Leaderboard, hidden_only: bool = False) -> list[str]:
+    """Each variant's settings that set it apart from its backbone's other rows (the recipe
+    too, which a name leaves out); ``hidden_only``: only variants whose name omits one."""
     return [
         f"{variant}: " + ", ".join(f"{k}={v}" for k, v in settings.items())
         for variant, settings in board.variants.items()
-        if settings
+        if settings and (not hidden_only or any(v not in variant for v in settings.values()))
     ]
 
 
@@ -264,9 +265,9 @@ def print_leaderboard(board: Leaderboard, console: Console, title: str = "leader
                 *(_cell_markup(matrix.cells.get((source, t))) for t in matrix.targets),
             )
         print_fitted(console, table)
-    settings = _settings_lines(board)
-    if settings and any(v != _plain(v) for v in board.variants):
-        console.print("[bold]variants[/bold] (what tells them apart):")
+    settings = _settings_lines(board, hidden_only=True)
+    if settings:
+        console.print("[bold]variants[/bold] (the settings that set each apart):")
         for line in settings:
             console.print("  " + terminal_markup(line))
     if board.failures:
@@ -282,10 +283,6 @@ def print_run_leaderboard(document: Mapping[str, Any], run_dir: Path, console: C
     suite = str((document.get("suite") or {}).get("name", "run"))
     board = build_leaderboard([source_of(document, run_dir)])
     print_leaderboard(board, console, title=f"mtrec {suite}")
-
-
-def _plain(variant: str) -> str:
-    return variant.partition(" (")[0]
 
 
 # --------------------------------------------------------------------------------------

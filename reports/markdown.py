@@ -8,6 +8,7 @@ from typing import Any
 
 from mtrec.measure.group_headlines import group_gap_headlines
 from mtrec.reports.ablation import markdown_lines as ablation_lines
+from mtrec.reports.explanations import markdown_lines as explanation_lines
 from mtrec.reports.leaderboard import leaderboard_markdown
 from mtrec.reports.overview import build_overview, labelled
 from mtrec.reports.summary import (
@@ -143,6 +144,7 @@ def render_markdown(document: Mapping[str, Any], run_dir: Path | None = None) ->
         lines += _attribute_gap_lines(ok)
         lines += _tradeoff_lines(document)
         lines += ablation_lines(document)
+        lines += explanation_lines(document, run_dir)
     if failed:
         lines += ["", "## Failed combinations", ""]
         lines += _table(

@@ -421,6 +421,7 @@ def test_the_metric_and_task_filters() -> None:
 def test_variants_are_named_by_the_settings_that_differ() -> None:
     plain = _record("m", "d1", 0, 0.5, 1.0)
     frozen = _record("m", "d1", 0, 0.5, 1.0, strategy="frozen", lr=0.003)
+    frozen_fast = _record("m", "d1", 0, 0.5, 1.0, strategy="frozen", lr=0.01)
     mmoe = _record("m", "d1", 0, 0.5, 1.0, architecture="mmoe", loss_weighting="uncertainty")
     lr_list = _record("m", "d1", 0, 0.5, 1.0, lr=[1e-05, 3e-05])
     transfer = _record("m", "d1", 0, 0.5, 1.0)
@@ -433,20 +434,30 @@ def test_variants_are_named_by_the_settings_that_differ() -> None:
     no_context = _record("m", "d1", 0, 0.5, 1.0)
     no_context["config"]["input"] = {"context": False, "history": 0}
     other = _record("x", "d1", 0, 0.5, 1.0, lr=0.5)  # alone: keeps its name
-    document = _document(plain, frozen, mmoe, lr_list, transfer, pooled, no_context, other)
-    names = [name for name, _, _ in variant_names([(r, document) for r in document["records"]])]
+    mmoe_slow = _record("m", "d1", 0, 0.5, 1.0, architecture="mmoe", lr=0.0001)
+    document = _document(
+        plain, frozen, frozen_fast, mmoe, mmoe_slow, lr_list, transfer, pooled, no_context, other
+    )
+    named = variant_names([(r, document) for r in document["records"]])
+    names = [name for name, _, _ in named]
     assert names == [
         "m",
+        # a recipe setting joins a name only to tell two configurations apart
         "m (frozen, lr=0.003)",
+        "m (frozen, lr=0.01)",
         "m (mmoe, uncertainty)",
+        "m (mmoe)",
         "m (lr=[1e-05, 3e-05])",
         "m (from src)",
         "m (pooling=mean)",
         "m (context=false, history=0)",
         "x",
     ]
-    bases = [base for _, base, _ in variant_names([(r, document) for r in document["records"]])]
-    assert bases[4] == "m"  # the transfer matrix groups by the variant without its source
+    bases = [base for _, base, _ in named]
+    assert bases[6] == "m"  # the transfer matrix groups by the variant without its source
+    # what sets each apart, the recipe included, for the variants list
+    assert named[4][2] == {"training.architecture": "mmoe", "training.lr": "0.0001"}
+    assert named[0][2] == {}
 
 
 def test_two_runs_with_different_recipes_are_spelled_out_not_pooled() -> None:

@@ -50,6 +50,7 @@ EXAMPLE_ITEMS = {
     "loss_weightings": {"focus"},
     "executors": {"inline"},
     "trackers": {"jsonl"},
+    "explainers": {"gradient-x-input"},
 }
 
 
@@ -114,7 +115,7 @@ def undocumented_fields(text: str, classes: Sequence[type]) -> list[str]:
 
 def test_every_hook_has_a_section() -> None:
     hooks = hook_names()
-    assert len(hooks) == 11, hooks  # 8 registration hooks, 3 lifecycle hooks
+    assert len(hooks) == 12, hooks  # 9 registration hooks, 3 lifecycle hooks
     assert undocumented_hooks(guide(), hooks) == []
 
 

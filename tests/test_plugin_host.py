@@ -668,7 +668,7 @@ HOOKSPECS = sorted(
 
 
 def test_hookspecs_are_found() -> None:
-    assert len(HOOKSPECS) == 11
+    assert len(HOOKSPECS) == 12
     assert {
         "mtrec_register_backbones",
         "mtrec_register_head_sets",
@@ -678,6 +678,7 @@ def test_hookspecs_are_found() -> None:
         "mtrec_register_loss_weightings",
         "mtrec_register_executors",
         "mtrec_register_trackers",
+        "mtrec_register_explainers",
         "mtrec_before_combination",
         "mtrec_after_combination",
         "mtrec_on_combination_error",

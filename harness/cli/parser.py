@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from mtrec.cli import (
     compare,
     datasets,
+    explain,
     leaderboard,
     merge,
     plugins,
@@ -47,6 +48,7 @@ COMMANDS: dict[str, Command] = {
     "suites": suites,
     "report": report,
     "leaderboard": leaderboard,
+    "explain": explain,
     "compare": compare,
     "merge": merge,
     "store": store,

@@ -15,8 +15,8 @@ if TYPE_CHECKING:
 HELP = "list every registered plugin item per kind"
 DESCRIPTION = (
     "List every registered item of every plugin kind (backbones, head sets, domains, fairness "
-    "metrics, architectures, loss weightings, trackers, executors) with the plugin and version "
-    "providing it."
+    "metrics, architectures, loss weightings, trackers, executors, explainers) with the plugin "
+    "and version providing it."
 )
 
 
@@ -103,6 +103,11 @@ def plugin_listing(host: PluginHost) -> dict[str, Any]:
             "sensitive_attributes": list(spec.sensitive_attributes),
         },
         "fairness_metrics": lambda spec: {"scope": spec.scope},
+        "explainers": lambda spec: {
+            "families": [family.value for family in spec.families],
+            "reference": spec.reference,
+            "unavailable": spec.available(),
+        },
     }
     listing: dict[str, Any] = {
         "plugins": [

@@ -30,6 +30,7 @@ from mtrec.model.architectures import expert_gates
 from mtrec.model.training import effective_precision
 from mtrec.plugin_host import PluginHost
 from mtrec.run.baselines import baseline_seeds, plain_variant_key, single_task_baselines
+from mtrec.run.explain import explain_combination
 from mtrec.run.fit import EpochCallback, fit_variant, trivial_scores
 from mtrec.run.plugin_calls import check_head_set, load_domain
 from mtrec.run.record import fairness_results, measure_cost, selected_fairness
@@ -214,5 +215,15 @@ def run_combination(
             device=device,
             stage=fit.transfer or {},
             metrics=metrics,
+        )
+    if combination.explain is not None:  # last: the model is still here, every figure taken
+        record["explanations"] = explain_combination(
+            combination,
+            host,
+            model=model,
+            test_split=data.test,
+            test_tokens=test_enc,
+            device=device,
+            predictions_dir=predictions_dir,
         )
     return record

@@ -45,6 +45,7 @@ def expand(suite: Suite) -> list[Combination]:
                 training=merge_training(suite.training, backbone),
                 measure=suite.measure,
                 fairness=suite.fairness,
+                explain=suite.explain,
                 input=backbone.input or suite.input,
             )
             combinations.setdefault(combination.key, combination)

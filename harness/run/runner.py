@@ -27,6 +27,7 @@ from mtrec.measure.pareto import annotate_tradeoffs
 from mtrec.plugin_host import PluginHost
 from mtrec.run.devices import resolve_device
 from mtrec.run.executors import executor_for
+from mtrec.run.explain import check_explain
 from mtrec.run.faults import describe_storage_fault, storage_fault, user_signals
 from mtrec.run.matrix import check_suite
 from mtrec.run.resume import (
@@ -189,6 +190,7 @@ def run_sweep(
         check_output_folder(out)
     run_executor = executor_for(host, executor)
     trackers = check_trackers(suite.trackers, host.registries.trackers)
+    check_explain(suite.explain, host.registries, combinations)
     if store is not None:
         store.runs()  # opens (creates) the store now: a bad store is bad input
     if shard is not None:

@@ -22,17 +22,25 @@ from typing import Any
 _NOT_SETTINGS = frozenset({"backbone", "head_set", "domain", "seed", "measure", "fairness"})
 # settings shown by their value alone, in this order; others read "name=value"
 _BY_VALUE = ("training.strategy", "training.architecture", "training.loss_weighting")
+# setting families that say what a variant is, besides those; the rest is its recipe
+_WHAT_IT_IS = ("transfer.", "input.", "backbone.")
 
 
 def variant_names(
     records: Sequence[tuple[Mapping[str, Any], Mapping[str, Any]]],
 ) -> list[tuple[str, str, dict[str, str]]]:
-    """(variant, variant without transfer, settings shown) of each (record, its document).
+    """(variant, variant without its transfer source, every setting that sets it apart) of
+    each (record, the results document holding it).
 
-    A setting names a variant when the records of that backbone do not all agree on it and
+    A setting sets a record apart when the records of its backbone do not all agree on it and
     the record departs from its suite's own value (for a setting the suite does not set:
-    from "unset"). When two different configurations would share a name, both are named by
-    every setting in which their backbone's records differ.
+    from "unset"). The name shows the settings that say what a variant *is* (strategy,
+    architecture, loss weighting, transfer source, input options, pooling, backbone options,
+    head set); a recipe setting (learning rate, epochs, ...) joins the name only where the
+    name would otherwise be shared with a different configuration, and the third element
+    lists them all. Two different configurations that still share a name (runs with
+    different suite-level recipes) are both named by every setting in which their backbone's
+    records differ.
     """
     flat = [_settings(record) for record, _ in records]
     for (record, _), mine in zip(records, flat, strict=True):
@@ -58,36 +66,62 @@ def variant_names(
     for backbone in differing:
         if not any(len(n) > 1 for (b, _), n in heads.items() if b == backbone):
             differing[backbone].discard("head_set")
+    count = len(records)
 
-    def shown(i: int, everything: bool) -> dict[str, str]:
+    def departures(i: int, keys: Iterable[str]) -> dict[str, str]:
         mine, reference = flat[i], references[i]
-        return {
-            key: mine.get(key, "")
-            for key in _ordered_keys(differing[backbones[i]])
-            if everything or mine.get(key, "") != reference.get(key, "")
-        }
+        return {k: mine.get(k, "") for k in keys if mine.get(k, "") != reference.get(k, "")}
 
-    chosen = [shown(i, everything=False) for i in range(len(records))]
-    names = [_name(backbones[i], chosen[i], records[i][0]) for i in range(len(records))]
-    configurations: dict[str, set[str]] = {}
+    def signature(i: int) -> str:
+        return json.dumps({k: flat[i].get(k, "") for k in sorted(differing[backbones[i]])})
+
+    def shared(names: Sequence[str]) -> set[str]:
+        """Names given to more than one configuration."""
+        configurations: dict[str, set[str]] = {}
+        for i, name in enumerate(names):
+            configurations.setdefault(name, set()).add(signature(i))
+        return {name for name, found in configurations.items() if len(found) > 1}
+
+    ordered = [_ordered_keys(differing[b]) for b in backbones]
+    chosen = [departures(i, [k for k in ordered[i] if _names_variant(k)]) for i in range(count)]
+    names = [_name(backbones[i], chosen[i], records[i][0]) for i in range(count)]
+    clashing = shared(names)
+    # within each clash, the recipe settings that differ there join the name
+    members: dict[str, list[int]] = {}
     for i, name in enumerate(names):
-        signature = {k: flat[i].get(k, "") for k in sorted(differing[backbones[i]])}
-        configurations.setdefault(name, set()).add(json.dumps(signature))
-    spelled = [len(configurations[name]) > 1 for name in names]
+        if name in clashing:
+            members.setdefault(name, []).append(i)
+    for group in members.values():
+        varying = {
+            k
+            for k in set().union(*(flat[i].keys() for i in group))
+            if len({flat[i].get(k, "") for i in group}) > 1
+        }
+        for i in group:
+            chosen[i] = departures(i, [k for k in ordered[i] if _names_variant(k) or k in varying])
+            names[i] = _name(backbones[i], chosen[i], records[i][0])
+    spelled = shared(names)
     out = []
-    for i in range(len(records)):
-        if spelled[i]:
-            chosen[i] = shown(i, everything=True)
+    for i in range(count):
         record = records[i][0]
+        spell = names[i] in spelled
+        if spell:
+            chosen[i] = {k: flat[i].get(k, "") for k in ordered[i]}
         without = {k: v for k, v in chosen[i].items() if not k.startswith("transfer.")}
+        apart = chosen[i] if spell else departures(i, ordered[i])
         out.append(
             (
-                _name(backbones[i], chosen[i], record, spelled=spelled[i]),
-                _name(backbones[i], without, record, spelled=spelled[i]),
-                {k: _display(k, v, record) for k, v in chosen[i].items()},
+                _name(backbones[i], chosen[i], record, spelled=spell),
+                _name(backbones[i], without, record, spelled=spell),
+                {k: _display(k, v, record) for k, v in apart.items()},
             )
         )
     return out
+
+
+def _names_variant(key: str) -> bool:
+    """Whether a setting says what a variant is (not how it was tuned)."""
+    return key in _BY_VALUE or key == "head_set" or key.startswith(_WHAT_IT_IS)
 
 
 def _settings(record: Mapping[str, Any]) -> dict[str, str]:
