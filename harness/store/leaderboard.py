@@ -284,10 +284,13 @@ def seed_cell(values: Sequence[float], seeds: Sequence[int]) -> Cell:
 
 def _metric_cell(entries: Sequence[Entry], task: str, metric: str) -> Cell | None:
     pairs = sorted(
-        (int(e.record["seed"]), value, e)
-        for e in entries
-        if (value := _finite(((e.record.get("metrics") or {}).get(task) or {}).get(metric)))
-        is not None
+        (
+            (int(e.record["seed"]), value, e)
+            for e in entries
+            if (value := _finite(((e.record.get("metrics") or {}).get(task) or {}).get(metric)))
+            is not None
+        ),
+        key=lambda triple: (triple[0], triple[1]),
     )
     if not pairs:
         return None
