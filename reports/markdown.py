@@ -11,6 +11,7 @@ from mtrec.reports.ablation import markdown_lines as ablation_lines
 from mtrec.reports.explanations import markdown_lines as explanation_lines
 from mtrec.reports.leaderboard import leaderboard_markdown
 from mtrec.reports.overview import build_overview, labelled
+from mtrec.reports.scenes import markdown_lines as scene_lines
 from mtrec.reports.summary import (
     compact,
     flops_cell,
@@ -144,6 +145,7 @@ def render_markdown(document: Mapping[str, Any], run_dir: Path | None = None) ->
         lines += _attribute_gap_lines(ok)
         lines += _tradeoff_lines(document)
         lines += ablation_lines(document)
+        lines += scene_lines(ok)  # each task per context value (context-gap)
         lines += explanation_lines(document, run_dir)
     if failed:
         lines += ["", "## Failed combinations", ""]

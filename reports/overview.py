@@ -101,7 +101,8 @@ def _backbone_settings(record: Mapping[str, Any]) -> dict[str, Any]:
     flat: dict[str, Any] = {"pooling": backbone.get("pooling")}
     for key, value in (backbone.get("options") or {}).items():
         flat[f"options.{key}"] = value
-    for key, value in (config.get("input") or {}).items():  # what the backbone read
+    # what the backbone read (the record says it even where the key leaves the default out)
+    for key, value in (record.get("input") or config.get("input") or {}).items():
         flat[f"input.{key}"] = value
     for key, value in (config.get("training") or {}).items():
         if key != "strategy":

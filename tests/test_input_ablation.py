@@ -288,3 +288,30 @@ def test_merged_shards_report_the_same_ablation(run: SweepResult, tmp_path: Path
     merged = merge_runs(tmp_path / "merged", shards)
     whole = json.loads((run.run_dir / "results.json").read_text(encoding="utf-8"))
     assert merged["ablations"] == whole["ablations"]
+
+
+def test_report_md_shows_each_task_per_scene(run: SweepResult) -> None:
+    from mtrec.reports.markdown import render_markdown
+    from mtrec.reports.summary import number
+
+    document = json.loads((run.run_dir / "results.json").read_text(encoding="utf-8"))
+    markdown = render_markdown(document)
+    assert "## Per scene" in markdown
+    section = markdown.split("## Per scene")[1]
+    for record in document["records"]:
+        figures = record["fairness"]["context-gap"]["click"]["time_of_day"]
+        night = figures["by_group"]["night"]
+        rows = figures["group_sizes"]["night"]
+        assert f"night {number(night)} ({rows})" in section
+
+
+def test_report_rows_name_the_input_that_differs(run: SweepResult) -> None:
+    from mtrec.reports.overview import backbone_labels
+
+    document = json.loads((run.run_dir / "results.json").read_text(encoding="utf-8"))
+    labels = {
+        (r["domain"], r["input"]["context"]): label
+        for r, label in zip(document["records"], backbone_labels(document["records"]), strict=True)
+    }
+    assert labels[("scene-planted", True)] == "tiny-bert (input.context=True)"
+    assert labels[("scene-planted", False)] == "tiny-bert (input.context=False)"
