@@ -469,6 +469,17 @@ def test_two_runs_with_different_recipes_are_spelled_out_not_pooled() -> None:
     assert [v for v, _ in board.tables[0].rows] == ["m (epochs=3)", "m (epochs=1)"]
 
 
+def test_one_domain_built_with_different_options_gets_a_column_each() -> None:
+    small, large = _record("m", "d1", 0, 0.5, 1.0), _record("m", "d1", 0, 0.7, 1.0)
+    small["config"]["domain"] = {"name": "d1", "options": {"n_users": 40, "seed_text": "x"}}
+    large["config"]["domain"] = {"name": "d1", "options": {"n_users": 120, "seed_text": "x"}}
+    board = build_leaderboard(
+        [source_of(_document(small), None, "a"), source_of(_document(large), None, "b")]
+    )
+    assert board.tables[0].domains == ("d1 (n_users=40)", "d1 (n_users=120)")
+    assert not board.notes  # two columns, not one record replacing the other
+
+
 def test_several_head_sets_on_one_domain_name_the_variant() -> None:
     one, two = _record("m", "d1", 0, 0.5, 1.0), _record("m", "d1", 0, 0.6, 1.0)
     two["head_set"] = "other-heads"

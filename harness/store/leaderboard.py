@@ -7,7 +7,8 @@ the saved test predictions for single-seed intervals). Pure functions: the rende
 * **Rows** are backbone *variants*, named by the settings that tell one backbone's records
   apart (:mod:`mtrec.store.variants`); a plain record keeps the plain backbone name.
 * **Columns** are domains; tasks of different domains that share a name and metric share a
-  table.
+  table. Records of one domain built with different options (runs pooled from different
+  suites) get a column each, named by the options that differ.
 * **A cell** is the mean of the metric over the variant's seeds on that domain, with a 95%
   interval (:mod:`mtrec.measure.seed_intervals`): with two or more seeds, the t-interval over
   seeds (mean +- t(0.975, n-1) s/sqrt n); with one seed, the percentile interval of a
@@ -37,7 +38,7 @@ from mtrec.errors import UsageError
 from mtrec.measure.pareto import summarise
 from mtrec.measure.seed_intervals import paired_gain_bootstrap, t_half_width, user_bootstrap
 from mtrec.store.compare import load_run
-from mtrec.store.variants import variant_names
+from mtrec.store.variants import domain_names, variant_names
 
 LEVEL = 0.95
 
@@ -58,6 +59,7 @@ class Entry:
     source: Source  # the run holding it
     record: Mapping[str, Any]  # the record as results.json has it
     variant: str  # its row name
+    domain: str  # its column name (the domain, with the options that differ across runs)
     base: str  # its row name without the transfer source (the transfer matrix's row group)
     settings: Mapping[str, str]  # every setting that tells it from its backbone's other rows
 
@@ -226,7 +228,7 @@ def build_leaderboard(
                 run=e.source.name,
                 variant=e.variant,
                 head_set=str(e.record["head_set"]),
-                domain=str(e.record["domain"]),
+                domain=e.domain,
                 seed=int(e.record["seed"]),
                 error=str(e.record.get("error") or "?"),
             )
@@ -243,17 +245,25 @@ def _entries(sources: Sequence[Source]) -> tuple[list[Entry], list[str]]:
     domain and seed in a later run) replaces the earlier one, with a note."""
     pairs = [(s, r) for s in sources for r in s.document.get("records", [])]
     names = variant_names([(r, s.document) for s, r in pairs])
+    domains = domain_names([r for _, r in pairs])
     kept: dict[tuple[str, str, str, int], Entry] = {}
     notes = []
-    for (source, record), (variant, base, settings) in zip(pairs, names, strict=True):
-        key = (variant, str(record["head_set"]), str(record["domain"]), int(record["seed"]))
+    for (source, record), (variant, base, settings), domain in zip(
+        pairs, names, domains, strict=True
+    ):
+        key = (variant, str(record["head_set"]), domain, int(record["seed"]))
         if key in kept:
             notes.append(
                 f"{variant} on {key[2]} seed {key[3]}: the record of {source.name} replaces "
                 f"the one of {kept[key].source.name}"
             )
         kept[key] = Entry(
-            source=source, record=record, variant=variant, base=base, settings=settings
+            source=source,
+            record=record,
+            variant=variant,
+            domain=domain,
+            base=base,
+            settings=settings,
         )
     return list(kept.values()), notes
 
@@ -334,9 +344,7 @@ def _task_tables(ok: Sequence[Entry], *, task: str | None, metric: str | None) -
             key = (name, metric_name)
             directions.setdefault(key, entry.record["tasks"][name]["directions"][metric_name])
             by_variant = groups.setdefault(key, {})
-            by_variant.setdefault(entry.variant, {}).setdefault(
-                str(entry.record["domain"]), []
-            ).append(entry)
+            by_variant.setdefault(entry.variant, {}).setdefault(entry.domain, []).append(entry)
     tables = []
     for (name, metric_name), by_variant in groups.items():
         domains = tuple(dict.fromkeys(d for cells in by_variant.values() for d in cells))
@@ -490,9 +498,9 @@ def _fairness_tables(ok: Sequence[Entry], order: Mapping[str, int]) -> list[Fair
         for entry in ok:
             value = _finite(summarise(entry.record).get(name))
             if value is not None:
-                found.setdefault(entry.variant, {}).setdefault(
-                    str(entry.record["domain"]), []
-                ).append((int(entry.record["seed"]), value, entry))
+                found.setdefault(entry.variant, {}).setdefault(entry.domain, []).append(
+                    (int(entry.record["seed"]), value, entry)
+                )
         if not found:
             continue
         rows = []
@@ -554,9 +562,9 @@ def _transfers(ok: Sequence[Entry]) -> list[TransferMatrix]:
         sources = "+".join(
             str(s.get("domain")) for s in transfer.get("sources") or [] if isinstance(s, Mapping)
         )
-        found.setdefault(entry.base, {}).setdefault(
-            (sources or "?", str(entry.record["domain"])), []
-        ).append((int(entry.record["seed"]), gain, entry))
+        found.setdefault(entry.base, {}).setdefault((sources or "?", entry.domain), []).append(
+            (int(entry.record["seed"]), gain, entry)
+        )
     alone = {(id(e.source), str(e.record["key"]), int(e.record["seed"])): e for e in ok}
     matrices = []
     for base, pairs in found.items():

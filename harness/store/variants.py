@@ -206,3 +206,34 @@ def _short(key: str, among: Iterable[str]) -> str:
     last = key.rpartition(".")[2]
     same = [k for k in among if k.rpartition(".")[2] == last]
     return last if len(same) <= 1 else key
+
+
+def domain_names(records: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Each record's domain as a column shows it: its name, and where records of one domain
+    were built with different options (runs pooled from different suites), the options that
+    differ: ``synthetic-ecommerce (n_users=120)``. Records of different data never share a
+    column."""
+    options = []
+    for record in records:
+        flat: dict[str, str] = {}
+        domain = (record.get("config") or {}).get("domain") or {}
+        _flatten(flat, "options", domain.get("options") or {})
+        options.append({k: v for k, v in flat.items() if v not in ("null", "{}", "[]")})
+    by_name: dict[str, list[dict[str, str]]] = {}
+    for record, mine in zip(records, options, strict=True):
+        by_name.setdefault(str(record["domain"]), []).append(mine)
+    differing = {
+        name: sorted(
+            key
+            for key in set().union(*(g.keys() for g in group))
+            if len({g.get(key, "") for g in group}) > 1
+        )
+        for name, group in by_name.items()
+    }
+    names = []
+    for record, mine in zip(records, options, strict=True):
+        name = str(record["domain"])
+        shown = {key: mine.get(key, "") for key in differing[name]}
+        parts = [f"{_short(k, shown)}={_display(k, v)}" for k, v in shown.items()]
+        names.append(f"{name} ({', '.join(parts)})" if parts else name)
+    return names
