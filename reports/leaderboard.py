@@ -18,15 +18,17 @@ from rich.table import Table
 from mtrec.reports.plots import text as html_text
 from mtrec.reports.summary import compact, number
 from mtrec.reports.text import markdown_cell, terminal_markup
-from mtrec.store.leaderboard import Cell, Leaderboard, build_leaderboard, source_of
+from mtrec.store.leaderboard import Cell, Leaderboard, TaskTable, build_leaderboard, source_of
 
+TRIVIAL = "(trivial predictor)"  # the reference row of a task table, not ranked
 BEST = "*"  # after the best mean of a column, in every format (bold too where there is bold)
 ONE_SEED = "\u2020"  # after an interval from a bootstrap over users (one seed)
 
 READING = (
     "Cells: mean over seeds [95% interval]; t-interval over seeds with two or more seeds, "
     f"{ONE_SEED} a bootstrap over users of the test predictions with one seed. {BEST} best mean "
-    "of the column. Rank: on each domain, variants ordered by their mean win rate over the "
+    f"of the column. {TRIVIAL}: the no-input reference on the same test splits (not ranked). "
+    "Rank: on each domain, variants ordered by their mean win rate over the "
     "domain's tasks (the share of other variants a variant beats in a task, ties half); the "
     "board is ordered by the mean win rate over domains."
 )
@@ -216,6 +218,11 @@ def print_leaderboard(board: Leaderboard, console: Console, title: str = "leader
             table.add_row(
                 terminal_markup(variant), *(_cell_markup(cells.get(d)) for d in task_table.domains)
             )
+        if task_table.reference:
+            table.add_row(
+                f"[dim]{TRIVIAL}[/dim]",
+                *(_cell_markup(task_table.reference.get(d)) for d in task_table.domains),
+            )
         print_fitted(console, table)
     if board.standings:
         table = Table(title=f"{title}: rank per domain", title_justify="left")
@@ -290,6 +297,12 @@ def print_run_leaderboard(document: Mapping[str, Any], run_dir: Path, console: C
 # --------------------------------------------------------------------------------------
 
 
+def _with_reference(table: TaskTable) -> list[tuple[str, Mapping[str, Cell]]]:
+    """The table's rows and, last, its trivial reference row."""
+    rows: list[tuple[str, Mapping[str, Cell]]] = list(table.rows)
+    return rows + ([(TRIVIAL, table.reference)] if table.reference else [])
+
+
 def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     lines = [
         "| " + " | ".join(markdown_cell(h) for h in header) + " |",
@@ -333,7 +346,7 @@ def leaderboard_markdown(board: Leaderboard, heading: str = "##") -> list[str]:
         lines += [READING, ""]
     for table in board.tables:
         lines += [f"{heading}# {markdown_cell(table.title)}", ""]
-        lines += _md_grid("variant", table.domains, table.rows)
+        lines += _md_grid("variant", table.domains, _with_reference(table))
         lines += [""]
     if board.standings:
         lines += [f"{heading}# Rank per domain", ""]
@@ -441,7 +454,10 @@ def leaderboard_html(board: Leaderboard) -> str:
         parts.append(f"<h3>{html_text(table.title)}</h3>")
         parts.append(
             _html_grid(
-                f"leaderboard {table.task} {table.metric}", "variant", table.domains, table.rows
+                f"leaderboard {table.task} {table.metric}",
+                "variant",
+                table.domains,
+                _with_reference(table),
             )
         )
     parts.append("<h3>Rank per domain</h3>")

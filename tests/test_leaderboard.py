@@ -185,6 +185,20 @@ def test_every_cell_equals_an_independent_recomputation(runs: tuple[Path, Path],
         for domain, cell in row["cells"].items()
     }
     assert set(shown) == set(expected)
+    trivial = {
+        (f"{t['task']}.{t['metric']}", domain): cell
+        for t in board["tables"]
+        for domain, cell in t["trivial"].items()
+    }
+    assert set(trivial) == {(key[0], key[2]) for key in expected}
+    for (metric, domain), cell in trivial.items():
+        values = _trivial_by_seed(runs, metric, domain)
+        assert cell["seeds"] == sorted(values) == [0, 1, 2]
+        array = np.array([values[s] for s in sorted(values)])
+        half = stats.t.ppf(0.975, len(array) - 1) * array.std(ddof=1) / math.sqrt(len(array))
+        assert cell["mean"] == pytest.approx(array.mean(), abs=1e-12)
+        assert cell["ci"] == pytest.approx([array.mean() - half, array.mean() + half], abs=1e-9)
+        assert cell["best"] is False and cell["rank"] is None  # a reference, not a contender
     seeds = {key[1]: cell["seeds"] for key, cell in expected.items()}
     assert seeds == {
         "tiny-bert": [0, 1, 2],
@@ -204,6 +218,19 @@ def test_every_cell_equals_an_independent_recomputation(runs: tuple[Path, Path],
 def _rows(run: Path, record: dict[str, Any], task: str) -> list[dict[str, str]]:
     with open(run / "predictions" / record["predictions"][task], encoding="utf-8") as handle:
         return list(csv.DictReader(handle))
+
+
+def _trivial_by_seed(folders: tuple[Path, ...], metric: str, domain: str) -> dict[int, float]:
+    """The trivial reference of each seed, checked to be the same in every record of it."""
+    task, name = metric.split(".")
+    values: dict[int, float] = {}
+    for folder in folders:
+        document = json.loads((folder / "results.json").read_text(encoding="utf-8"))
+        for record in document["records"]:
+            if record["domain"] == domain and task in record["tasks"]:
+                value = record["reference"]["trivial"][task][name]
+                assert values.setdefault(record["seed"], value) == value
+    return values
 
 
 def test_a_one_seed_transfer_gain_has_a_paired_user_bootstrap(
@@ -507,7 +534,8 @@ def _numbers(board: Any) -> set[str]:
 
     shown = set()
     for table in [*board.tables, *board.fairness]:
-        for _, cells in table.rows:
+        rows = [*table.rows, ("", getattr(table, "reference", {}))]
+        for _, cells in rows:
             for cell in cells.values():
                 shown.add(number(cell.mean))
                 if cell.low is not None:

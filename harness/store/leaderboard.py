@@ -87,6 +87,9 @@ class TaskTable:
     direction: str  # "higher" or "lower" is better
     domains: tuple[str, ...]
     rows: tuple[tuple[str, Mapping[str, Cell]], ...]  # (variant, domain -> cell), board order
+    # the trivial predictor on the same test splits (each record's reference), per domain:
+    # a floor to read the rows against, neither ranked nor marked
+    reference: Mapping[str, Cell] = field(default_factory=dict)
 
     @property
     def title(self) -> str:
@@ -364,9 +367,29 @@ def _task_tables(ok: Sequence[Entry], *, task: str | None, metric: str | None) -
                 direction=direction,
                 domains=domains,
                 rows=tuple((v, _marked(raw, v, direction)) for v in raw),
+                reference=_trivial_cells(by_variant, name, metric_name),
             )
         )
     return tables
+
+
+def _trivial_cells(
+    by_variant: Mapping[str, Mapping[str, Sequence[Entry]]], task: str, metric: str
+) -> dict[str, Cell]:
+    """The trivial reference per domain: one value per seed (the first record's of that
+    seed; records of one domain and seed share their test split), mean and t-interval."""
+    found: dict[str, dict[int, float]] = {}
+    for cells in by_variant.values():
+        for domain, members in cells.items():
+            for entry in members:
+                trivial = (entry.record.get("reference") or {}).get("trivial") or {}
+                value = _finite((trivial.get(task) or {}).get(metric))
+                if value is not None:
+                    found.setdefault(domain, {}).setdefault(int(entry.record["seed"]), value)
+    return {
+        domain: seed_cell([by_seed[s] for s in sorted(by_seed)], sorted(by_seed))
+        for domain, by_seed in found.items()
+    }
 
 
 def _marked(raw: Mapping[str, Mapping[str, Cell]], variant: str, direction: str) -> dict[str, Cell]:
@@ -451,6 +474,7 @@ def _ordered(table: TaskTable, order: Mapping[str, int]) -> TaskTable:
         direction=table.direction,
         domains=table.domains,
         rows=tuple(rows),
+        reference=table.reference,
     )
 
 
@@ -641,6 +665,7 @@ def leaderboard_json(board: Leaderboard) -> dict[str, Any]:
                     {"variant": v, "cells": {d: cell(c) for d, c in cells.items()}}
                     for v, cells in t.rows
                 ],
+                "trivial": {d: cell(c) for d, c in t.reference.items()},
             }
             for t in board.tables
         ],
