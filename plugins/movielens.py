@@ -232,5 +232,6 @@ def mtrec_register_domains() -> list[DomainSpec]:
             description="MovieLens 100K ratings with demographics: rating, like, genres "
             "(fetch first: mtrec datasets fetch movielens-100k)",
             domain_kind="video",
+            head_set="movielens-seed",
         )
     ]

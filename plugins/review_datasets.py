@@ -442,6 +442,7 @@ def mtrec_register_domains() -> list[DomainSpec]:
             sensitive_attributes=("user_activity",),
             description=f"Amazon 2018 Software 5-core reviews: category, rating, helpful; {fetch}",
             domain_kind="e-commerce",
+            head_set="amazon-seed",
         ),
         DomainSpec(
             name=MIND,
@@ -450,6 +451,7 @@ def mtrec_register_domains() -> list[DomainSpec]:
             sensitive_attributes=("user_activity",),
             description=f"MIND small news impressions: topic, click; {fetch}",
             domain_kind="news",
+            head_set="mind-seed",
         ),
         DomainSpec(
             name=HOTELS,
@@ -458,6 +460,7 @@ def mtrec_register_domains() -> list[DomainSpec]:
             sensitive_attributes=("user_activity",),
             description=f"Datafiniti US hotel reviews: property type, rating, like; {fetch}",
             domain_kind="travel",
+            head_set="hotels-seed",
         ),
         DomainSpec(
             name=TWEETS,
@@ -466,5 +469,6 @@ def mtrec_register_domains() -> list[DomainSpec]:
             sensitive_attributes=("user_activity",),
             description=f"Tweets to US airlines: sentiment, retweeted; {fetch}",
             domain_kind="social",
+            head_set="airline-seed",
         ),
     ]

@@ -166,7 +166,8 @@ def narrow(suite: Suite, args: argparse.Namespace) -> Suite:
         if listed is None:
             continue
         # Keep the suite's settings for a name it lists; a new name gets defaults.
-        existing = {entry.name: entry for entry in getattr(suite, key)}
+        entries = getattr(suite, key)
+        existing = {entry.name: entry for entry in entries if not isinstance(entry, str)}
         update[key] = [existing.get(name) or entry_type(name=name) for name in listed]
         update["include"] = []
     if update:

@@ -28,7 +28,7 @@ def execute(args: argparse.Namespace, host: HostFactory) -> int:
         table.add_row(
             name,
             ", ".join(b.name for b in suite.backbones),
-            ", ".join(h.name for h in suite.head_sets),
+            "auto" if suite.head_sets == "auto" else ", ".join(h.name for h in suite.head_sets),
             ", ".join(d.name for d in suite.domains),
             ", ".join(str(s) for s in suite.seeds),
             suite.description,

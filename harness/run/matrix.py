@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
+from collections.abc import Mapping
 from typing import Any
 
 from mtrec.config import (
@@ -22,13 +23,18 @@ from mtrec.errors import ConfigError, UnknownNameError, UsageError
 from mtrec.plugin_host import Registries
 
 
-def expand(suite: Suite) -> list[Combination]:
-    """The suite's combinations in a stable order, duplicates removed."""
+def expand(suite: Suite, pairing: Mapping[str, str] | None = None) -> list[Combination]:
+    """The suite's combinations in a stable order, duplicates removed.
+
+    ``pairing`` (domain -> its own head set, :func:`domain_head_sets`) is what
+    ``head_sets: auto`` pairs each domain with; a list of head sets is crossed with every
+    domain.
+    """
     cells: list[tuple[BackboneEntry, HeadSetEntry, DomainEntry]] = [
         (backbone, head_set, domain)
         for backbone in suite.backbones
-        for head_set in suite.head_sets
         for domain in suite.domains
+        for head_set in _head_sets_of(suite, domain, pairing)
         if not any(
             pattern.matches(backbone.name, head_set.name, domain.name) for pattern in suite.exclude
         )
@@ -45,11 +51,46 @@ def expand(suite: Suite) -> list[Combination]:
                 training=merge_training(suite.training, backbone),
                 measure=suite.measure,
                 fairness=suite.fairness,
-                explain=suite.explain,
                 input=backbone.input or suite.input,
             )
             combinations.setdefault(combination.key, combination)
     return list(combinations.values())
+
+
+def _head_sets_of(
+    suite: Suite, domain: DomainEntry, pairing: Mapping[str, str] | None
+) -> list[HeadSetEntry]:
+    if suite.head_sets != "auto":
+        return suite.head_sets
+    if pairing is None or domain.name not in pairing:
+        raise ConfigError(
+            f"{suite.path}: head_sets: auto pairs each domain with its own head set, which "
+            f"only the registered domains know; domain '{domain.name}' was not looked up"
+        )
+    return [HeadSetEntry(name=pairing[domain.name])]
+
+
+def domain_head_sets(suite: Suite, registries: Registries) -> dict[str, str] | None:
+    """Domain -> its own head set (``DomainSpec.head_set``) under ``head_sets: auto``; None
+    for a listed head set. A domain without one, or naming an unregistered one, is bad input."""
+    if suite.head_sets != "auto":
+        return None
+    pairing: dict[str, str] = {}
+    for index, domain in enumerate(suite.domains):
+        own = registries.domains.get(domain.name).head_set
+        where = f"{suite.path}: domains[{index}]: domain '{domain.name}'"
+        if own is None:
+            raise ConfigError(
+                f"{where} declares no head set of its own, so head_sets: auto cannot pair it; "
+                "list the suite's head_sets"
+            )
+        if own not in registries.head_sets:
+            raise ConfigError(
+                f"{where} declares head set '{own}', which is not registered: "
+                f"{registries.head_sets.unknown_message(own)}"
+            )
+        pairing[domain.name] = own
+    return pairing
 
 
 def merge_training(base: TrainingConfig, backbone: BackboneEntry) -> TrainingConfig:
@@ -84,7 +125,7 @@ def check_suite(suite: Suite, registries: Registries) -> list[Combination]:
             backbone.options,
             f"{origin}: {field_name}.options",
         )
-    for index, head_set in enumerate(suite.head_sets):
+    for index, head_set in enumerate(suite.head_sets if suite.head_sets != "auto" else []):
         check(registries.head_sets, head_set.name, f"head_sets[{index}]")
     for index, domain in enumerate(suite.domains):
         check(registries.domains, domain.name, f"domains[{index}]")
@@ -134,8 +175,9 @@ def check_suite(suite: Suite, registries: Registries) -> list[Combination]:
         )
     for index, metric in enumerate(suite.fairness_metrics or []):
         check(registries.fairness_metrics, metric, f"fairness_metrics[{index}]")
-    _check_exclude(suite)
-    combinations = expand(suite)
+    pairing = domain_head_sets(suite, registries)
+    _check_exclude(suite, pairing)
+    combinations = expand(suite, pairing)
     if not combinations:
         raise ConfigError(
             f"{origin}: the matrix is empty: list at least one backbone, head set and domain "
@@ -144,12 +186,16 @@ def check_suite(suite: Suite, registries: Registries) -> list[Combination]:
     return combinations
 
 
-def _check_exclude(suite: Suite) -> None:
+def _check_exclude(suite: Suite, pairing: Mapping[str, str] | None) -> None:
     """An exclude pattern naming something the suite does not list matches nothing: a typo,
     most likely, that would leave the combinations it meant to drop in the sweep."""
     listed = {
         "backbone": [entry.name for entry in suite.backbones],
-        "head_set": [entry.name for entry in suite.head_sets],
+        "head_set": (
+            list(dict.fromkeys(pairing.values()))
+            if pairing is not None
+            else [entry.name for entry in suite.head_sets if isinstance(entry, HeadSetEntry)]
+        ),
         "domain": [entry.name for entry in suite.domains],
     }
     for index, pattern in enumerate(suite.exclude):

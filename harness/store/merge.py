@@ -146,10 +146,21 @@ def _matrix_order(document: dict[str, Any]) -> dict[str, int]:
     from pydantic import ValidationError
 
     from mtrec.config import Suite
+    from mtrec.errors import ConfigError
     from mtrec.run.matrix import expand
 
     try:
         suite = Suite.model_validate(document["suite"]["config"])
     except (ValidationError, KeyError, TypeError):
         return {}
-    return {combination.key: position for position, combination in enumerate(expand(suite))}
+    # head_sets: auto paired each domain with its own head set: the records say which.
+    pairing = {
+        record["domain"]: record["head_set"]
+        for record in document.get("records", [])
+        if isinstance(record, dict) and "domain" in record and "head_set" in record
+    }
+    try:
+        combinations = expand(suite, pairing)
+    except ConfigError:  # a domain no record holds
+        return {}
+    return {combination.key: position for position, combination in enumerate(combinations)}
