@@ -199,6 +199,18 @@ class InputConfig(_Strict):
     history: Annotated[int, Field(ge=0, le=10_000)] | None = None
 
 
+class ExplainConfig(_Strict):
+    """Which explanations a run computes (``explain:``): attributions and their faithfulness
+    on a seeded sample of each combination's test rows (mtrec.measure.explain)."""
+
+    rows: Annotated[int, Field(ge=1, le=100_000)] = 200  # test rows explained per combination
+    explainers: list[str] | None = None  # None: every registered one usable here
+    tasks: list[str] | None = None  # None: every task head of the combination
+    steps: Annotated[int, Field(ge=2, le=1000)] = 32  # path steps of gradient integrals
+    bootstrap_resamples: Annotated[int, Field(ge=0, le=100_000)] = 1000  # 0: no intervals
+    seed: Seed = 0  # draws the rows and seeds the random reference
+
+
 class BackboneEntry(_Strict):
     """A backbone in a suite, with optional per-backbone settings."""
 
@@ -307,6 +319,7 @@ class Suite(_Strict):
     training: TrainingConfig = TrainingConfig()
     input: InputConfig = InputConfig()  # what the backbone reads: context, history
     measure: MeasureConfig = MeasureConfig()
+    explain: ExplainConfig | None = None  # None: no explanations (they cost extra passes)
     resources: ResourcesConfig = ResourcesConfig()  # per combination, for the ray executor
     oom_retry: bool = False  # on CUDA out-of-memory, retry once at half the batch sizes
     source: Literal["builtin", "file"] = "file"

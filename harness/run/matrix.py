@@ -51,6 +51,7 @@ def expand(suite: Suite, pairing: Mapping[str, str] | None = None) -> list[Combi
                 training=merge_training(suite.training, backbone),
                 measure=suite.measure,
                 fairness=suite.fairness,
+                explain=suite.explain,
                 input=backbone.input or suite.input,
             )
             combinations.setdefault(combination.key, combination)
