@@ -684,3 +684,30 @@ def test_the_transfer_matrix_pools_seeds_with_a_t_interval() -> None:
     assert cell.mean == pytest.approx(5.0)
     assert (cell.low, cell.high) == pytest.approx((5.0 - half, 5.0 + half))
     assert "Transfer gain % over the target alone: m" in "\n".join(leaderboard_markdown(board))
+
+
+def test_a_kept_interval_is_never_served_for_changed_predictions(
+    runs: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """Intervals are kept in the process under the prediction file's hash: the same file
+    gives the kept interval, an edited file a fresh one."""
+    import shutil
+
+    from mtrec.measure.seed_intervals import user_bootstrap
+
+    folder = tmp_path / "copy"
+    shutil.copytree(runs[1], folder)
+    records = json.loads((folder / "results.json").read_text(encoding="utf-8"))["records"]
+    record = next(r for r in records if r["config"]["training"]["architecture"] == "mmoe")
+    before = user_bootstrap(folder, record, "rating", "rmse")
+    assert before is not None and user_bootstrap(folder, record, "rating", "rmse") == before
+    csv_path = folder / "predictions" / record["predictions"]["rating"]
+    rows = list(csv.DictReader(csv_path.open(encoding="utf-8")))
+    for row in rows[::2]:
+        row["y_pred"] = repr(float(row["y_pred"]) + 1.0)
+    with csv_path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    after = user_bootstrap(folder, record, "rating", "rmse")
+    assert after is not None and after != before

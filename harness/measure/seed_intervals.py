@@ -8,6 +8,7 @@ inverted by bisection), so no statistics library is needed at run time.
 from __future__ import annotations
 
 import csv
+import hashlib
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -71,7 +72,41 @@ def user_bootstrap(
     """The percentile interval of ``task``'s ``metric`` over users (a drawn user brings
     all their test rows), from the record's saved test predictions in the run folder ``path``;
     ``fairness.bootstrap_resamples`` resamples (1000 when unset), seeded with the record's
-    seed. None without the predictions."""
+    seed. None without the predictions.
+
+    The end of a run lays the same board out three times (terminal, report.md, report.html):
+    an interval is kept, in this process, under everything it is computed from (the file's
+    SHA-256, the task's type, the metric, the resamples, the seed and the level).
+    """
+    relative = (record.get("predictions") or {}).get(task)
+    file = path / "predictions" / str(relative)
+    if not relative or not file.is_file():
+        return None
+    resamples = ((record.get("config") or {}).get("fairness") or {}).get("bootstrap_resamples")
+    resamples = resamples if isinstance(resamples, int) and resamples > 0 else DEFAULT_RESAMPLES
+    task_type = ((record.get("tasks") or {}).get(task) or {}).get("type")
+    key = (
+        hashlib.sha256(file.read_bytes()).hexdigest(),
+        str(task_type),
+        metric,
+        resamples,
+        int(record["seed"]),
+        level,
+    )
+    if key not in _INTERVALS:
+        if len(_INTERVALS) >= _KEPT:
+            _INTERVALS.pop(next(iter(_INTERVALS)))
+        _INTERVALS[key] = _user_bootstrap(path, record, task, metric, resamples, level)
+    return _INTERVALS[key]
+
+
+_KEPT = 4096  # intervals kept in this process (the oldest go first)
+_INTERVALS: dict[tuple[str, str, str, int, int, float], tuple[float, float] | None] = {}
+
+
+def _user_bootstrap(
+    path: Path, record: Mapping[str, Any], task: str, metric: str, resamples: int, level: float
+) -> tuple[float, float] | None:
     found = read_predictions(path, record, task)
     users = _user_ids(path, record, task)
     if found is None:
@@ -79,11 +114,10 @@ def user_bootstrap(
     _, predictions = found
     clusters = Clusters.of(users, len(predictions.y_true))
     on_weights = weighted_metric(predictions, metric)
-    resamples = ((record.get("config") or {}).get("fairness") or {}).get("bootstrap_resamples")
     interval = bootstrap(
         lambda units: on_weights(clusters.weights(units)),
         clusters.count,
-        resamples=resamples if isinstance(resamples, int) and resamples > 0 else DEFAULT_RESAMPLES,
+        resamples=resamples,
         seed=int(record["seed"]),
         level=level,
     )
