@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+from importlib import resources
+
 import pytest
 
-from mtrec.config import parse_suite
+from mtrec.config import load_suite, parse_suite
 from mtrec.errors import ConfigError
 from mtrec.plugin_host import PluginHost
 from mtrec.registry import Provider
 from mtrec.run.matrix import check_suite, expand
 from mtrec.specs import DomainData, DomainSpec
+
+SYNTHETIC = ("ecommerce", "video", "social", "travel", "news")
+# What `full` trained before it was rebuilt on the pairing (20 exclude lines then): each
+# synthetic domain with its own seed head set, plus the e-commerce -> video transfer.
+FULL_PAIRS = {(f"{name}-seed", f"synthetic-{name}") for name in SYNTHETIC}
 
 
 @pytest.fixture
@@ -27,6 +34,25 @@ def _pairs(text: str, host: PluginHost) -> list[tuple[str, str, str]]:
         (c.backbone.name, c.head_set.name, c.domain.name)
         for c in check_suite(suite, host.registries)
     ]
+
+
+def test_full_pairs_each_domain_with_its_head_set_without_excludes(host: PluginHost) -> None:
+    text = resources.files("mtrec.suites").joinpath("full.yaml").read_text("utf-8")
+    assert "exclude" not in text
+    suite = load_suite("full")
+    assert suite.head_sets == "auto" and not suite.exclude
+    combinations = check_suite(suite, host.registries)
+    plain = {(c.head_set.name, c.domain.name) for c in combinations if c.domain.transfer is None}
+    assert plain == FULL_PAIRS
+    transfers = [c for c in combinations if c.domain.transfer is not None]
+    assert {(c.backbone.name, c.head_set.name, c.domain.name) for c in transfers} == {
+        ("minilm-l6", "video-seed", "synthetic-video")
+    }
+    # every backbone entry on every domain, for every seed; the transfer trains the first
+    assert len(combinations) == len(suite.backbones) * len(FULL_PAIRS) * len(suite.seeds) + len(
+        transfers
+    )
+    assert all(c.backbone == suite.backbones[0] for c in transfers)
 
 
 def test_auto_and_omitted_pair_each_domain_with_its_own(host: PluginHost) -> None:
