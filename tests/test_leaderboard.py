@@ -521,6 +521,7 @@ def test_a_record_measured_again_replaces_the_earlier_one() -> None:
     board = build_leaderboard([source_of(first, None, "a"), source_of(again, None, "b")])
     (cell,) = board.tables[0].rows[0][1].values()
     assert cell.values == (0.7,) and cell.seeds == (0,)
+    assert not cell.best  # alone in its column: nothing won
     assert board.notes and "the record of b replaces the one of a" in board.notes[0]
 
 

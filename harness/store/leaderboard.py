@@ -393,12 +393,13 @@ def _trivial_cells(
 
 
 def _marked(raw: Mapping[str, Mapping[str, Cell]], variant: str, direction: str) -> dict[str, Cell]:
-    """The variant's cells with best marks and column ranks."""
+    """The variant's cells with column ranks, and best marks where a column has two or more
+    values (a lone value is not a win)."""
     out = {}
     for domain, cell in raw[variant].items():
         column = [cells[domain].mean for cells in raw.values() if domain in cells]
         rank = column_rank(cell.mean, column, direction)
-        out[domain] = Cell(**{**cell.__dict__, "best": rank == 1, "rank": rank})
+        out[domain] = Cell(**{**cell.__dict__, "best": rank == 1 and len(column) > 1, "rank": rank})
     return out
 
 
