@@ -428,6 +428,17 @@ def test_best_cells_and_ranks_respect_each_metric_direction() -> None:
     assert "**0.8000**\\*" in text  # the d2 tie in accuracy, bold and starred
 
 
+def test_the_trivial_reference_row_is_left_out_where_a_variant_shows_it() -> None:
+    records = [_record("m", "d1", seed, 0.6 + seed / 10, 1.0) for seed in (0, 1)]
+    trivial = [_record("trivial", "d1", seed, 0.5, 1.2) for seed in (0, 1)]
+    for record in records + trivial:
+        record["reference"] = {"trivial": {"category": {"accuracy": 0.5}, "rating": {"rmse": 1.2}}}
+    with_row = build_leaderboard([source_of(_document(*records), None)])
+    assert [c.mean for c in with_row.tables[0].reference.values()] == [0.5]
+    without = build_leaderboard([source_of(_document(*records, *trivial), None)])
+    assert not without.tables[0].reference
+
+
 def test_the_metric_and_task_filters() -> None:
     source = source_of(_planted(), None)
     by_metric = build_leaderboard([source], metric="mae")

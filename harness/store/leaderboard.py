@@ -367,10 +367,24 @@ def _task_tables(ok: Sequence[Entry], *, task: str | None, metric: str | None) -
                 direction=direction,
                 domains=domains,
                 rows=tuple((v, _marked(raw, v, direction)) for v in raw),
-                reference=_trivial_cells(by_variant, name, metric_name),
+                reference=_unless_shown(_trivial_cells(by_variant, name, metric_name), raw),
             )
         )
     return tables
+
+
+def _unless_shown(
+    reference: dict[str, Cell], rows: Mapping[str, Mapping[str, Cell]]
+) -> dict[str, Cell]:
+    """No reference row where a variant already shows exactly its figures (a ``trivial``
+    backbone in the suite)."""
+    for cells in rows.values():
+        if reference and all(
+            domain in cells and (cells[domain].seeds, cells[domain].values) == (c.seeds, c.values)
+            for domain, c in reference.items()
+        ):
+            return {}
+    return reference
 
 
 def _trivial_cells(
