@@ -301,3 +301,30 @@ def test_bad_options_raise_value_error_naming_the_option(
 def test_tasks_must_be_distinct_and_present(tasks: tuple[str, ...]) -> None:
     with pytest.raises(WeightingOptionError, match="'tasks'"):
         WEIGHTINGS["equal"].build(tasks=tasks)
+
+
+@pytest.mark.parametrize("name", sorted(WEIGHTINGS))
+def test_weightings_see_unscaled_losses_under_a_loss_scale(name: str) -> None:
+    """fp16's GradScaler multiplies what is differentiated by S (and accumulation by 1/k):
+    every gradient must come out exactly S/k times the unscaled one, and every weight must be
+    what the unscaled losses give (max-min on 65536 x the losses would be one-hot)."""
+    factor = 4096.0 / 2  # a loss scale of 4096 and gradient accumulation over 2 batches
+
+    def run(scale: float | None) -> tuple[list[torch.Tensor], dict[str, float]]:
+        weighting = build(name, **CONTRACT_OPTIONS.get(name, {}))
+        if scale is not None:
+            weighting.use_loss_scale(lambda loss: loss * scale)
+        model, x, targets = make_problem()
+        for _ in range(2):  # gradnorm's first step differs
+            for p in [*model.parameters(), *weighting.parameters()]:
+                p.grad = None
+            weighting.backward(task_losses(model, x, targets), model.shared())
+        params = [*model.parameters(), *weighting.parameters()]
+        grads = [torch.zeros_like(p) if p.grad is None else p.grad.clone() for p in params]
+        return grads, weighting.current_weights()
+
+    plain_grads, plain_weights = run(None)
+    scaled_grads, scaled_weights = run(factor)
+    assert scaled_weights == pytest.approx(plain_weights, rel=1e-5)
+    for plain, scaled in zip(plain_grads, scaled_grads, strict=True):
+        torch.testing.assert_close(scaled / factor, plain, rtol=1e-4, atol=1e-6)

@@ -152,6 +152,9 @@ def train(
     scheduler = warmup_then_linear_decay(optimizer, total_steps, config.warmup_ratio)
     precision = effective_precision(device, config.precision)
     scaler = torch.amp.GradScaler("cuda", enabled=precision == "fp16")
+    # The weighting sees unscaled losses; only what it differentiates gets the fp16 loss
+    # scale and the 1/accumulation.
+    weighting.use_loss_scale(lambda loss: scaler.scale(loss / accumulation))
     rng = np.random.default_rng(seed)
     result = TrainResult()
     best_state: dict[str, torch.Tensor] | None = None
@@ -181,8 +184,7 @@ def train(
             )
             if index % NONFINITE_CHECK_EVERY == 0:
                 _stop_if_nonfinite(first_nonfinite, epoch)
-            scaled = {task: scaler.scale(loss / accumulation) for task, loss in losses.items()}
-            weighting.backward(scaled, shared)
+            weighting.backward(losses, shared)  # true losses; ``scaled`` applies the scale
             result.train_samples += len(batch)
             if index % accumulation == 0 or index == batches_per_epoch:
                 _step(model, optimizer, scaler, config.grad_clip)

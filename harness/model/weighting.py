@@ -16,20 +16,27 @@ Wiring into the training loop (``losses``: task -> scalar loss, static head weig
     meter = TaskLossMeter(weighting.tasks)  # a new one per epoch
     ...
     optimizer.zero_grad(set_to_none=True)
+    weighting.use_loss_scale(lambda t: scaler.scale(t / accumulation))  # fp16, accumulation
     loss = weighting.backward(losses, shared)  # replaces loss.backward()
     meter.add(losses)
     ...
     weighting.end_epoch(meter.means())  # one host sync per epoch
 
 No ``backward`` reads a value back to the host; ``current_weights`` and ``TaskLossMeter.means``
-do, and are meant for once per epoch. Extra backward passes per step: gradnorm T partial ones
-(down to one shared tensor), pcgrad T - 1 full ones; the others none.
+do, and are meant for once per epoch. Extra backward passes per step: gradnorm T partial
+ones (down to one shared tensor), pcgrad T - 1 full ones; the others none.
+
+Every weighting sees the batch's true (unscaled) task losses: fp16's gradient scaling and
+gradient accumulation's 1/k are applied by ``scaled`` to exactly what is differentiated, so a
+weight computed from the losses (max-min, gradnorm's ratios, uncertainty's s_t) is the same
+under fp16 as under fp32. A weighting that overrides ``backward`` calls
+``self.scaled(x).backward()`` in place of ``x.backward()``.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import torch
@@ -76,6 +83,16 @@ class LossWeighting(nn.Module):
             )
         self.tasks = tuple(tasks)
         self.register_buffer("weights", torch.ones(len(self.tasks)))
+        self._loss_scale: Callable[[torch.Tensor], torch.Tensor] | None = None
+
+    def use_loss_scale(self, scale: Callable[[torch.Tensor], torch.Tensor] | None) -> None:
+        """What ``scaled`` applies before each backward (the training loop's fp16 loss scale
+        and 1/accumulation); None: nothing."""
+        self._loss_scale = scale
+
+    def scaled(self, value: torch.Tensor) -> torch.Tensor:
+        """``value`` as it must be differentiated: call ``self.scaled(x).backward()``."""
+        return value if self._loss_scale is None else self._loss_scale(value)
 
     def stack(self, losses: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """The losses as one [T] tensor, in ``self.tasks`` order."""
@@ -96,7 +113,7 @@ class LossWeighting(nn.Module):
         like ``Tensor.backward``. ``shared``: the shared encoder's trainable parameters, in order.
         """
         total = self.objective(self.stack(losses))
-        total.backward()
+        self.scaled(total).backward()
         return total.detach()
 
     def end_epoch(self, epoch_losses: dict[str, float]) -> None:
@@ -184,13 +201,18 @@ class GradNormWeighting(LossWeighting):
         weights = self.raw_weights
         if self._anchor is not None:
             anchor = shared[self._anchor]
-            norms = torch.stack([_norm(losses[task], anchor, stacked) for task in self.tasks])
+            # Norms of the scaled losses' gradients (no fp16 underflow): the objective below
+            # is homogeneous in them, so it comes out scaled by the same factor, as backward
+            # must be under a loss scale.
+            norms = torch.stack(
+                [_norm(self.scaled(losses[task]), anchor, stacked) for task in self.tasks]
+            )
             gradient_norms = weights * norms  # G_t = w_t ||grad_W L_t||
             ratios = stacked.detach() / self.initial_losses
             targets = gradient_norms.mean().detach() * (ratios / ratios.mean()) ** self.alpha
             (gradient_norms - targets).abs().sum().backward()
         total = (weights.detach() * stacked).sum()
-        total.backward()
+        self.scaled(total).backward()
         return total.detach()
 
     def _weights_now(self) -> torch.Tensor:
@@ -264,14 +286,15 @@ class PCGradWeighting(LossWeighting):
     def backward(self, losses: dict[str, torch.Tensor], shared: list[nn.Parameter]) -> torch.Tensor:
         total = self.stack(losses).sum()
         if not shared:
-            total.backward()
+            self.scaled(total).backward()
             return total.detach()
         earlier = [parameter.grad for parameter in shared]
         per_task: list[list[torch.Tensor | None]] = []
         for index, task in enumerate(self.tasks):
             for parameter in shared:
                 parameter.grad = None
-            losses[task].backward(retain_graph=index < len(self.tasks) - 1)
+            # projections are scale-free: the projected sum carries the loss scale once
+            self.scaled(losses[task]).backward(retain_graph=index < len(self.tasks) - 1)
             per_task.append([parameter.grad for parameter in shared])
         rows = [
             [torch.zeros_like(p) if g is None else g for g, p in zip(grads, shared, strict=True)]
