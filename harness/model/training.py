@@ -108,6 +108,22 @@ def effective_precision(device: torch.device, precision: str) -> str:
     return "bf16"
 
 
+def fp32_master_weights(model: torch.nn.Module, precision: str) -> None:
+    """Train in float32 whatever the checkpoint stores: a half-precision checkpoint (an
+    ``hf:`` model saved in float16 or bfloat16) gets float32 trainable parameters, the master
+    weights the optimizer updates (an fp16 step would round small updates away); autocast runs
+    the matmuls in half precision anyway. Without autocast (``fp32``) the whole model is
+    upcast, since frozen half-precision layers would meet float32 activations."""
+    half = (torch.float16, torch.bfloat16)
+    if precision == "fp32":
+        if any(p.dtype in half for p in model.parameters()):
+            model.float()
+        return
+    for parameter in model.parameters():
+        if parameter.requires_grad and parameter.dtype in half:
+            parameter.data = parameter.data.float()
+
+
 def warmup_then_linear_decay(
     optimizer: torch.optim.Optimizer, total_steps: int, warmup_ratio: float
 ) -> torch.optim.lr_scheduler.LambdaLR:
@@ -142,6 +158,8 @@ def train(
     label_fields = tuple(sorted({head.spec.label_field for head in heads.values()}))
     static = {task: head.spec.loss_weight for task, head in heads.items()}
     weighting = (weighting or WEIGHTINGS["equal"].build(tasks=tuple(heads))).to(device)
+    precision = effective_precision(device, config.precision)
+    fp32_master_weights(model, precision)
     optimizer = build_optimizer(model, config)
     for group in weighting.param_groups():
         optimizer.add_param_group(group)
@@ -150,7 +168,6 @@ def train(
     batches_per_epoch = -(-len(train_split) // config.batch_size)
     total_steps = config.epochs * -(-batches_per_epoch // accumulation)
     scheduler = warmup_then_linear_decay(optimizer, total_steps, config.warmup_ratio)
-    precision = effective_precision(device, config.precision)
     scaler = torch.amp.GradScaler("cuda", enabled=precision == "fp16")
     # The weighting sees unscaled losses; only what it differentiates gets the fp16 loss
     # scale and the 1/accumulation.
