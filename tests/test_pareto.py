@@ -153,3 +153,32 @@ def test_annotations_follow_the_results_schema() -> None:
         (document["records"][0]["pareto_optimal"], record_schema["pareto_optimal"]),
     ):
         jsonschema.validate(part, {**sub, "$defs": schema["$defs"]})
+
+
+def test_memory_axis_reads_the_cuda_peak_on_a_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a GPU the memory objective is the device's allocator peak, not host RSS (which on a
+    GPU run is mostly the CUDA context and libraries, the same for every model)."""
+    import torch
+
+    from mtrec.measure import efficiency
+
+    peaks = iter([512 * 2**20, 2048 * 2**20])  # bytes, as torch reports them
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda device=None: None)
+    monkeypatch.setattr(torch.cuda, "reset_peak_memory_stats", lambda device=None: None)
+    monkeypatch.setattr(torch.cuda, "max_memory_allocated", lambda device=None: next(peaks))
+    monkeypatch.setattr(efficiency, "cuda_process_memory_mb", lambda device: None)
+    measured = []
+    for _ in range(2):
+        with efficiency.track_memory(torch.device("cuda")) as phase:
+            pass
+        measured.append(phase)
+    small, large = (_record(k, accuracy=0.7, rmse=1.0, p50={"1": 2.0}, memory=0) for k in "ab")
+    for record, phase, rss in ((small, measured[0], 3000.0), (large, measured[1], 1000.0)):
+        record["efficiency"]["peak_memory_mb"] = rss  # host RSS: the larger for the smaller model
+        record["efficiency"]["cuda_peak_memory_mb"] = phase.cuda_peak_allocated_mb
+    assert summarise(small)["peak_memory_mb"] == 512.0
+    assert summarise(large)["peak_memory_mb"] == 2048.0
+    assert pareto_front({"a": summarise(small), "b": summarise(large)}) == ["a"]
+    # a CPU record (no CUDA peak) keeps RSS
+    large["efficiency"]["cuda_peak_memory_mb"] = None
+    assert summarise(large)["peak_memory_mb"] == 1000.0
