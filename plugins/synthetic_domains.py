@@ -486,7 +486,7 @@ def _user_texts(
                 trait=_pick(rng, theme.trait_words[trait[u]]),
             )
         )
-        if rng.random() < 0.8 - 0.6 * difficulty:
+        if rng.random() < 0.95 - 0.7 * difficulty:
             texts[-1] += ", " + _pick(rng, _GENEROSITY_POOLS[generosity[u]])
     return texts
 
@@ -593,10 +593,10 @@ def _simulate(theme: Theme, **options: Any) -> _Simulation:
     scene = _scene(theme, all_context, n)
     scene_fit = np.asarray(scene * _LEVEL[fmt[items]], dtype=np.float64)
     expected = 3.0 + q_eff + g_eff + 0.8 * affinity + 0.5 * fit
-    aligned = -1.1 + 1.6 * q_eff + 1.2 * affinity + 0.8 * g_eff
+    aligned = -1.1 + 1.5 * q_eff + 1.2 * affinity + 1.0 * g_eff
     lure = np.asarray(theme.facet_lure)[facet[items]]
     mixed = conflicted_logit(aligned, lure, opts.task_conflict) if opts.task_conflict else aligned
-    rest = 0.6 * fit + 0.5 * _LEVEL[trait[users]]
+    rest = 0.6 * fit + 0.8 * _LEVEL[trait[users]]
     planted_scene = 1.5 * opts.context_effect * scene_fit
     logit = mixed + rest + planted_scene
     engage_p = 1.0 / (1.0 + np.exp(-logit))
