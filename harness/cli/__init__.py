@@ -23,6 +23,7 @@ from mtrec.cli.parser import COMMANDS, build_parser
 from mtrec.cli.plugins import plugin_listing, registry_kinds
 from mtrec.errors import MtrecError, SweepTerminated
 from mtrec.printable import printable
+from mtrec.run.threads import set_wait_policy
 
 if TYPE_CHECKING:
     import argparse
@@ -44,6 +45,7 @@ def _host(args: argparse.Namespace) -> PluginHost:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one ``mtrec`` command; the exit code."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing is fetched at run time
+    set_wait_policy()  # idle OpenMP threads sleep: read when torch loads, so before that
     parser = build_parser(lazy=True)
     args = parser.parse_args(argv)
     logging.basicConfig(

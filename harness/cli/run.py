@@ -76,6 +76,14 @@ def add_arguments(run: argparse.ArgumentParser) -> None:
     )
     run.add_argument("--quiet", action="store_true", help="no progress bars or table")
     run.add_argument(
+        "--threads",
+        type=threads,
+        default=None,
+        metavar="N",
+        help="torch intra-op threads (default: OMP_NUM_THREADS if set, else the cores other "
+        "work leaves free now); idle threads sleep rather than spin",
+    )
+    run.add_argument(
         "--tracker",
         action="append",
         default=None,
@@ -113,6 +121,17 @@ def add_arguments(run: argparse.ArgumentParser) -> None:
     )
 
 
+def threads(value: str) -> int:
+    """A thread count: a positive integer."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of threads, got {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected at least 1 thread, got {number}")
+    return number
+
+
 def execute(args: argparse.Namespace, host: HostFactory) -> int:
     from rich.console import Console
 
@@ -121,8 +140,10 @@ def execute(args: argparse.Namespace, host: HostFactory) -> int:
     from mtrec.reports.leaderboard import print_run_leaderboard
     from mtrec.run.progress import RichReporter
     from mtrec.run.runner import default_run_dir, run_sweep
+    from mtrec.run.threads import apply_threads
 
     suite = narrow(load_suite(args.suite), args)
+    apply_threads(args.threads)  # before any model work; recorded in the environment block
     plugin_host = host()
     out: Path = args.out or default_run_dir(suite)
     console = Console(stderr=True, quiet=args.quiet)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from mtrec import version
+from mtrec.run.threads import current_choice
 
 SCHEMA_VERSION = 1
 SCHEMA_RESOURCE = "results.schema.json"
@@ -44,6 +45,7 @@ def environment(device: str) -> dict[str, Any]:
         "device_name": device_name,
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
+        "threads": current_choice(),  # how the count and the wait policy were chosen
         "git_commit": _git_commit(),
     }
 
