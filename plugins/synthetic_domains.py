@@ -1714,10 +1714,12 @@ def evidence_words(domain: str, label_field: str) -> frozenset[str]:
     label; the quality synonyms, category words, trait and format phrases and the history's
     star ratings ("4/5") for a rating; those plus the scene values that move it ("mobile",
     "night") and the history reactions ("followed") for an engagement label. Words outside
-    the set (makers, openers, group names, distractor sentences) carry nothing about the
-    label by construction, so an explainer faithful to a trained model should put more
-    attribution on these words than a random one does. Raises KeyError for an unknown domain
-    or label field.
+    the set (makers, openers, group names, templates, distractor sentences) do not cause the
+    label; they can only help recognise an item or user seen in training (a fixed item text
+    identifies its item). A bag of the planted words alone beats a bag of all the others on
+    every label (tests/plugins/test_synthetic_calibration.py), so an explainer faithful to a
+    trained model should put more attribution on them than a random one does. Raises
+    KeyError for an unknown domain or label field.
     """
     theme = next((t for t in ALL_THEMES if t.name == domain), None)
     if theme is None:

@@ -45,8 +45,10 @@ from mtrec.plugins.synthetic_domains import (  # noqa: E402
     ALL_LOADERS,
     ALL_THEMES,
     ENGAGE,
+    GENRES,
     RATING,
     Theme,
+    evidence_words,
 )
 from mtrec.specs import DomainSplit, TaskType  # noqa: E402
 
@@ -244,3 +246,49 @@ def test_the_order_check_fails_on_a_planted_violation(
     tasks[name] = Task(task.task_type, task.y, swapped)
     assert _order_holds(theme, measured[theme.name])
     assert not _order_holds(theme, tasks)
+
+
+def _bag_score(
+    theme: Theme, label: str, words: frozenset[str], inside: bool
+) -> tuple[float, float]:
+    """(score, trivial score) of a bag of the rendered words in ``words`` (``inside``) or not
+    in it."""
+    data = ALL_LOADERS[theme.name](seed=1, n_interactions=1500, test_fraction=0.3)
+    analyse = CountVectorizer(token_pattern=TOKENS).build_analyzer()
+    vectorizer = TfidfVectorizer(
+        analyzer=lambda text: [w for w in analyse(text) if (w in words) == inside],
+        sublinear_tf=True,
+    )
+    texts = [
+        [f"{u} {i}" for u, i in zip(render_split(s, InputOptions()).user_text, s.item_text,
+                                    strict=True)]
+        for s in (data.train, data.test)
+    ]  # fmt: skip
+    x, x_test = vectorizer.fit_transform(texts[0]), vectorizer.transform(texts[1])
+    task_type = data.label_fields[label].task_type
+    k = len(data.label_fields[label].classes)
+    y, y_test = data.train.labels[label], data.test.labels[label]
+    task = Task(
+        task_type,
+        y_test,
+        {
+            "bag": _fit(task_type, x, y, x_test, k),
+            "trivial": _trivial(task_type, y, len(y_test), k),
+        },
+    )
+    return task.score("bag"), task.score("trivial")
+
+
+@pytest.mark.parametrize("theme", ALL_THEMES, ids=[theme.kind for theme in ALL_THEMES])
+def test_evidence_words_carry_the_labels(theme: Theme) -> None:
+    """A bag of only the planted words (evidence_words) beats the trivial predictor clearly
+    and beats a bag of all the other words (which can only recognise items and users seen in
+    training) on every label."""
+    for label, role in theme.labels:
+        if role == GENRES:
+            continue
+        words = evidence_words(theme.name, label)
+        planted, trivial = _bag_score(theme, label, words, inside=True)
+        other, _ = _bag_score(theme, label, words, inside=False)
+        assert planted > other, (label, planted, other)
+        assert planted - trivial > 0.05, (label, planted, trivial)
