@@ -2,9 +2,9 @@
 
 One small sweep (tiny BERT and the ID-embedding baseline on the synthetic e-commerce domain,
 ``explain:`` on) is shared by the tests that read a run; the same sweep without ``explain:``
-shows that explanations change no metric. The planted-words test reads the words the domain
-plants for the category label (``evidence_words``): integrated gradients on the trained model
-must put more of its attribution on them than the random reference does, by a bootstrap
+shows that explanations change no metric. The planted-words test trains tiny BERT on a domain
+whose label only known words carry (``PlantedWords``): integrated gradients on the trained
+model must put more of its attribution on them than the random reference does, by a bootstrap
 interval that excludes 0. A faithful explainer and the same attributions shuffled within each
 row are ordered correctly by every faithfulness metric; the reported deletion AUC and
 comprehensiveness are recomputed independently from the saved attributions and
@@ -16,13 +16,23 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pytest
 import torch
 
-from mtrec import Family
+from mtrec import (
+    DomainData,
+    DomainSpec,
+    DomainSplit,
+    Family,
+    HeadSetSpec,
+    HeadSpec,
+    LabelField,
+    TaskType,
+    hookimpl,
+)
 from mtrec.config import parse_suite
 from mtrec.errors import UnknownNameError, UsageError
 from mtrec.measure.bootstrap import paired_difference
@@ -42,7 +52,6 @@ from mtrec.model.batching import encode_split
 from mtrec.model.inputs import InputOptions, render_split
 from mtrec.plugin_host import PluginHost
 from mtrec.plugins import explainer_methods
-from mtrec.plugins.synthetic_domains import evidence_words
 from mtrec.run.explain import explainable_model
 from mtrec.run.runner import SweepResult, run_sweep
 from mtrec.store.results import validate_results
@@ -162,36 +171,133 @@ def test_every_ok_record_has_figures_against_the_random_reference(explained: Swe
     assert "attention-rollout" in records["id-embedding"]["explanations"]["skipped"]
 
 
-@SWEEP
-def test_planted_words_get_more_integrated_gradients_than_random(explained: SweepResult) -> None:
-    record = _records(explained)["tiny-bert"]
-    saved = _saved(explained, record, "category")
-    words = evidence_words(DOMAIN, "category")
-    shares: dict[str, list[float]] = {"integrated-gradients": [], "random": []}
-    for row in saved["rows"]:
-        mask = word_mask(row["units"], row["space_before"], words)
-        mask &= np.asarray(row["segments"]) != "special"
-        for name in shares:
-            shares[name].append(
-                planted_share(np.asarray(row["explainers"][name]["attribution"]), mask)
+class PlantedWords:
+    """A domain whose category is carried by known words: each item text is filler words with
+    one planted word of its class; every row is a new item (no item to memorise) and the user
+    text is filler, so a model that learns the label must read the planted word."""
+
+    CLASSES = ("kitchen", "garden", "music")
+    WORDS: ClassVar[dict[str, tuple[str, ...]]] = {
+        "kitchen": ("kettle", "toaster", "saucepan"),
+        "garden": ("shovel", "hose", "rake"),
+        "music": ("guitar", "violin", "drum"),
+    }
+    FILLER = ("red", "blue", "small", "large", "old", "new", "cheap", "fine", "plain", "box",
+              "pack", "set", "piece", "with", "for", "the")  # fmt: skip
+
+    @staticmethod
+    def load(seed: int = 0, n: int = 500, **_: Any) -> DomainData:
+        rng = np.random.default_rng(seed)
+        labels = rng.integers(0, len(PlantedWords.CLASSES), n)
+        items = []
+        for label in labels:
+            words = list(rng.choice(PlantedWords.FILLER, 6))
+            planted = rng.choice(PlantedWords.WORDS[PlantedWords.CLASSES[label]])
+            words.insert(int(rng.integers(0, 7)), str(planted))
+            items.append(" ".join(words))
+        users = [" ".join(rng.choice(PlantedWords.FILLER, 4)) for _ in range(n)]
+
+        def split(rows: np.ndarray) -> DomainSplit:
+            return DomainSplit(
+                ids=rows.astype(np.int64),
+                user_ids=(rows % 50).astype(np.int64),
+                item_ids=rows.astype(np.int64),
+                user_text=[users[i] for i in rows],
+                item_text=[items[i] for i in rows],
+                labels={"category": labels[rows].astype(np.int64)},
+                sensitive={},
             )
-    ig, random = np.asarray(shares["integrated-gradients"]), np.asarray(shares["random"])
-    difference = paired_difference(
-        lambda r: float(random[r].mean()), lambda r: float(ig[r].mean()), len(ig), seed=0
-    )
-    assert difference.low is not None and difference.low > 0, (ig.mean(), random.mean())
-    # the check has teeth: the same test on the attributions shuffled within rows fails
+
+        bounds = (int(n * 0.7), int(n * 0.85))
+        return DomainData(
+            train=split(np.arange(bounds[0])),
+            validation=split(np.arange(*bounds)),
+            test=split(np.arange(bounds[1], n)),
+            label_fields={
+                "category": LabelField(
+                    name="category", task_type=TaskType.MULTICLASS, classes=PlantedWords.CLASSES
+                )
+            },
+            sensitive_attributes=(),
+        )
+
+    @hookimpl
+    def mtrec_register_domains(self) -> list[DomainSpec]:
+        return [
+            DomainSpec(
+                name="planted-words",
+                load=PlantedWords.load,
+                label_fields=("category",),
+                sensitive_attributes=(),
+            )
+        ]
+
+    @hookimpl
+    def mtrec_register_head_sets(self) -> list[HeadSetSpec]:
+        head = HeadSpec(
+            task="category",
+            task_type=TaskType.MULTICLASS,
+            label_field="category",
+            loss="cross_entropy",
+        )
+        return [HeadSetSpec(name="planted-heads", heads=(head,))]
+
+
+PLANTED_SUITE = """
+name: explain-planted
+backbones: [tiny-bert]
+head_sets: [planted-heads]
+domains: [planted-words]
+training: {epochs: 4, batch_size: 32, lr: 0.002, head_lr: 0.005, max_length: 32}
+measure: {latency_batch_sizes: [1], latency_warmup: 0, latency_min_repeats: 1,
+          latency_min_seconds: 0.0, flops: false}
+fairness: {baseline_seeds: 0, bootstrap_resamples: 0}
+explain: {rows: 40, steps: 16, explainers: [integrated-gradients]}
+"""
+
+
+@SWEEP
+def test_planted_words_get_more_integrated_gradients_than_random(tmp_path: Path) -> None:
+    suite = parse_suite(PLANTED_SUITE, origin="explain-planted.yaml", source="file")
+    host = PluginHost(extra_plugins=[("planted-words", PlantedWords())])
+    run = run_sweep(suite, host, tmp_path / "run", device="cpu")
+    record = json.loads((run.run_dir / "results.json").read_text())["records"][0]
+    assert record["status"] == "ok", record.get("error")
+    assert record["metrics"]["category"]["accuracy"] > 0.6  # it did learn the planted words
+    saved = _saved(run, record, "category")
+    words = frozenset(word for group in PlantedWords.WORDS.values() for word in group)
     rng = np.random.default_rng(0)
-    shuffled = []
+    shares: dict[str, list[float]] = {"integrated-gradients": [], "random": [], "shuffled": []}
     for row in saved["rows"]:
         mask = word_mask(row["units"], row["space_before"], words)
-        values = np.asarray(row["explainers"]["integrated-gradients"]["attribution"])
-        shuffled.append(planted_share(rng.permutation(values), mask))
-    against = np.asarray(shuffled)
-    planted = paired_difference(
-        lambda r: float(random[r].mean()), lambda r: float(against[r].mean()), len(ig), seed=0
-    )
-    assert planted.low is None or planted.low <= 0
+        found = np.asarray(row["explainers"]["integrated-gradients"]["attribution"])
+        shares["integrated-gradients"].append(planted_share(found, mask))
+        shares["random"].append(
+            planted_share(np.asarray(row["explainers"]["random"]["attribution"]), mask)
+        )
+        # the check has teeth: the same attributions shuffled within the row must not pass
+        eligible = np.asarray(row["segments"]) != "special"
+        shuffled = found.copy()
+        shuffled[eligible] = rng.permutation(found[eligible])
+        shares["shuffled"].append(planted_share(shuffled, mask))
+    ig, random, shuffled_shares = (np.asarray(shares[name]) for name in shares)
+
+    def over_random(values: np.ndarray) -> Any:
+        return paired_difference(
+            lambda r: float(random[r].mean()),
+            lambda r: float(values[r].mean()),
+            len(values),
+            seed=0,
+        )
+
+    planted = over_random(ig)
+    assert planted.low is not None and planted.low > 0, (ig.mean(), random.mean())
+    against = over_random(shuffled_shares)
+    assert against.low is None or against.low <= 0, (shuffled_shares.mean(), random.mean())
+    # and the faithfulness figures put integrated gradients ahead of the random reference
+    figures = record["explanations"]["tasks"]["category"]["explainers"]["integrated-gradients"]
+    assert figures["comprehensiveness"]["vs_random"]["interval"][0] > 0
+    assert figures["deletion_auc"]["vs_random"]["interval"][1] < 0
 
 
 @SWEEP

@@ -180,10 +180,11 @@ def text_model(
     encoder: Any = getattr(model.encoder, "_orig_mod", model.encoder)  # compiled or not
     backbone: nn.Module = encoder.backbone
     layer: nn.Module = backbone.get_input_embeddings()  # type: ignore[operator]
-    width = max(len(row.token_ids) for row in rows)
     with_types = all(row.token_types for row in rows)
 
     def inputs(positions: np.ndarray) -> dict[str, torch.Tensor]:
+        # padded to the longest of these rows (right padding, as the model was evaluated)
+        width = max(len(rows[int(position)].token_ids) for position in positions)
         ids = torch.full((len(positions), width), pad_id, dtype=torch.long)
         mask = torch.zeros((len(positions), width), dtype=torch.long)
         types = torch.zeros((len(positions), width), dtype=torch.long)
