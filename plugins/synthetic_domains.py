@@ -22,8 +22,9 @@ templates: a title (an adjective and a noun from wide per-category pools; a seco
 category lends the adjective), a quality sentence drawn from wide synonym pools ("superb",
 "first-rate", "stellar" ... for the best level), a format phrase, a facet phrase and
 distractor sentences that carry nothing. The user profile (``user_text``) names the group,
-paraphrases the trait and mentions each liked category (by a synonym) only with some
-probability; generosity is never stated: it shows only in the user's **history**
+paraphrases the trait and mentions each liked category (by a synonym) and the user's
+generosity ("easy to please", "a tough critic") only with some probability; generosity
+always shows in the user's **history**
 (``DomainSplit.history``: the user's three latest earlier interactions, newest first, e.g.
 ``"ceramic skillet 5/5"`` or ``"gadget unboxing (followed)"``), whose titles also reveal
 the liked categories. A pretrained language model that knows "superb" ~ "excellent" and
@@ -52,18 +53,20 @@ Labels (roles)
   noise, rounded and clipped; affinity = the user likes (one of) the item's categories, fit =
   trait level x format level (a thrifty shopper and a budget item, a binge-watcher and a
   series).
-* engage (binary: click, watch, follow): sigmoid of aligned (1.2 * quality + 1.4 * affinity +
-  0.6 * generosity) + 0.7 * fit + 0.3 * trait + 1.5 * context_effect * scene x format, where
-  ``scene`` in [-1, 1] scores the row's context for the theme: late-night mobile sessions
-  favour cheap items and short clips, weekday mornings favour news briefs, weekday browsing
-  at work favours near trips, the start of a session on desktop favours long threads.
+* engage (binary: click, watch, follow): sigmoid of aligned (1.5 * quality + 1.2 * affinity +
+  1.0 * generosity - 1.1) + 0.6 * fit + 0.8 * trait + 1.5 * context_effect * scene x format,
+  where ``scene`` in [-1, 1] scores the row's context for the theme: late-night mobile
+  sessions favour cheap items and short clips, weekday mornings favour news briefs, weekday
+  browsing at work favours near trips, the start of a session on desktop favours long
+  threads.
 * length (multiclass, ordinal: trip_length): buckets of the engagement signal, the trait, the
   distance and the scene.
 
 Options
 -------
 ``difficulty`` (in [0, 1], default 0.5) is how hidden the evidence is: each liked category is
-named in the profile with probability 1 - 0.7 * difficulty, the quality sentence is left out
+named in the profile with probability 1 - 0.7 * difficulty and the generosity with
+probability 0.95 - 0.7 * difficulty, the quality sentence is left out
 with probability 0.3 * difficulty, an item has up to round(1 + 2 * difficulty) distractor
 sentences, and the mis-filed and kept-genre shares above grow with it. ``context_effect``
 (>= 0, default 1; 0 = the scene changes nothing) scales the planted scene effect.
