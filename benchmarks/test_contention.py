@@ -70,7 +70,7 @@ def test_busy_machine_vs_quiet(benchmark, record_ratio, tmp_path: Path) -> None:
     ratio = busy / quiet
     benchmark.extra_info["busy_vs_quiet_ratio"] = ratio
     record_ratio(
-        f"contention_{SUITE}_busy_vs_quiet",
+        f"contention_{Path(SUITE).stem}_busy_vs_quiet",
         ratio,
         {
             "quiet_s": round(quiet, 2),

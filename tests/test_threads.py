@@ -45,6 +45,9 @@ def test_wait_policy_is_set_only_where_the_user_did_not() -> None:
     kept = {"OMP_WAIT_POLICY": "ACTIVE"}
     set_wait_policy(kept)
     assert kept["OMP_WAIT_POLICY"] == "ACTIVE"
+    empty = {"OMP_WAIT_POLICY": ""}  # OpenMP ignores an empty value: it is set
+    set_wait_policy(empty)
+    assert empty["OMP_WAIT_POLICY"] == "PASSIVE"
 
 
 def test_busy_cores_are_read_from_the_machine() -> None:

@@ -55,7 +55,7 @@ def choose_threads(
 ) -> ThreadChoice:
     """The thread count and wait policy for a run (pure: everything it reads is passed in)."""
     parallel = max(1, parallel)
-    policy = environ.get("OMP_WAIT_POLICY") or "PASSIVE"
+    policy = environ.get("OMP_WAIT_POLICY", "").strip() or "PASSIVE"
     from_env = _positive_int(environ.get("OMP_NUM_THREADS"))
     if requested is not None:
         threads, source = requested, "--threads"
@@ -78,8 +78,9 @@ def set_wait_policy(environ: MutableMapping[str, str] | None = None) -> None:
     """Idle OpenMP threads sleep (unless the environment already says otherwise). Call before
     torch is imported: OpenMP reads these when it loads."""
     environ = os.environ if environ is None else environ
-    environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    environ.setdefault("KMP_BLOCKTIME", "0")
+    for name, value in (("OMP_WAIT_POLICY", "PASSIVE"), ("KMP_BLOCKTIME", "0")):
+        if not environ.get(name, "").strip():  # unset or empty: OpenMP would use its default
+            environ[name] = value
 
 
 def apply_threads(requested: int | None, *, parallel: int = 1) -> ThreadChoice:
