@@ -57,6 +57,10 @@ def _figure(figure: Mapping[str, Any] | None, digits: int = 3) -> str:
     return shown
 
 
+def _milliseconds(seconds: Any) -> str:
+    return "-" if not isinstance(seconds, (int, float)) else f"{seconds * 1000:.2f}"
+
+
 def _difference(figure: Mapping[str, Any]) -> str:
     return _figure(figure.get("vs_random")) if figure.get("vs_random") else "(reference)"
 
@@ -74,7 +78,7 @@ def faithfulness_rows(document: Mapping[str, Any]) -> Iterator[list[str]]:
                     name,
                     *(_figure(explainer.get(metric)) for metric in METRICS),
                     _difference(explainer.get("comprehensiveness", {})),
-                    number(explainer.get("seconds_per_row"), 4),
+                    _milliseconds(explainer.get("seconds_per_row")),
                 ]
 
 
@@ -99,7 +103,7 @@ FAITHFULNESS_HEADER = [
     "explainer",
     *METRIC_TITLES,
     "comprehensiveness - random",
-    "s / row",
+    "ms / row",
 ]
 SHARE_HEADER = ["backbone", "task", "explainer", *SEGMENTS]
 
