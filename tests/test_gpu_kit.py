@@ -80,6 +80,7 @@ def test_training_flops_match_the_analytic_count() -> None:
     per_layer = 4 * h * h + 2 * h * sizes.intermediate  # weights of one layer's matmuls
     analytic = 6 * layers * per_layer * s + 12 * layers * s * s * h  # per sample
     assert counted / 2 == pytest.approx(analytic, rel=0.05)
+    assert kit.analytic_training_flops(sizes) == analytic
 
 
 @pytest.mark.slow  # one kit run, about 10 s on a quiet core
