@@ -493,3 +493,16 @@ def test_faithful_and_shuffled_explainers_are_ordered_correctly(tiny_model: Any)
     assert mean("oracle", "comprehensiveness") > mean("shuffled", "comprehensiveness")
     assert mean("oracle", "insertion_auc") > mean("shuffled", "insertion_auc")
     assert mean("oracle", "sufficiency") < mean("shuffled", "sufficiency")
+
+
+def test_a_model_without_units_is_skipped_with_the_reason(tmp_path: Path) -> None:
+    """A frozen backbone trains its heads on cached features: no token to attribute. The
+    record stays ok and says why each explainer did not run."""
+    suite = SUITE.replace("backbones: [tiny-bert, id-embedding]", "backbones: [tiny-bert]")
+    suite = suite.replace("epochs: 3", "epochs: 1, strategy: frozen")
+    record = _records(_sweep(tmp_path, suite + "explain: {rows: 4}\n"))["tiny-bert"]
+    assert record["status"] == "ok", record.get("error")
+    explanations = record["explanations"]
+    assert explanations["explainers"] == [] and explanations["tasks"] == {}
+    assert "CachedFeatureEncoder" in explanations["skipped"]["integrated-gradients"]
+    assert explanations["skipped"]["id-integrated-gradients"] == "explains id-embedding backbones"

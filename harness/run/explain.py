@@ -124,7 +124,8 @@ def explain_combination(
     }
     encoder = getattr(model.encoder, "_orig_mod", model.encoder)
     if family is not Family.ID_EMBEDDING and not isinstance(encoder, TextPairEncoder):
-        result["skipped"] = {spec.name: _NO_UNITS for spec in chosen} | skipped
+        reason = _NO_UNITS.format(encoder=type(encoder).__name__)
+        result["skipped"] = {spec.name: reason for spec in chosen} | skipped
         result["explainers"] = []
         return result
     if not chosen or not tasks:
@@ -184,7 +185,11 @@ def _tokenizer(combination: Combination, host: PluginHost) -> Any:
     return getattr(loaded, "tokenizer", None)
 
 
-_NO_UNITS = "the model reads cached features (frozen strategy): no tokens to attribute"
+# A frozen backbone's cached features, a hybrid's text-and-ID encoder: not (yet) explained.
+_NO_UNITS = (
+    "the model's encoder ({encoder}) is neither a token encoder nor ID embeddings: "
+    "nothing to attribute"
+)
 
 
 def _explain_task(
