@@ -77,6 +77,10 @@ class LoadedBackbone:
     # ``out_features`` attribute, which combines the pooled text vector with learned user and
     # item ID embeddings. None: the backbone reads text only.
     with_ids: Callable[[int], Any] | None = None
+    # What names the text encoder for the frozen-feature cache when it is not the backbone
+    # entry itself: {"name": ..., "options": ...} of the text backbone a hybrid wraps, so a
+    # hybrid and its plain text backbone share one encoding of each text. None: the entry.
+    encoder_key: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

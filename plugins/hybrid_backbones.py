@@ -80,7 +80,11 @@ def _loader(text: BackboneSpec) -> Callable[..., LoadedBackbone]:
                 bias_dim=own["bias_dim"],
             )
 
-        return replace(loaded, with_ids=with_ids)
+        # The text side is exactly `text` loaded with these options: frozen features of the
+        # plain backbone and of its hybrid are one cache entry.
+        return replace(
+            loaded, with_ids=with_ids, encoder_key={"name": text.name, "options": dict(options)}
+        )
 
     # Suites are checked against the loader's signature before anything runs: the ID
     # options plus the text backbone's own.

@@ -21,6 +21,7 @@ backbones:
   - {name: tiny-bert, training: {lr: 0.001, strategy: top_k, top_k: 1}}
   - {name: tiny-bert, training: {strategy: frozen, head_lr: 0.003, epochs: 1}}
   - {name: tiny-bert, training: {strategy: frozen, head_lr: 0.003, epochs: 3}}
+  - {name: "hybrid:tiny-bert", training: {strategy: frozen, head_lr: 0.003, epochs: 1}}
   - {name: id-embedding, training: {lr: 0.01}}
   - trivial
 head_sets: [ecommerce-seed, click-only]
@@ -65,7 +66,7 @@ def records(sweep: SweepResult, backbone: str, strategy: str, head_set: str = "e
 
 def test_every_combination_ok(sweep: SweepResult) -> None:
     assert [r["error"] for r in sweep.failed] == []
-    assert len(sweep.document["records"]) == 12
+    assert len(sweep.document["records"]) == 14
 
 
 def test_frozen_cache_encodes_each_unique_text_once(sweep: SweepResult) -> None:
@@ -74,8 +75,10 @@ def test_frozen_cache_encodes_each_unique_text_once(sweep: SweepResult) -> None:
     for split in (data.train, data.validation, data.test):
         texts.update(split.user_text)
         texts.update(split.item_text)
-    # Two frozen entries (1 and 3 epochs) x two head sets: still one encoding per text.
+    # Two frozen entries (1 and 3 epochs) and the frozen hybrid over the same text backbone,
+    # on two head sets: still one encoding per text.
     assert len(records(sweep, "tiny-bert", "frozen")) == 2
+    assert len(records(sweep, "hybrid:tiny-bert", "frozen")) == 1
     assert sweep.cache.features.encodings == len(texts)
 
 
