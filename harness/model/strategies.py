@@ -210,9 +210,9 @@ def prepare(
         )
     pooling = pooling or loaded.pooling
     if strategy == "frozen":
-        encoder = loaded.encoder_key or {"name": backbone_name, "options": backbone_options or {}}
+        text = loaded.encoder_key or {"name": backbone_name, "options": backbone_options or {}}
         identity = json.dumps(
-            {"name": encoder["name"], "options": encoder["options"], "source": loaded.source},
+            {"name": text["name"], "options": text["options"], "source": loaded.source},
             sort_keys=True,
             default=str,
         )
