@@ -87,10 +87,25 @@ class Combination:
         if self.input != InputConfig():
             history = "all" if self.input.history is None else self.input.history
             reads = f" [context {'on' if self.input.context else 'off'}, history {history}]"
-        return (
-            f"{self.backbone.name} x {self.head_set.name} x {self.domain.name} (seed {self.seed})"
-            + reads
-        )
+        backbone = variant_label(self.backbone.name, self.training.model_dump())
+        return f"{backbone} x {self.head_set.name} x {self.domain.name} (seed {self.seed})" + reads
+
+
+def variant_label(backbone: str, training: Mapping[str, Any]) -> str:
+    """The backbone's name with its recipe where it is not the plain one: "m (lora, mmoe)".
+
+    ``training`` is a training config as a mapping (a record's ``config.training``), so the
+    progress line of a finished record names the variant as the started combination did.
+    """
+    strategy = training.get("strategy", "full")
+    weighting = training.get("loss_weighting", "equal")
+    recipe = [
+        None if strategy == "full" else strategy,
+        training.get("architecture"),
+        None if weighting == "equal" else weighting,
+    ]
+    variant = ", ".join(str(part) for part in recipe if part)
+    return f"{backbone} ({variant})" if variant else backbone
 
 
 # --------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from rich.progress import (
 )
 
 from mtrec.config import learning_rates
-from mtrec.contracts import Combination
+from mtrec.contracts import Combination, variant_label
 from mtrec.printable import printable
 
 
@@ -82,7 +82,9 @@ class RichReporter:
             self.progress.remove_task(self._epochs)
             self._epochs = None
         status = "[green]ok[/green]" if record["status"] == "ok" else "[red]failed[/red]"
-        label = f"{record['backbone']} x {record['head_set']} x {record['domain']}"
+        training = record.get("config", {}).get("training", {})
+        backbone = variant_label(record["backbone"], training if isinstance(training, dict) else {})
+        label = f"{backbone} x {record['head_set']} x {record['domain']}"
         self.progress.console.print(
             f"{status} {escape(printable(label, one_line=True))} "
             f"(seed {record['seed']}) in {record['duration_s']:.1f}s"
