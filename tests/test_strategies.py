@@ -173,3 +173,22 @@ def test_unknown_architecture_or_weighting_is_bad_input(override: str, message: 
     )
     with pytest.raises(UsageError, match=message):
         check_suite(suite, PluginHost().registries)
+
+
+def test_lora_wrapping_is_quiet() -> None:
+    """peft's deprecated transformers call is not repeated once per LoRA combination."""
+    pytest.importorskip("peft")
+    import warnings
+
+    from transformers import BertConfig, BertModel
+
+    from mtrec.model.strategies import with_lora
+
+    config = BertConfig(
+        vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+        intermediate_size=16,
+    )  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        _, targets = with_lora(BertModel(config), 2)
+    assert targets == ["query", "value"]

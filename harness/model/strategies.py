@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -307,7 +308,13 @@ def with_lora(model: nn.Module, r: int) -> tuple[nn.Module, list[str]]:
             f"strategy lora: no known attention projections in {type(model).__name__}"
         )
     config = LoraConfig(r=r, lora_alpha=2 * r, lora_dropout=0.0, target_modules=targets)
-    return get_peft_model(model, config), targets
+    with warnings.catch_warnings():
+        # peft asks transformers 5 a question it renamed; the answer is the same, and the
+        # notice would fill a sweep's output once per LoRA combination
+        warnings.filterwarnings(
+            "ignore", message=".*is_gradient_checkpointing", category=FutureWarning
+        )
+        return get_peft_model(model, config), targets
 
 
 def _id_splits(splits: Mapping[str, DomainSplit]) -> dict[str, Batchable]:
