@@ -72,9 +72,13 @@ sentences, and the mis-filed and kept-genre shares above grow with it. ``context
 (>= 0, default 1; 0 = the scene changes nothing) scales the planted scene effect.
 ``task_conflict`` (c in [0, 1]) plants negative transfer: the engagement signal becomes
 (1 - c) * aligned + c * opposing, where the opposing signal is the aligned one mirrored around
-its mean (scaled by 0.8) plus a facet lure (deals, trending titles, angry posts, alarming
-headlines draw engagement), so the label stays learnable; at c = 1 engagement is
-anti-correlated with the rating. ``group_disparity`` (>= 0) adds rating noise with that
+its mean (scaled by 0.5) plus 2.5 times a facet lure (deals, trending titles, angry posts,
+alarming headlines draw engagement), so the label stays learnable; at c = 1 engagement is
+anti-correlated with the rating. The lure carries the conflict: one shared
+representation serves a mirrored signal and the rating alike (the engagement head reads it
+with the opposite sign), but the lure is a direction the rating has no use for, so a backbone
+shared between the tasks is pulled two ways and a narrow one cannot serve both.
+``group_disparity`` (>= 0) adds rating noise with that
 standard deviation and flips the engagement label (or redraws the trip length) with
 probability min(0.5, group_disparity / 4) for the disadvantaged group only. ``label_noise``
 replaces a fraction of all labels by random ones.
@@ -373,12 +377,16 @@ def sample_interactions(
 def conflicted_logit(aligned: FloatArray, lure: FloatArray, task_conflict: float) -> FloatArray:
     """Plant task conflict: (1 - c) * aligned + c * opposing.
 
-    The opposing signal is the aligned one mirrored around its mean (scaled by 0.8) plus a
-    lure independent of it, so that the label stays learnable for every c while its
-    correlation with the aligned signal goes from positive (c = 0) to negative (c = 1).
+    The opposing signal is the aligned one mirrored around its mean (scaled by 0.5) plus
+    2.5 times a lure independent of it (centred, so the base rate stays): the label stays
+    learnable for every c while its correlation with the aligned signal goes from positive
+    (c = 0) to negative (c = 1). The lure must weigh: a mirror alone is no conflict for a
+    shared representation (a head reads it with the opposite sign, and the rating teaches
+    it); the lure is a direction the rating has no use for, so one shared unit cannot serve
+    both tasks.
     """
     mean = float(aligned.mean())
-    opposing = mean - 0.8 * (aligned - mean) + lure
+    opposing = mean - 0.5 * (aligned - mean) + 2.5 * (lure - float(lure.mean()))
     return (1.0 - task_conflict) * aligned + task_conflict * opposing
 
 

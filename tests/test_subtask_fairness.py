@@ -124,7 +124,11 @@ def test_jain_index_bounds() -> None:
 CONFLICT = """
 name: conflict
 seeds: [0]
-backbones: [id-embedding]
+# User + item effects (additive, no MLP): a one-unit expert on them trains to nearly the same
+# optimum from every seed. Behind id-embedding's ReLU MLP it lands in seed-dependent optima (one
+# single-task baseline seed rating barely better than the mean), and that seed spread alone
+# puts 2 standard errors beyond the planted loss.
+backbones: [bias]
 head_sets: [ecommerce-engagement]
 domains:
   - name: synthetic-ecommerce
