@@ -179,6 +179,7 @@ def test_suites_and_report_errors(tmp_path: Path, mtrec: Cli) -> None:
     listing = mtrec("suites")
     assert listing.returncode == 0
     assert "smoke" in listing.stdout and "quick" in listing.stdout
+    assert "leaderboard" in listing.stdout and "…" not in listing.stdout  # folded, not cut
     missing = mtrec("report", str(tmp_path))
     assert missing.returncode == 2
     assert "no results.json" in missing.stderr

@@ -22,7 +22,7 @@ def execute(args: argparse.Namespace, host: HostFactory) -> int:
 
     table = Table(title="built-in suites", title_justify="left")
     for title in ("name", "backbones", "head sets", "domains", "seeds", "description"):
-        table.add_column(title)
+        table.add_column(title, overflow="fold")  # wrapped at 80 columns, never cut short
     for name in builtin_suites():
         suite = load_suite(name)
         table.add_row(
