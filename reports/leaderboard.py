@@ -352,18 +352,7 @@ def leaderboard_markdown(board: Leaderboard, heading: str = "##") -> list[str]:
         lines += [f"{heading}# Rank per domain", ""]
         lines += _md_table(
             ["variant", *board.domains, "mean rank", "mean win rate"],
-            [
-                [
-                    s.variant,
-                    *(
-                        str(s.domain_ranks[d]) if d in s.domain_ranks else "-"
-                        for d in board.domains
-                    ),
-                    _rank(s.mean_rank),
-                    _rate(s.mean_win_rate),
-                ]
-                for s in board.standings
-            ],
+            _rank_rows(board),
         )
         lines += [""]
     if board.costs:
@@ -465,18 +454,7 @@ def leaderboard_html(board: Leaderboard) -> str:
         _html_rows(
             "leaderboard ranks",
             ["variant", *board.domains, "mean rank", "mean win rate"],
-            [
-                [
-                    s.variant,
-                    *(
-                        str(s.domain_ranks[d]) if d in s.domain_ranks else "-"
-                        for d in board.domains
-                    ),
-                    _rank(s.mean_rank),
-                    _rate(s.mean_win_rate),
-                ]
-                for s in board.standings
-            ],
+            _rank_rows(board),
         )
     )
     if board.costs:
@@ -507,3 +485,16 @@ def leaderboard_html(board: Leaderboard) -> str:
         parts.append("</ul>")
     parts += [f'<p class="none">note: {html_text(note)}</p>' for note in board.notes]
     return "".join(parts)
+
+
+def _rank_rows(board: Leaderboard) -> list[list[str]]:
+    """The rank-per-domain table's rows (every view shows the same)."""
+    return [
+        [
+            s.variant,
+            *(str(s.domain_ranks[d]) if d in s.domain_ranks else "-" for d in board.domains),
+            _rank(s.mean_rank),
+            _rate(s.mean_win_rate),
+        ]
+        for s in board.standings
+    ]
