@@ -15,7 +15,6 @@ the figures can be checked against them independently.
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -25,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from mtrec.measure.bootstrap import DEFAULT_RESAMPLES, Clusters, bootstrap
-from mtrec.measure.predictions import aligned_predictions
+from mtrec.measure.predictions import aligned_predictions, read_user_ids
 from mtrec.measure.resampled import weighted_metric
 from mtrec.measure.tasks import METRICS
 
@@ -162,16 +161,8 @@ def _user_ids(run_dir: Path, record: Mapping[str, Any], task: str, n: int) -> np
     The rows :func:`aligned_predictions` pairs are those of the first record in file order
     when both files hold the same rows (one run, one test split), which they do here.
     """
-    relative = (record.get("predictions") or {}).get(task)
-    path = run_dir / "predictions" / str(relative)
-    try:
-        with open(path, newline="", encoding="utf-8") as handle:
-            users = [row.get("user_id") for row in csv.DictReader(handle)]
-    except OSError:
-        return None
-    if len(users) != n or any(user is None for user in users):
-        return None
-    return np.asarray(users)
+    users = read_user_ids(run_dir, record, task)
+    return None if users is None or len(users) != n else np.asarray(users)
 
 
 def _finite(value: float) -> float | None:

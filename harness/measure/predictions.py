@@ -11,8 +11,9 @@ recomputed from the run folder alone:
 * ``validation/epoch-E/TASK.csv`` (written by ``save_predictions`` too): each epoch's
   validation predictions, behind the validation history and the selected epoch.
 
-Reading back: :func:`read_predictions`, and :func:`aligned_predictions` to line up two runs'
-predictions row by row for paired statistics."""
+Reading back: :func:`read_predictions`, :func:`read_user_ids` (the users the bootstraps
+draw), and :func:`aligned_predictions` to line up two runs' predictions row by row for paired
+statistics."""
 
 from __future__ import annotations
 
@@ -115,6 +116,25 @@ def read_predictions(
         primary_metric=info["primary_metric"],
     )
     return [row["id"] for row in rows], predictions
+
+
+def read_user_ids(run_dir: Path, record: Mapping[str, Any], task: str) -> list[str] | None:
+    """The ``user_id`` of each row of one task's saved test predictions, as written.
+
+    None when the record names no such file, the file cannot be read or is empty, or a row
+    has no user (the user-level bootstraps then have nothing to draw).
+    """
+    relative = (record.get("predictions") or {}).get(task)
+    if not relative:
+        return None
+    try:
+        with open(run_dir / "predictions" / str(relative), newline="", encoding="utf-8") as handle:
+            users = [row.get("user_id") for row in csv.DictReader(handle)]
+    except OSError:
+        return None
+    if not users or any(user is None for user in users):
+        return None
+    return [str(user) for user in users]
 
 
 def aligned_predictions(

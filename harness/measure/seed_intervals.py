@@ -7,7 +7,6 @@ inverted by bisection), so no statistics library is needed at run time.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import math
 from collections.abc import Mapping, Sequence
@@ -17,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from mtrec.measure.bootstrap import DEFAULT_LEVEL, DEFAULT_RESAMPLES, Clusters, bootstrap
-from mtrec.measure.predictions import read_predictions
+from mtrec.measure.predictions import read_predictions, read_user_ids
 from mtrec.measure.resampled import weighted_metric
 
 
@@ -127,15 +126,9 @@ def _user_bootstrap(
 
 
 def _user_ids(path: Path, record: Mapping[str, Any], task: str) -> np.ndarray | None:
-    relative = (record.get("predictions") or {}).get(task)
-    file = path / "predictions" / str(relative)
-    if not relative or not file.is_file():
+    ids = read_user_ids(path, record, task)
+    if ids is None:
         return None
-    with open(file, newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
-    if not rows or "user_id" not in rows[0]:
-        return None
-    ids = [row["user_id"] for row in rows]
     try:  # numeric ids as numbers: users in the order of their ids, as the run had them
         return np.array([int(i) for i in ids])
     except ValueError:
