@@ -185,6 +185,54 @@ class FairnessConfig(_Strict):
     min_group_users: Annotated[int, Field(ge=1, le=100_000)] = 20
 
 
+RELEVANCE_RULE = re.compile(r"\s*([A-Za-z0-9_-]+)\s*(>=|>|==|<=|<)\s*(-?[0-9.]+)\s*")
+
+
+class RankingConfig(_Strict):
+    """How ranking tasks are evaluated (``evaluation.ranking``; see ``mtrec.measure.ranking``).
+
+    The candidates depend on the domain's data, the split and the seed only, never on the
+    model: every backbone of a sweep ranks identical lists.
+    """
+
+    # full: every catalogue item but those the user met in training (and, for the test
+    # split, validation); sampled: the relevant items plus ``negatives`` items the user never met
+    protocol: Literal["full", "sampled"] = "sampled"
+    negatives: Annotated[int, Field(ge=1, le=100_000)] = 99  # sampled: per user
+    sampling: Literal["uniform", "popularity"] = "uniform"  # sampled: how negatives are drawn
+    k: Annotated[list[Annotated[int, Field(ge=1, le=1000)]], Field(min_length=1)] = [5, 10, 20]
+    # "observed": every held-out interaction is relevant; or "FIELD OP NUMBER" on a label
+    # field, e.g. "rating >= 4", "click == 1"
+    relevance: str = "observed"
+    # training: sampled negatives per positive for the pointwise BCE of a ranking head
+    train_negatives: Annotated[int, Field(ge=1, le=100)] = 4
+    # checkpoint selection ranks each validation user's items among this many sampled
+    # negatives, whatever the test protocol (a full ranking per epoch would cost more than
+    # the epoch)
+    validation_negatives: Annotated[int, Field(ge=1, le=100_000)] = 49
+
+    @field_validator("k")
+    @classmethod
+    def _ascending(cls, value: list[int]) -> list[int]:
+        return sorted(set(value))
+
+    @field_validator("relevance")
+    @classmethod
+    def _rule(cls, value: str) -> str:
+        if value.strip() == "observed" or RELEVANCE_RULE.fullmatch(value):
+            return value.strip()
+        raise ValueError(
+            f"relevance {value!r}: use 'observed' or 'FIELD OP NUMBER' with OP one of "
+            ">=, >, ==, <=, < (e.g. 'rating >= 4')"
+        )
+
+
+class EvaluationConfig(_Strict):
+    """How test predictions are scored beyond the per-row metrics."""
+
+    ranking: RankingConfig = RankingConfig()
+
+
 class InputConfig(_Strict):
     """What of a domain's rows the backbone reads (``input:``; see ``mtrec.model.inputs``).
 
@@ -319,6 +367,7 @@ class Suite(_Strict):
     training: TrainingConfig = TrainingConfig()
     input: InputConfig = InputConfig()  # what the backbone reads: context, history
     measure: MeasureConfig = MeasureConfig()
+    evaluation: EvaluationConfig = EvaluationConfig()  # ranking protocol of ranking heads
     explain: ExplainConfig | None = None  # None: no explanations (they cost extra passes)
     resources: ResourcesConfig = ResourcesConfig()  # per combination, for the ray executor
     oom_retry: bool = False  # on CUDA out-of-memory, retry once at half the batch sizes

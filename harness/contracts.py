@@ -29,6 +29,7 @@ from mtrec.config import (
     HeadSetEntry,
     InputConfig,
     MeasureConfig,
+    RankingConfig,
     ResourcesConfig,
     TrainingConfig,
 )
@@ -57,6 +58,8 @@ class Combination:
     # explanations of the trained model (None: none); in the key only when asked, so a suite
     # without ``explain:`` keeps its keys
     explain: ExplainConfig | None = None
+    # how ranking heads are evaluated; in the key only when not the default
+    ranking: RankingConfig = dataclasses.field(default_factory=RankingConfig)
 
     def config(self) -> dict[str, Any]:
         """JSON-ready configuration; the key is a hash of exactly this."""
@@ -73,6 +76,11 @@ class Combination:
             # in the key only when not the default, so a suite without ``input:`` keeps its keys
             **(
                 {} if self.input == InputConfig() else {"input": self.input.model_dump(mode="json")}
+            ),
+            **(
+                {}
+                if self.ranking == RankingConfig()
+                else {"ranking": self.ranking.model_dump(mode="json")}
             ),
         }
 

@@ -24,6 +24,9 @@ class TaskType(str, enum.Enum):
     MULTICLASS = "multiclass"
     MULTILABEL = "multilabel"  # labels are [n, n_classes] 0/1 int64 arrays
     REGRESSION = "regression"
+    # Top-K recommendation: rows are users, not interactions. y_true holds each user's
+    # relevant item ids, y_pred the items ranked first (see RankingInfo and mtrec.measure.ranking).
+    RANKING = "ranking"
 
 
 class Family(str, enum.Enum):
@@ -182,6 +185,7 @@ LOSSES: Mapping[TaskType, str] = {
     TaskType.REGRESSION: "mse",
     TaskType.BINARY: "bce",
     TaskType.MULTILABEL: "bce",
+    TaskType.RANKING: "bce",  # pointwise, the observed positives against sampled negatives
 }
 
 
@@ -191,8 +195,8 @@ class HeadSpec:
 
     task: str  # task name in results, e.g. "rating"
     task_type: TaskType  # binary, multiclass or regression
-    label_field: str  # domain label column it trains on
-    loss: str  # "cross_entropy", "mse" or "bce"
+    label_field: str  # domain label column it trains on; ranking: "" (the suite's rule)
+    loss: str  # "cross_entropy", "mse" or "bce" (ranking: "bce" over sampled negatives)
     loss_weight: float = 1.0  # static weight in the summed loss
 
     def __post_init__(self) -> None:
@@ -226,8 +230,39 @@ class HeadSetSpec:
 
 
 @dataclass(frozen=True, kw_only=True)
+class RankingInfo:
+    """What a ranking task's lists were drawn from; the same for every row (user) of it.
+
+    Every figure of a ranking task is computed from the lists (``TaskPredictions.y_pred``),
+    the relevant items (``y_true``) and this: the cut-offs, and the catalogue with its
+    training popularity for the item-side figures (coverage, Gini, popularity lift, tail).
+    """
+
+    ks: tuple[int, ...]  # cut-offs reported, ascending; each list holds max(ks) items
+    protocol: str  # "full" (catalogue minus the user's seen items) or "sampled"
+    negatives: int  # sampled: negatives drawn per user; 0 under "full"
+    sampling: str  # sampled: "uniform" or "popularity"; "" under "full"
+    relevance: str  # the rule that made items relevant, e.g. "observed" or "rating >= 4"
+    seed: int  # seeds the candidates (domain, split and seed; never the model)
+    catalogue: np.ndarray  # int64 item ids of the catalogue, ascending
+    train_counts: np.ndarray  # int64 training interactions of each catalogue item
+
+    @property
+    def k(self) -> int:
+        """The cut-off of the primary metric and of the item-side figures: 10 when listed,
+        else the largest."""
+        return 10 if 10 in self.ks else max(self.ks)
+
+
+@dataclass(frozen=True, kw_only=True)
 class TaskPredictions:
-    """Test-split predictions of one task, exactly as saved to disk."""
+    """Test-split predictions of one task, exactly as saved to disk.
+
+    For a ranking task (``TaskType.RANKING``) each row is a user: ``y_true`` is an int64
+    [users, R] array of the user's relevant item ids, ``y_pred`` an int64 [users, max(ks)]
+    array of the items ranked first, best first, ``score`` their float64 scores; -1 (and NaN
+    for scores) pad short rows. ``user_ids`` and ``ranking`` are set for ranking tasks only.
+    """
 
     task: str  # task name
     task_type: TaskType  # decides which metrics apply
@@ -235,6 +270,8 @@ class TaskPredictions:
     y_pred: np.ndarray  # predicted class / 0-1 decision / float64 value
     score: np.ndarray | None  # binary: probability of the positive class; else None
     primary_metric: str  # the metric that ranks this task, e.g. "accuracy"
+    user_ids: np.ndarray | None = None  # ranking: the user of each row (int64)
+    ranking: RankingInfo | None = None  # ranking: cut-offs, protocol, catalogue
 
     def take(self, rows: np.ndarray) -> TaskPredictions:
         """The same predictions on a subset (or bootstrap resample) of the rows."""
@@ -243,6 +280,7 @@ class TaskPredictions:
             y_true=self.y_true[rows],
             y_pred=self.y_pred[rows],
             score=None if self.score is None else self.score[rows],
+            user_ids=None if self.user_ids is None else self.user_ids[rows],
         )
 
 

@@ -7,14 +7,15 @@ are saved to ``predictions/``, so anyone can recompute it from the files.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from sklearn import metrics as skm
 
+from mtrec.measure import ranking
 from mtrec.specs import LOSSES as LOSSES  # re-exported: the core imports it from here
-from mtrec.specs import TaskPredictions, TaskType
+from mtrec.specs import RankingInfo, TaskPredictions, TaskType
 
 HIGHER, LOWER = 1, -1
 
@@ -74,7 +75,7 @@ def _score(p: TaskPredictions) -> np.ndarray:
     return p.score
 
 
-METRICS: Mapping[str, Metric] = {
+_STATIC: dict[str, Metric] = {
     metric.name: metric
     for metric in (
         Metric(name="accuracy", direction=HIGHER, compute=_accuracy),
@@ -88,7 +89,38 @@ METRICS: Mapping[str, Metric] = {
     )
 }
 
-# The metrics reported per task type; the first one is the task's primary metric.
+
+class _Metrics(Mapping[str, Metric]):
+    """The metrics by name: the fixed ones, and the ranking figures at any cut-off
+    ("ndcg@10", "recall@20", "coverage@10": see :mod:`mtrec.measure.ranking`)."""
+
+    def __getitem__(self, name: str) -> Metric:
+        metric = _STATIC.get(name)
+        if metric is not None:
+            return metric
+        parsed = ranking.parse_metric(name)
+        if parsed is None:
+            raise KeyError(name)
+        return Metric(
+            name=name,
+            direction=ranking.DIRECTIONS[parsed[0]],
+            compute=lambda p: ranking.ranking_metric(p, name),
+        )
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and (name in _STATIC or ranking.parse_metric(name) is not None)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_STATIC)
+
+    def __len__(self) -> int:
+        return len(_STATIC)
+
+
+METRICS: Mapping[str, Metric] = _Metrics()
+
+# The metrics reported per task type; the first one is the task's primary metric. A ranking
+# task's depend on its cut-offs: :func:`task_metric_names`.
 TASK_METRICS: Mapping[TaskType, tuple[str, ...]] = {
     TaskType.MULTICLASS: ("accuracy", "macro_f1"),
     TaskType.REGRESSION: ("rmse", "mae"),
@@ -97,12 +129,25 @@ TASK_METRICS: Mapping[TaskType, tuple[str, ...]] = {
 }
 
 
-def primary_metric(task_type: TaskType) -> str:
+def primary_metric(task_type: TaskType, ranking_info: RankingInfo | None = None) -> str:
+    if task_type is TaskType.RANKING:
+        return f"ndcg@{ranking_info.k if ranking_info is not None else 10}"
     return TASK_METRICS[task_type][0]
+
+
+def task_metric_names(predictions: TaskPredictions) -> tuple[str, ...]:
+    """The metrics this task reports, primary first."""
+    if predictions.task_type is TaskType.RANKING:
+        if predictions.ranking is None:
+            raise ValueError(f"ranking task '{predictions.task}' has no ranking info")
+        return ranking.metric_names(predictions.ranking)
+    return TASK_METRICS[predictions.task_type]
 
 
 def compute_metrics(predictions: TaskPredictions) -> dict[str, float]:
     """Every metric of the task's type, in the declared order."""
+    if predictions.task_type is TaskType.RANKING:
+        return ranking.ranking_metrics(predictions)
     return {
         name: METRICS[name].compute(predictions) for name in TASK_METRICS[predictions.task_type]
     }

@@ -53,6 +53,7 @@ def expand(suite: Suite, pairing: Mapping[str, str] | None = None) -> list[Combi
                 fairness=suite.fairness,
                 explain=suite.explain,
                 input=backbone.input or suite.input,
+                ranking=suite.evaluation.ranking,
             )
             combinations.setdefault(combination.key, combination)
     return list(combinations.values())

@@ -15,6 +15,7 @@ from typing import Any
 
 from mtrec.contracts import Combination
 from mtrec.errors import CombinationError
+from mtrec.measure.ranking import RELEVANCE
 from mtrec.measure.tasks import (
     LOSSES,
 )
@@ -22,7 +23,7 @@ from mtrec.model.inputs import InputOptions, render_split
 from mtrec.plugin_host import PluginHost
 from mtrec.run.domain_checks import describe_problems, domain_problems
 from mtrec.run.sweep_cache import SweepCache
-from mtrec.specs import DomainData, HeadSetSpec, TaskType
+from mtrec.specs import DomainData, HeadSetSpec, HeadSpec, TaskType
 
 
 def call_plugin(
@@ -112,6 +113,9 @@ def _load_checked(
 
 def check_head_set(head_set: HeadSetSpec, data: DomainData, domain: str) -> None:
     for head in head_set.heads:
+        if head.task_type is TaskType.RANKING:
+            _check_ranking_head(head, head_set, data, domain)
+            continue
         field_ = data.label_fields.get(head.label_field)
         if field_ is None:
             raise CombinationError(
@@ -134,3 +138,26 @@ def check_head_set(head_set: HeadSetSpec, data: DomainData, domain: str) -> None
                 f"label field '{head.label_field}' of domain '{domain}' declares fewer than "
                 "2 classes"
             )
+
+
+def _check_ranking_head(
+    head: HeadSpec, head_set: HeadSetSpec, data: DomainData, domain: str
+) -> None:
+    """A ranking head reads the relevance column the harness derives (``RELEVANCE``)."""
+    if head.label_field != RELEVANCE:
+        raise CombinationError(
+            f"ranking head '{head.task}' of head set '{head_set.name}' names label field "
+            f"'{head.label_field}'; a ranking head reads '{RELEVANCE}', the column derived from "
+            "the suite's evaluation.ranking.relevance rule"
+        )
+    if RELEVANCE in data.label_fields:
+        raise CombinationError(
+            f"domain '{domain}' has a label field '{RELEVANCE}'; that name is reserved for the "
+            f"relevance column of ranking heads (head '{head.task}' of '{head_set.name}')"
+        )
+    if head.loss != LOSSES[TaskType.RANKING]:
+        raise CombinationError(
+            f"head '{head.task}' of head set '{head_set.name}': loss '{head.loss}' does not "
+            f"fit a ranking task (use '{LOSSES[TaskType.RANKING]}': pointwise over sampled "
+            "negatives)"
+        )
