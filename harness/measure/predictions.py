@@ -13,18 +13,22 @@ recomputed from the run folder alone:
 
 Reading back: :func:`read_predictions`, :func:`read_user_ids` (the users the bootstraps
 draw), and :func:`aligned_predictions` to line up two runs' predictions row by row for paired
-statistics."""
+statistics. A ranking task's file (``KEY/ranking/TASK.csv``, :mod:`mtrec.measure.ranking_files`)
+has one row per user: its row id is the user id, so every reader here resamples and pairs
+users."""
 
 from __future__ import annotations
 
 import csv
 import json
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from mtrec.measure.ranking_files import read_ranking
 from mtrec.specs import DomainData, HeadSpec, TaskPredictions, TaskType
 
 TRAIN_LABELS = "train_labels.json"
@@ -89,7 +93,9 @@ Parsed = tuple[np.ndarray, np.ndarray, np.ndarray | None]  # y_true, y_pred, sco
 def read_predictions(
     run_dir: Path, record: Mapping[str, Any], task: str
 ) -> tuple[list[str], TaskPredictions] | None:
-    """Row ids and predictions of one task of a record, from ``predictions/KEY/TASK.csv``.
+    """Row ids and predictions of one task of a record, from ``predictions/KEY/TASK.csv``
+    (a ranking task: ``KEY/ranking/TASK.csv``, whose rows are users and whose row ids are
+    the user ids).
 
     None when the record names no such file or the file is missing or empty. Floats were
     written with ``repr``, so the arrays are bit-identical to the ones the metrics saw.
@@ -101,6 +107,8 @@ def read_predictions(
     path = run_dir / "predictions" / relative
     if not path.is_file():
         return None
+    if info.get("type") == TaskType.RANKING.value:
+        return _read_ranking(path, task)
     with open(path, newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     if not rows:
@@ -118,8 +126,21 @@ def read_predictions(
     return [row["id"] for row in rows], predictions
 
 
+def _read_ranking(path: Path, task: str) -> tuple[list[str], TaskPredictions] | None:
+    if not path.with_suffix(".json").is_file():
+        return None
+    predictions = read_ranking(path)
+    users = predictions.user_ids
+    if users is None or len(users) == 0:
+        return None
+    if predictions.task != task:  # a record's task is its own, whatever the file says
+        predictions = replace(predictions, task=task)
+    return [str(user) for user in users.tolist()], predictions
+
+
 def read_user_ids(run_dir: Path, record: Mapping[str, Any], task: str) -> list[str] | None:
-    """The ``user_id`` of each row of one task's saved test predictions, as written.
+    """The ``user_id`` of each row of one task's saved test predictions, as written (a
+    ranking task's file has one row per user).
 
     None when the record names no such file, the file cannot be read or is empty, or a row
     has no user (the user-level bootstraps then have nothing to draw).
@@ -146,6 +167,8 @@ def aligned_predictions(
 
     Each side is (run folder, record). None when either file is missing, fewer than two rows
     are shared, or the shared rows disagree on a label (different test data: nothing to pair).
+    A ranking task's rows are users, paired by user id; they agree when each user has the same
+    relevant items on both sides.
     """
     old_side = read_predictions(baseline[0], baseline[1], task)
     new_side = read_predictions(candidate[0], candidate[1], task)
@@ -158,9 +181,26 @@ def aligned_predictions(
         return None
     old = old.take(np.array([i for i, _ in shared]))
     new = new.take(np.array([j for _, j in shared]))
+    if old.task_type is TaskType.RANKING or new.task_type is TaskType.RANKING:
+        if old.task_type is not new.task_type or not _same_relevant(old.y_true, new.y_true):
+            return None
+        return old, new
     if not np.array_equal(old.y_true, new.y_true):
         return None
     return old, new
+
+
+def _same_relevant(old: np.ndarray, new: np.ndarray) -> bool:
+    """Whether two ranking tasks' relevant items (-1 padded rows) agree user by user; the
+    padding's width depends on the file's other users, so it is not compared."""
+    width = max(old.shape[1], new.shape[1])
+
+    def padded(values: np.ndarray) -> np.ndarray:
+        out = np.full((len(values), width), -1, dtype=np.int64)
+        out[:, : values.shape[1]] = values
+        return np.sort(out, axis=1)
+
+    return bool(np.array_equal(padded(old), padded(new)))
 
 
 def _column(rows: Rows, name: str, kind: type) -> np.ndarray:

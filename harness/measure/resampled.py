@@ -14,6 +14,11 @@ positive keeps its value on all rows (it is unobserved there, not zero), so a la
 positive test row cannot swing an interval by dropping in and out. Reported point figures still
 come from :mod:`mtrec.measure.tasks`; these functions only feed resamples (group gaps, subtask
 gains, ``mtrec compare``).
+
+A ranking task's rows are users (:mod:`mtrec.measure.ranking`): its accuracy figures (NDCG,
+recall, ...) are means of a per-user value, so they decompose like accuracy; its item-side
+figures (coverage, Gini, popularity lift, tail share) are computed from each item's exposure
+weighted by how often its users were drawn, which equals the figure on the repeated rows.
 """
 
 from __future__ import annotations
@@ -22,8 +27,9 @@ from collections.abc import Callable
 
 import numpy as np
 
+from mtrec.measure import ranking
 from mtrec.measure.tasks import METRICS
-from mtrec.specs import TaskPredictions
+from mtrec.specs import TaskPredictions, TaskType
 
 RowsMetric = Callable[[np.ndarray], float]  # a metric of the test rows with these indices
 GroupedMetric = Callable[[np.ndarray], np.ndarray]  # row weights -> the metric of each group
@@ -34,6 +40,8 @@ def grouped_metric(
 ) -> GroupedMetric:
     """Metric ``name`` of each group (rows coded 0..n_groups-1) under row weights."""
     y_true, y_pred, score = predictions.y_true, predictions.y_pred, predictions.score
+    if predictions.task_type is TaskType.RANKING:
+        return _grouped_ranking(predictions, name, codes, n_groups)
     if name == "accuracy" and y_true.ndim == 1:
         return grouped_mean((y_true == y_pred).astype(np.float64), codes, n_groups)
     if name == "mae":
@@ -55,6 +63,54 @@ def grouped_metric(
     if name == "map" and score is not None and y_true.ndim == 2:
         return _grouped_map(y_true, score, codes, n_groups)
     return grouped_loop(exact_metric(predictions, name), codes, n_groups)
+
+
+def _grouped_ranking(
+    predictions: TaskPredictions, name: str, codes: np.ndarray, n_groups: int
+) -> GroupedMetric:
+    """A ranking figure of each group of users under user weights."""
+    parsed = ranking.parse_metric(name)
+    if parsed is None:
+        raise ValueError(f"'{name}' is not a ranking figure (task '{predictions.task}')")
+    family, k = parsed
+    if family not in ranking.ITEM_SIDE:
+        return grouped_mean(ranking.per_user(predictions, family, k), codes, n_groups)
+    info = predictions.ranking
+    if info is None:
+        raise ValueError(f"ranking task '{predictions.task}' has no ranking info")
+    listed = predictions.y_pred[:, :k]
+    shown = listed >= 0
+    owner = np.repeat(np.arange(len(listed)), shown.sum(axis=1))
+    positions = np.searchsorted(info.catalogue, listed[shown])
+    counts = info.train_counts.astype(np.float64)
+    n_items = len(info.catalogue)
+    tail = np.zeros(n_items, dtype=bool)
+    tail[ranking.tail_positions(counts)] = True
+    mean_count = max(float(counts.mean()), 1e-12) if n_items else 1.0
+
+    def one_group(weight: np.ndarray) -> float:
+        """The figure of the listed items under per-item weights (their user's)."""
+        total = float(weight.sum())
+        if total <= 0 or n_items == 0:
+            return float("nan")
+        if family == "pop_lift":
+            return float((weight * counts[positions]).sum() / total / mean_count)
+        if family == "tail_share":
+            return float((weight * tail[positions]).sum() / total)
+        exposure = np.bincount(positions, weights=weight, minlength=n_items)
+        if family == "coverage":
+            return float((exposure > 0).sum() / n_items)
+        return ranking.gini(exposure)
+
+    item_codes = codes[owner]
+
+    def compute(weights: np.ndarray) -> np.ndarray:
+        per_item = np.asarray(weights, dtype=np.float64)[owner]
+        return np.array(
+            [one_group(np.where(item_codes == g, per_item, 0.0)) for g in range(n_groups)]
+        )
+
+    return compute
 
 
 def grouped_mean(per_row: np.ndarray, codes: np.ndarray, n_groups: int) -> GroupedMetric:
