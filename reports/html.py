@@ -26,7 +26,7 @@ from mtrec.reports.explanations import html_section as explanation_section
 from mtrec.reports.leaderboard import leaderboard_html
 from mtrec.reports.overview import build_overview, finite
 from mtrec.reports.plots import text
-from mtrec.reports.summary import compact, number
+from mtrec.reports.summary import compact, is_ranking, number, reference_name, shown_metrics
 from mtrec.store.leaderboard import build_leaderboard, source_of
 
 
@@ -299,7 +299,10 @@ def _gains_section(overview: Mapping[str, Any]) -> str:
             value=row["gain"],
             low=(row["range"] or [None, None])[0],
             high=(row["range"] or [None, None])[1],
-            details=f"{row['metric']}; seeds {', '.join(str(s) for s in row['seeds'])}",
+            details=(
+                f"{row['metric']} over {row.get('reference', 'trivial')}; "
+                f"seeds {', '.join(str(s) for s in row['seeds'])}"
+            ),
         )
         for row in trivial
     ]
@@ -311,7 +314,13 @@ def _gains_section(overview: Mapping[str, Any]) -> str:
     seeds = max(len(row["seeds"]) for row in trivial)
     caption = (
         "This run has no single-task baselines, so the bars show each task's relative gain "
-        "over the trivial predictor (majority class, train mean, base rate)"
+        "over the trivial predictor (majority class, train mean, base rate"
+        + (
+            "; a ranking task's: the most-popular ranking"
+            if any(row.get("reference") == "most-popular" for row in trivial)
+            else ""
+        )
+        + ")"
         + (
             ", averaged over seeds; whiskers span the seeds' range."
             if seeds > 1
@@ -359,30 +368,84 @@ def _accuracy_section(overview: Mapping[str, Any]) -> str:
     if not ok or not tasks:
         return _none("No data: no combination finished.")
     columns = [
-        (t["task"], metric, direction)
-        for t in tasks
-        for metric, direction in t["directions"].items()
+        (t["task"], metric, t["directions"][metric]) for t in tasks for metric in shown_metrics(t)
     ]
-    headers = ["combination"] + [
-        f"{task} {metric} {_arrow(direction)}" for task, metric, direction in columns
-    ]
-    rows = [
+    ranked = [t for t in tasks if is_ranking(t)]
+    reference = reference_name(t.get("type") for t in tasks)
+    rows: list[list[Cell | str]] = [
         [
             c["label"],
             *(_value(c["metrics"].get(task, {}).get(metric)) for task, metric, _ in columns),
         ]
         for c in ok
     ]
-    trivial = [
-        [f"(trivial) {row['domain']}"]
-        + [_value(row["metrics"].get(task, {}).get(metric)) for task, metric, _ in columns]
-        for row in overview["trivial"]
-    ]
+    note = (
+        " A ranking task shows NDCG, recall, hit rate and MRR at its primary cut-off here; "
+        "every figure is under its own heading below."
+        if ranked
+        else ""
+    )
     return (
-        "<p>Test-split metrics; the first metric of each task is its primary metric.</p>"
-        + _table(headers, rows, "accuracy")
-        + "<h3>Trivial predictor on the same test split</h3>"
-        + _table(["domain", *headers[1:]], trivial, "trivial")
+        f"<p>Test-split metrics; the first metric of each task is its primary metric.{note}</p>"
+        + _table(["combination", *_column_titles(columns)], rows, "accuracy")
+        + f"<h3>{text(_REFERENCE_HEADINGS.get(reference, reference))} on the same test split</h3>"
+        + _table(
+            ["domain", *_column_titles(columns)],
+            _reference_rows(overview["trivial"], columns, f"({reference})"),
+            "trivial",
+        )
+        + "".join(_ranking_details(ok, overview["trivial"], task) for task in ranked)
+    )
+
+
+Columns = Sequence[tuple[str, str, str]]  # (task, metric, direction)
+_REFERENCE_HEADINGS = {
+    "trivial": "Trivial predictor",
+    "most-popular": "Most-popular ranking",
+    "trivial; most-popular for ranking": (
+        "Trivial predictor (most-popular ranking for ranking tasks)"
+    ),
+}
+
+
+def _column_titles(columns: Columns) -> list[str]:
+    return [f"{task} {metric} {_arrow(direction)}" for task, metric, direction in columns]
+
+
+def _reference_rows(
+    reference: Sequence[Mapping[str, Any]], columns: Columns, label: str
+) -> list[list[Cell | str]]:
+    """The trivial reference's figures, one row per domain (``label`` before the domain)."""
+    return [
+        [f"{label} {row['domain']}".strip()]
+        + [_value(row["metrics"].get(task, {}).get(metric)) for task, metric, _ in columns]
+        for row in reference
+    ]
+
+
+def _ranking_details(
+    ok: Sequence[Mapping[str, Any]], reference: Sequence[Mapping[str, Any]], task: Mapping[str, Any]
+) -> str:
+    """Every figure of one ranking task (every cut-off, the item side), folded away; the
+    most-popular ranking last."""
+    columns = [
+        (task["task"], metric, direction) for metric, direction in task["directions"].items()
+    ]
+    rows: list[list[Cell | str]] = [
+        [c["label"], *(_value(c["metrics"].get(t, {}).get(metric)) for t, metric, _ in columns)]
+        for c in ok
+        if task["task"] in c["metrics"]
+    ]
+    rows += _reference_rows(reference, columns, f"({task['reference']})")
+    return (
+        f"<details><summary>{text(task['task'])}: every ranking figure ({len(columns)})"
+        "</summary>"
+        + _table(
+            ["combination", *(f"{metric} {_arrow(d)}" for _, metric, d in columns)],
+            rows,
+            f"ranking {task['task']}",
+        )
+        + "</details>"
     )
 
 

@@ -18,7 +18,14 @@ from rich.table import Table
 from mtrec.reports.plots import text as html_text
 from mtrec.reports.summary import compact, number
 from mtrec.reports.text import markdown_cell, terminal_markup
-from mtrec.store.leaderboard import Cell, Leaderboard, TaskTable, build_leaderboard, source_of
+from mtrec.store.leaderboard import (
+    MOST_POPULAR,
+    Cell,
+    Leaderboard,
+    TaskTable,
+    build_leaderboard,
+    source_of,
+)
 
 TRIVIAL = "(trivial predictor)"  # the reference row of a task table, not ranked
 BEST = "*"  # after the best mean of a column, in every format (bold too where there is bold)
@@ -27,7 +34,8 @@ ONE_SEED = "\u2020"  # after an interval from a bootstrap over users (one seed)
 READING = (
     "Cells: mean over seeds [95% interval]; t-interval over seeds with two or more seeds, "
     f"{ONE_SEED} a bootstrap over users of the test predictions with one seed. {BEST} best mean "
-    f"of the column. {TRIVIAL}: the no-input reference on the same test splits (not ranked). "
+    f"of the column. {TRIVIAL}: the no-input reference on the same test splits (not ranked; "
+    f"a ranking task's is ({MOST_POPULAR}), its candidates by training popularity). "
     "Rank: on each domain, variants ordered by their mean win rate over the "
     "domain's tasks (the share of other variants a variant beats in a task, ties half); the "
     "board is ordered by the mean win rate over domains."
@@ -220,7 +228,7 @@ def print_leaderboard(board: Leaderboard, console: Console, title: str = "leader
             )
         if task_table.reference:
             table.add_row(
-                f"[dim]{TRIVIAL}[/dim]",
+                f"[dim]{terminal_markup(reference_row(task_table))}[/dim]",
                 *(_cell_markup(task_table.reference.get(d)) for d in task_table.domains),
             )
         print_fitted(console, table)
@@ -297,10 +305,15 @@ def print_run_leaderboard(document: Mapping[str, Any], run_dir: Path, console: C
 # --------------------------------------------------------------------------------------
 
 
+def reference_row(table: TaskTable) -> str:
+    """The name of a task table's reference row: ``(trivial predictor)``, ``(most-popular)``."""
+    return f"({table.reference_name})"
+
+
 def _with_reference(table: TaskTable) -> list[tuple[str, Mapping[str, Cell]]]:
     """The table's rows and, last, its trivial reference row."""
     rows: list[tuple[str, Mapping[str, Cell]]] = list(table.rows)
-    return rows + ([(TRIVIAL, table.reference)] if table.reference else [])
+    return rows + ([(reference_row(table), table.reference)] if table.reference else [])
 
 
 def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:

@@ -13,12 +13,15 @@ from mtrec.reports.leaderboard import leaderboard_markdown
 from mtrec.reports.overview import build_overview, labelled
 from mtrec.reports.scenes import markdown_lines as scene_lines
 from mtrec.reports.summary import (
+    TaskColumn,
     compact,
     flops_cell,
     metric_cell,
     number,
+    ranking_columns,
     strategy,
     task_columns,
+    task_types,
 )
 from mtrec.reports.text import markdown_cell
 from mtrec.run.plugin_values import metric_result
@@ -77,20 +80,20 @@ def render_markdown(document: Mapping[str, Any], run_dir: Path | None = None) ->
                 for r in ok
             ],
         )
+        ranked = "ranking" in task_types(ok)
         lines += [
             "",
-            "Trivial predictor on the same test split (majority class, train mean, base rate):",
+            "Trivial predictor on the same test split (majority class, train mean, base rate"
+            + (
+                "; for a ranking task the most-popular ranking of the same candidates"
+                if ranked
+                else ""
+            )
+            + "):",
             "",
         ]
-        seen: set[str] = set()
-        trivial_rows = []
-        for r in ok:
-            if r["domain"] in seen:
-                continue
-            seen.add(r["domain"])
-            trivial = {"metrics": r.get("reference", {}).get("trivial", {})}
-            trivial_rows.append([r["domain"], *(metric_cell(trivial, c) for c in columns)])
-        lines += _table(["domain", *(c.title for c in columns)], trivial_rows)
+        lines += _table(["domain", *(c.title for c in columns)], _reference_rows(ok, columns))
+        lines += _ranking_lines(ok)
         lines += ["", "## Efficiency", ""]
         if any(r["efficiency"].get("flops_per_sample_cached") is not None for r in ok):
             lines += [
@@ -158,11 +161,58 @@ def render_markdown(document: Mapping[str, Any], run_dir: Path | None = None) ->
         )
     lines += [
         "",
-        "Metrics are recomputable from `predictions/KEY/TASK.csv`; "
+        "Metrics are recomputable from `predictions/KEY/TASK.csv` "
+        "(ranking tasks: `predictions/KEY/ranking/TASK.csv` and `TASK.json`); "
         "full figures are in `results.json`.",
         "",
     ]
     return "\n".join(lines)
+
+
+def _reference_rows(
+    ok: Sequence[Mapping[str, Any]], columns: Sequence[TaskColumn]
+) -> list[list[str]]:
+    """The trivial reference's figures, once per domain."""
+    seen: set[str] = set()
+    rows = []
+    for r in ok:
+        if r["domain"] in seen:
+            continue
+        seen.add(r["domain"])
+        trivial = {"metrics": r.get("reference", {}).get("trivial", {})}
+        rows.append([r["domain"], *(metric_cell(trivial, c) for c in columns)])
+    return rows
+
+
+def _ranking_lines(ok: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The ranking tasks' item-side figures at the primary cut-off, the most-popular ranking
+    last; every other cut-off is in results.json and the HTML report."""
+    columns = ranking_columns(ok)
+    if not columns:
+        return []
+    rows = [
+        [
+            r["backbone"],
+            strategy(r),
+            r["domain"],
+            str(r["seed"]),
+            *(metric_cell(r, c) for c in columns),
+        ]
+        for r in ok
+    ]
+    rows += [["(most-popular)", "", row[0], "", *row[1:]] for row in _reference_rows(ok, columns)]
+    return [
+        "",
+        "## Ranking: item side",
+        "",
+        "Over every user's list at the primary cut-off: catalogue coverage, Gini of the "
+        "exposure, popularity lift (mean training popularity of the listed items over the "
+        "catalogue's) and tail share (listed items outside the most popular 20 %). Every "
+        "cut-off and figure is in `results.json`; the lists are in "
+        "`predictions/KEY/ranking/TASK.csv`.",
+        "",
+        *_table(["backbone", "strategy", "domain", "seed", *(c.title for c in columns)], rows),
+    ]
 
 
 def _attribute_gap_lines(ok: Sequence[Mapping[str, Any]]) -> list[str]:

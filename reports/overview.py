@@ -17,7 +17,7 @@ from typing import Any
 from mtrec.measure.pareto import OBJECTIVES, annotate_tradeoffs
 from mtrec.measure.tasks import relative_gain
 from mtrec.reports.ablation import ablation_rows
-from mtrec.reports.summary import strategy
+from mtrec.reports.summary import reference_name, strategy
 
 IDENTITY = ("backbone", "strategy", "head_set", "domain", "seed")
 
@@ -181,13 +181,21 @@ def _combination(
 
 
 def _tasks(records: Any) -> list[dict[str, Any]]:
-    """Every task with its primary metric and every metric's direction, in first-seen order."""
+    """Every task with its type, primary metric, every metric's direction and what its
+    trivial reference is ("trivial", or "most-popular" for a ranking task), in first-seen
+    order."""
     tasks: dict[str, dict[str, Any]] = {}
     for record in records:
         for task, info in (record.get("tasks") or {}).items():
             entry = tasks.setdefault(
                 task,
-                {"task": task, "primary_metric": info.get("primary_metric"), "directions": {}},
+                {
+                    "task": task,
+                    "type": info.get("type"),
+                    "primary_metric": info.get("primary_metric"),
+                    "directions": {},
+                    "reference": reference_name([info.get("type")]),
+                },
             )
             for metric, direction in (info.get("directions") or {}).items():
                 entry["directions"].setdefault(metric, direction)
@@ -228,7 +236,8 @@ def _subtask_gains(combination: Mapping[str, Any], record: Mapping[str, Any]) ->
 
 
 def _trivial_gains(ok: Sequence[tuple[dict[str, Any], Mapping[str, Any]]]) -> list[Any]:
-    """Per-task relative gain (%) of the primary metric over the trivial predictor.
+    """Per-task relative gain (%) of the primary metric over the trivial predictor (a
+    ranking task's: the most-popular ranking; ``reference`` names it).
 
     Seeds of one configuration are pooled: the bar is their mean and the interval their
     range (no interval with a single seed).
@@ -246,7 +255,14 @@ def _trivial_gains(ok: Sequence[tuple[dict[str, Any], Mapping[str, Any]]]) -> li
             sign = 1 if (info.get("directions") or {}).get(metric) != "lower" else -1
             row = pooled.setdefault(
                 (" \u00b7 ".join(config), task),
-                {"config": config, "task": task, "metric": metric, "seeds": [], "gains": []},
+                {
+                    "config": config,
+                    "task": task,
+                    "metric": metric,
+                    "reference": reference_name([info.get("type")]),
+                    "seeds": [],
+                    "gains": [],
+                },
             )
             row["seeds"].append(record.get("seed"))
             row["gains"].append(relative_gain(value, base, sign))
@@ -259,6 +275,7 @@ def _trivial_gains(ok: Sequence[tuple[dict[str, Any], Mapping[str, Any]]]) -> li
                 "label": labels[row["config"]],
                 "task": row["task"],
                 "metric": row["metric"],
+                "reference": row["reference"],
                 "gain": sum(gains) / len(gains),
                 "range": [min(gains), max(gains)] if len(gains) > 1 else None,
                 "seeds": row["seeds"],

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from mtrec.measure.group_headlines import group_gap_headlines
+
+RANKING = "ranking"  # a task type whose rows are users and whose figures come at cut-offs
+# A ranking task reports every figure at every cut-off (tens of them): the tables show these
+# at the primary cut-off; the item-side ones have a table of their own, the rest are in the
+# HTML report's details and in results.json.
+RANKING_HEADLINE = ("ndcg", "recall", "hr", "mrr")
+RANKING_ITEM_SIDE = ("coverage", "gini", "pop_lift", "tail_share")
+REFERENCE_NAMES = {RANKING: "most-popular"}  # a task type's trivial reference, if not "trivial"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -23,16 +31,70 @@ class TaskColumn:
         return f"{self.task} {self.metric} {arrow}"
 
 
-def task_columns(records: Iterable[Mapping[str, Any]]) -> list[TaskColumn]:
-    """Every (task, metric) pair reported by any ok record, in first-seen order."""
+def task_columns(
+    records: Iterable[Mapping[str, Any]], families: Sequence[str] = RANKING_HEADLINE
+) -> list[TaskColumn]:
+    """Every (task, metric) pair reported by any ok record, in first-seen order; of a ranking
+    task only the ``families`` at its primary cut-off (NDCG, recall, HR and MRR)."""
     columns: dict[tuple[str, str], TaskColumn] = {}
     for record in records:
         for task, info in record.get("tasks", {}).items():
-            for metric, direction in info.get("directions", {}).items():
+            for metric in shown_metrics(info, families):
                 columns.setdefault(
-                    (task, metric), TaskColumn(task=task, metric=metric, direction=direction)
+                    (task, metric),
+                    TaskColumn(task=task, metric=metric, direction=info["directions"][metric]),
                 )
     return list(columns.values())
+
+
+def ranking_columns(
+    records: Iterable[Mapping[str, Any]], families: Sequence[str] = RANKING_ITEM_SIDE
+) -> list[TaskColumn]:
+    """The ``families`` at the primary cut-off of every ranking task (default: the
+    item-side figures), in first-seen order."""
+    kept = list(records)
+    ranked = {
+        task
+        for record in kept
+        for task, info in (record.get("tasks") or {}).items()
+        if is_ranking(info)
+    }
+    return [column for column in task_columns(kept, families) if column.task in ranked]
+
+
+def is_ranking(info: Mapping[str, Any] | None) -> bool:
+    """Whether a record's ``tasks`` entry is a ranking task."""
+    return (info or {}).get("type") == RANKING
+
+
+def shown_metrics(info: Mapping[str, Any], families: Sequence[str] = RANKING_HEADLINE) -> list[str]:
+    """The metrics of a task (its ``tasks`` entry in a record) that a table shows: every one
+    it reports; of a ranking task the ``families`` at its primary cut-off (``ndcg@10`` ->
+    ``ndcg@10``, ``recall@10``, ...) that it reports."""
+    directions = info.get("directions") or {}
+    if not is_ranking(info):
+        return list(directions)
+    _, _, cut = str(info.get("primary_metric", "")).partition("@")
+    return [name for name in (f"{family}@{cut}" for family in families) if name in directions]
+
+
+def reference_name(task_types: Iterable[str | None]) -> str:
+    """The name of the no-input reference of tasks of these types, for a row that shows them
+    together: "trivial", "most-popular", or "trivial; most-popular for ranking"."""
+    kinds = {REFERENCE_NAMES.get(str(kind), "trivial") for kind in task_types}
+    if kinds == {"most-popular"}:
+        return "most-popular"
+    return "trivial; most-popular for ranking" if "most-popular" in kinds else "trivial"
+
+
+def task_types(records: Iterable[Mapping[str, Any]]) -> list[str | None]:
+    """The type of every task of the records (one entry per task and record)."""
+    return [
+        info.get("type")
+        for record in records
+        for info in (record.get("tasks") or {}).values()
+        if isinstance(info, Mapping)
+    ]
 
 
 def number(value: Any, digits: int = 4) -> str:

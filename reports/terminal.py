@@ -1,7 +1,8 @@
 """The rich summary printed at the end of ``mtrec run``: an accuracy table and a cost table.
 
 Both stay narrow enough for an 80-column CI log: identity columns only where the run varies
-them, one column per task (its primary metric), a few efficiency figures.
+them, one column per task (its primary metric; a ranking task's NDCG, recall, HR and MRR at
+its primary cut-off), a few efficiency figures.
 """
 
 from __future__ import annotations
@@ -21,7 +22,10 @@ from mtrec.reports.summary import (
     group_gap_cell,
     latency_p50_cell,
     number,
+    reference_name,
+    shown_metrics,
     strategy,
+    task_types,
 )
 from mtrec.reports.text import terminal_markup
 
@@ -66,15 +70,16 @@ def _accuracy_table(
     title: str, records: Sequence[Mapping[str, Any]], identity: list[tuple[str, str]], names: Any
 ) -> Table:
     ok = [r for r in records if r["status"] == "ok"]
-    primaries: dict[str, tuple[str, str]] = {}
+    primaries: dict[tuple[str, str], str] = {}  # (task, metric) -> direction
     for record in ok:
         for task, info in record.get("tasks", {}).items():
-            metric = info["primary_metric"]
-            primaries.setdefault(task, (metric, info["directions"][metric]))
+            headline = shown_metrics(info) if info.get("type") == "ranking" else []
+            for metric in headline or [info["primary_metric"]]:
+                primaries.setdefault((task, metric), info["directions"][metric])
     table = Table(title=title, title_justify="left")
     for _, heading in identity:
         table.add_column(heading, no_wrap=True)
-    for task, (metric, direction) in primaries.items():
+    for (task, metric), direction in primaries.items():
         arrow = "\u2191" if direction == "higher" else "\u2193"
         table.add_column(f"{task}\n{metric} {arrow}", justify="right")
     table.add_column("group gap\nper task", justify="right")
@@ -84,10 +89,7 @@ def _accuracy_table(
             continue
         table.add_row(
             *names(record),
-            *(
-                number(record["metrics"].get(task, {}).get(metric))
-                for task, (metric, _) in primaries.items()
-            ),
+            *(number(record["metrics"].get(task, {}).get(metric)) for task, metric in primaries),
             terminal_markup(group_gap_cell(record)),
         )
     shown: set[str] = set()
@@ -96,14 +98,14 @@ def _accuracy_table(
             continue
         shown.add(record["domain"])
         trivial = record.get("reference", {}).get("trivial", {})
-        cells = ["[dim](trivial)[/dim]"] + [
+        cells = [f"[dim]({reference_name(task_types(ok))})[/dim]"] + [
             terminal_markup(str(record[key])) if key == "domain" else "" for key, _ in identity[1:]
         ]
         table.add_row(
             *cells,
             *(
                 f"[dim]{number(trivial.get(task, {}).get(metric))}[/dim]"
-                for task, (metric, _) in primaries.items()
+                for task, metric in primaries
             ),
             "",
         )

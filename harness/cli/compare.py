@@ -33,7 +33,8 @@ def add_arguments(compare: argparse.ArgumentParser) -> None:
         default=DEFAULT_RULES,
         metavar="RULES",
         help="comma-separated METRIC:+N%% or METRIC:+N (allowed worsening); METRIC is "
-        "TASK.METRIC, '*' (every primary metric) or latency_p50, flops_per_sample, "
+        "TASK.METRIC (rating.rmse, next-item.ndcg@10), '*' (every primary metric) or "
+        "latency_p50, flops_per_sample, "
         f"peak_memory_mb, params, ... (default: {help_literal(DEFAULT_RULES)})",
     )
     compare.add_argument(

@@ -37,8 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--metric",
         default=None,
         metavar="METRIC",
-        help="tabulate this metric (rmse, auc, ...) instead of each task's primary metric; "
-        "tasks without it are left out",
+        help="tabulate this metric (rmse, auc, a ranking figure such as recall@20, ...) "
+        "instead of each task's primary metric; tasks without it are left out",
     )
 
 

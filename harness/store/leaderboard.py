@@ -16,6 +16,9 @@ the saved test predictions for single-seed intervals). Pure functions: the rende
   predictions, ``fairness.bootstrap_resamples`` resamples (1000 when unset), seeded with the
   record's seed. Fairness headlines and transfer gains use the t-interval over seeds; with one
   seed, the worst-task gain has the interval its record carries, the others none.
+* **Reference**: each table's floor is the record's trivial reference on the same test
+  splits (no input: majority class, train mean, base rate); a ranking task's is the
+  most-popular ranking of the same candidates, and is named so.
 * **Best** cells are the best mean of their column in the metric's direction (ties all marked).
 * **Ranks** (HELM-style): in every (task, domain) column a variant's win rate is the share of
   the other variants with a value there whose mean it beats (a tie counts half). Its win rate
@@ -41,6 +44,14 @@ from mtrec.store.compare import load_run
 from mtrec.store.variants import domain_names, variant_names
 
 LEVEL = 0.95
+TRIVIAL = "trivial predictor"  # the no-input reference of a task
+MOST_POPULAR = "most-popular"  # a ranking task's reference: items by training popularity
+
+
+def reference_name(task: Mapping[str, Any] | None) -> str:
+    """What a task's trivial reference is called: ``most-popular`` for a ranking task (its
+    ``tasks`` entry in a record), ``trivial predictor`` otherwise."""
+    return MOST_POPULAR if (task or {}).get("type") == "ranking" else TRIVIAL
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -90,6 +101,7 @@ class TaskTable:
     # the trivial predictor on the same test splits (each record's reference), per domain:
     # a floor to read the rows against, neither ranked nor marked
     reference: Mapping[str, Cell] = field(default_factory=dict)
+    reference_name: str = TRIVIAL  # what the reference is ("most-popular" for ranking)
 
     @property
     def title(self) -> str:
@@ -340,12 +352,14 @@ def _task_metrics(record: Mapping[str, Any], metric: str | None) -> list[tuple[s
 def _task_tables(ok: Sequence[Entry], *, task: str | None, metric: str | None) -> list[TaskTable]:
     groups: dict[tuple[str, str], dict[str, dict[str, list[Entry]]]] = {}
     directions: dict[tuple[str, str], str] = {}
+    references: dict[tuple[str, str], str] = {}
     for entry in ok:
         for name, metric_name in _task_metrics(entry.record, metric):
             if task is not None and name != task:
                 continue
             key = (name, metric_name)
             directions.setdefault(key, entry.record["tasks"][name]["directions"][metric_name])
+            references.setdefault(key, reference_name(entry.record["tasks"][name]))
             by_variant = groups.setdefault(key, {})
             by_variant.setdefault(entry.variant, {}).setdefault(entry.domain, []).append(entry)
     tables = []
@@ -368,6 +382,7 @@ def _task_tables(ok: Sequence[Entry], *, task: str | None, metric: str | None) -
                 domains=domains,
                 rows=tuple((v, _marked(raw, v, direction)) for v in raw),
                 reference=_unless_shown(_trivial_cells(by_variant, name, metric_name), raw),
+                reference_name=references[(name, metric_name)],
             )
         )
     return tables
@@ -490,6 +505,7 @@ def _ordered(table: TaskTable, order: Mapping[str, int]) -> TaskTable:
         domains=table.domains,
         rows=tuple(rows),
         reference=table.reference,
+        reference_name=table.reference_name,
     )
 
 
@@ -681,6 +697,7 @@ def leaderboard_json(board: Leaderboard) -> dict[str, Any]:
                     for v, cells in t.rows
                 ],
                 "trivial": {d: cell(c) for d, c in t.reference.items()},
+                "trivial_name": t.reference_name,
             }
             for t in board.tables
         ],
