@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import csv
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from mtrec.measure.ranking_files import save_ranking
 from mtrec.measure.tasks import METRICS, compute_metrics, log_ratio, primary_metric, selection_score
 from mtrec.model.batching import Batchable, iterate_batches
 from mtrec.model.multitask import MultiTaskModel, decode_outputs
@@ -46,7 +47,12 @@ def predict(
     ``precision`` is the suite's ``training.precision``: evaluation runs as training did.
     """
     model.eval()
-    heads = {head.spec.task: head for head in model.task_heads()}
+    # Ranking heads are scored on candidate pairs (:func:`pair_scores`), not on these rows.
+    heads = {
+        head.spec.task: head
+        for head in model.task_heads()
+        if head.spec.task_type is not TaskType.RANKING
+    }
     n = len(encoded)
     preds: dict[str, list[torch.Tensor]] = {task: [] for task in heads}
     scores: dict[str, list[torch.Tensor]] = {task: [] for task in heads}
@@ -95,6 +101,37 @@ def predict(
     return PredictionRun(tasks=result, seconds=time.perf_counter() - started, samples=n)
 
 
+@torch.inference_mode()
+def pair_scores(
+    model: MultiTaskModel,
+    pairs: Batchable,
+    tasks: Sequence[str],
+    *,
+    batch_size: int,
+    device: torch.device,
+    precision: str,
+) -> dict[str, np.ndarray]:
+    """Each ranking head's score (its logit) of every (user, candidate) row of ``pairs``, in
+    row order; one host transfer per task at the end."""
+    model.eval()
+    outputs: dict[str, list[torch.Tensor]] = {task: [] for task in tasks}
+    order: list[np.ndarray] = []
+    for batch in iterate_batches(pairs, batch_size):
+        batch = batch.to(device)
+        with autocast_for(device, precision):
+            result = model(**batch.model_inputs())
+        for task in tasks:
+            outputs[task].append(result[task].float())
+        order.append(batch.rows)
+    rows = np.concatenate(order) if order else np.zeros(0, dtype=np.int64)
+    inverse = np.empty(len(rows), dtype=np.int64)
+    inverse[rows] = np.arange(len(rows))
+    return {
+        task: (torch.cat(values).double().cpu().numpy()[inverse] if values else np.zeros(0))
+        for task, values in outputs.items()
+    }
+
+
 def score_tasks(tasks: Mapping[str, TaskPredictions]) -> dict[str, dict[str, float]]:
     """Every metric of every task."""
     return {task: compute_metrics(predictions) for task, predictions in tasks.items()}
@@ -126,18 +163,26 @@ def validation_score(
 
 
 def save_predictions(
-    folder: Path, split: DomainSplit, tasks: Mapping[str, TaskPredictions]
+    folder: Path,
+    split: DomainSplit,
+    tasks: Mapping[str, TaskPredictions],
+    candidates: Mapping[int, np.ndarray] | None = None,
 ) -> list[str]:
     """Write one CSV per task; return the file names.
 
     Columns: id, user_id, item_id, one column per sensitive attribute, y_true, y_pred, and
     ``score`` for binary and multilabel tasks (multilabel cells hold one space-separated value
-    per class). Floats use ``repr`` so they read back bit-identical.
+    per class). Floats use ``repr`` so they read back bit-identical. A ranking task's lists go
+    to ``ranking/TASK.csv`` (:mod:`~mtrec.measure.ranking_files`; ``candidates``, user ->
+    candidate item ids, are written with them under the sampled protocol).
     """
     folder.mkdir(parents=True, exist_ok=True)
     attributes = sorted(split.sensitive)
     names = []
     for task, predictions in tasks.items():
+        if predictions.task_type is TaskType.RANKING:
+            names.append(save_ranking(folder, split, predictions, candidates))
+            continue
         header = ["id", "user_id", "item_id", *attributes, "y_true", "y_pred"]
         columns: list[np.ndarray | list[str]] = [
             split.ids,

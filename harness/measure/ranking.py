@@ -368,20 +368,25 @@ def top_lists(
     top_score = np.full((len(problem), kmax), np.nan, dtype=np.float64)
     top[kept_owner, slot] = items[keep]
     top_score[kept_owner, slot] = scores[keep]
-    width = max((len(r) for r in problem.relevant), default=0)
-    relevant = np.full((len(problem), max(width, 1)), -1, dtype=np.int64)
-    for row, values in enumerate(problem.relevant):
-        relevant[row, : len(values)] = values
     return TaskPredictions(
         task=task,
         task_type=TaskType.RANKING,
-        y_true=relevant,
+        y_true=relevant_matrix(problem),
         y_pred=top,
         score=top_score,
         primary_metric=f"ndcg@{problem.info.k}",
         user_ids=problem.user_ids,
         ranking=problem.info,
     )
+
+
+def relevant_matrix(problem: RankingProblem) -> np.ndarray:
+    """Int64 [users, R]: each user's relevant item ids, -1 padded (``TaskPredictions.y_true``)."""
+    width = max((len(r) for r in problem.relevant), default=0)
+    relevant = np.full((len(problem), max(width, 1)), -1, dtype=np.int64)
+    for row, values in enumerate(problem.relevant):
+        relevant[row, : len(values)] = values
+    return relevant
 
 
 def popularity_lists(

@@ -187,6 +187,8 @@ class MultiTaskModel(nn.Module):
         """
         with torch.no_grad():
             for head in self.task_heads():
+                if head.spec.task_type is TaskType.RANKING:
+                    continue  # the trivial ranking is the most-popular list, not a constant
                 labels = train_labels[head.spec.label_field]
                 head.output.weight.zero_()
                 kind = head.spec.task_type
@@ -210,16 +212,38 @@ class MultiTaskModel(nn.Module):
 
 
 def task_loss(head: TaskHead, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """The head's loss: cross-entropy, MSE on standardised targets, or BCE with logits."""
+    """The head's loss: cross-entropy, MSE on standardised targets, or BCE with logits.
+
+    Rows whose label is missing (-1 for class and 0/1 labels, NaN for targets: the sampled
+    negatives a ranking head trains on carry no other label) are left out; the loss is the
+    mean over the rest, without a host sync. A batch with none gives 0.
+    """
     loss = head.spec.loss
     if loss == "cross_entropy":
-        return nn.functional.cross_entropy(output.float(), target.long())
-    if loss == "mse":
-        scaled = (target.float() - head.target_mean) / head.target_std
-        return nn.functional.mse_loss(output.float(), scaled)
-    if loss == "bce":
-        return nn.functional.binary_cross_entropy_with_logits(output.float(), target.float())
-    raise ValueError(f"head '{head.spec.task}' asks for unknown loss '{loss}'")
+        valid = target >= 0
+        per_row = nn.functional.cross_entropy(
+            output.float(), target.long().clamp(min=0), reduction="none"
+        )
+    elif loss == "mse":
+        valid = ~torch.isnan(target)
+        scaled = (torch.nan_to_num(target.float()) - head.target_mean) / head.target_std
+        per_row = nn.functional.mse_loss(output.float(), scaled, reduction="none")
+    elif loss == "bce":
+        valid = target >= 0
+        per_row = nn.functional.binary_cross_entropy_with_logits(
+            output.float(), target.float().clamp(min=0), reduction="none"
+        )
+    else:
+        raise ValueError(f"head '{head.spec.task}' asks for unknown loss '{loss}'")
+    weight = valid.to(per_row.dtype)
+    return (per_row * weight).sum() / weight.sum().clamp(min=1.0)
+
+
+def missing_labels(values: np.ndarray, n: int) -> np.ndarray:
+    """``n`` rows of "no label" shaped like ``values``: NaN targets, -1 classes and 0/1s."""
+    if values.dtype.kind == "f":
+        return np.full((n, *values.shape[1:]), np.nan, dtype=values.dtype)
+    return np.full((n, *values.shape[1:]), -1, dtype=values.dtype)
 
 
 def decode_outputs(

@@ -22,12 +22,14 @@ from mtrec.contracts import Combination
 from mtrec.paths import cache_dir
 from mtrec.plugin_host import PluginHost
 from mtrec.run.fit import Fit, fit_variant
-from mtrec.run.sweep_cache import Outcome, SweepCache
+from mtrec.run.ranking import ranking_truth
+from mtrec.run.sweep_cache import Outcome, RankingTruth, SweepCache
 from mtrec.specs import (
     DomainData,
     Family,
     HeadSetSpec,
     TaskPredictions,
+    TaskType,
 )
 
 
@@ -36,19 +38,21 @@ def variant_outcome(
     key: str,
     produce: Callable[[], Fit],
     labels: Mapping[str, np.ndarray],
+    ranked: RankingTruth | None = None,
 ) -> dict[str, TaskPredictions]:
     """A variant's test predictions from this sweep, else from disk, else trained now (and
-    kept), always scored against ``labels``: the test split of the combination asking."""
+    kept), always scored against ``labels``: the test split of the combination asking (and
+    ranking lists against ``ranked``, its test users' relevant items)."""
     outcome = cache.outcomes.get(key)
     path = cache_dir() / "outcomes" / f"{key}.npz"
-    if outcome is None or not outcome.fits(labels):
+    if outcome is None or not outcome.fits(labels, ranked):
         outcome = Outcome.load(path, key)
-    if outcome is None or not outcome.fits(labels):
+    if outcome is None or not outcome.fits(labels, ranked):
         fit = produce()
         outcome = Outcome.of(fit.test_run.tasks, fit.heads)
         outcome.save(path, key)
     cache.outcomes[key] = outcome
-    return outcome.on(labels)
+    return outcome.on(labels, ranked)
 
 
 def variant_key(parts: Mapping[str, Any]) -> str:
@@ -142,6 +146,12 @@ def single_task_baselines(
                     "seed": seed,
                     "head": asdict(head),
                     "hidden_size": head_set.hidden_size,
+                    # a ranking head's lists depend on the protocol they were drawn under
+                    **(
+                        {"ranking": combination.ranking.model_dump(mode="json")}
+                        if head.task_type is TaskType.RANKING
+                        else {}
+                    ),
                 }
             )
 
@@ -158,6 +168,14 @@ def single_task_baselines(
                     device=device,
                 )
 
-            runs.append(variant_outcome(cache, key, produce, data.test.labels)[head.task])
+            runs.append(
+                variant_outcome(
+                    cache,
+                    key,
+                    produce,
+                    data.test.labels,
+                    ranking_truth(combination, cache, data, alone),
+                )[head.task]
+            )
         baselines[head.task] = runs
     return baselines

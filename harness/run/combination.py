@@ -23,8 +23,7 @@ from mtrec.measure.predictions import save_item_counts, save_train_labels
 from mtrec.measure.tasks import (
     METRICS,
     SELECTION_RULE,
-    TASK_METRICS,
-    primary_metric,
+    task_metric_names,
 )
 from mtrec.model.architectures import expert_gates
 from mtrec.model.training import effective_precision
@@ -33,11 +32,13 @@ from mtrec.run.baselines import baseline_seeds, plain_variant_key, single_task_b
 from mtrec.run.explain import explain_combination
 from mtrec.run.fit import EpochCallback, fit_variant, trivial_scores
 from mtrec.run.plugin_calls import check_head_set, load_domain
+from mtrec.run.ranking import popularity_scores
 from mtrec.run.record import fairness_results, measure_cost, selected_fairness
 from mtrec.run.sweep_cache import Outcome, SweepCache
 from mtrec.run.transfer import transfer_gain
 from mtrec.specs import (
     TaskPredictions,
+    TaskType,
 )
 
 
@@ -86,11 +87,21 @@ def run_combination(
         )
     model, heads, test_enc = fit.model, fit.heads, fit.test_enc
     metrics = score_tasks(fit.test_run.tasks)
-    files = save_predictions(predictions_dir, data.test, fit.test_run.tasks)
+    setup = fit.ranking
+    test_candidates = setup.candidates("test") if setup is not None else None
+    files = save_predictions(predictions_dir, data.test, fit.test_run.tasks, test_candidates)
     trivial = trivial_scores(heads, fit.train_split.labels, test_enc.labels)
+    ranked_tasks = tuple(h.task for h in heads if h.task_type is TaskType.RANKING)
+    if setup is not None:  # the most-popular ranking of the same candidates
+        trivial.update(popularity_scores(setup, "test", ranked_tasks))
     # What the trivial reference, item exposure and validation history are computed from.
     context_files = {
-        "train_labels": save_train_labels(predictions_dir, heads, fit.train_split.labels),
+        # (a ranking head's reference is the most-popular list: in ranking/TASK.json)
+        "train_labels": save_train_labels(
+            predictions_dir,
+            [h for h in heads if h.task_type is not TaskType.RANKING],
+            fit.train_split.labels,
+        ),
         "items": save_item_counts(predictions_dir, data),
     }
     validation_files = {
@@ -99,7 +110,10 @@ def run_combination(
             for task, name in zip(
                 tasks,
                 save_predictions(
-                    predictions_dir / "validation" / f"epoch-{epoch}", data.validation, tasks
+                    predictions_dir / "validation" / f"epoch-{epoch}",
+                    data.validation,
+                    tasks,
+                    setup.candidates("validation") if setup is not None else None,
                 ),
                 strict=True,
             )
@@ -131,6 +145,8 @@ def run_combination(
     ]
     efficiency["cuda_peak_memory_mb"] = max(cuda_peaks) if cuda_peaks else None
     efficiency["params"] += int(fit.details.get("frozen_backbone_params", 0))
+    if fit.ranking_cost is not None:  # scoring every test user's candidates
+        efficiency["ranking"] = dict(fit.ranking_cost)
     selected = selected_fairness(host, fairness_metrics)
     baselines: dict[str, list[TaskPredictions]] = {}
     if any("baselines" in spec.needs for spec in selected):
@@ -144,7 +160,10 @@ def run_combination(
         task: [
             f"{predictions_dir.name}/baselines/seed-{seed}/"
             + save_predictions(
-                predictions_dir / "baselines" / f"seed-{seed}", data.test, {task: predictions}
+                predictions_dir / "baselines" / f"seed-{seed}",
+                data.test,
+                {task: predictions},
+                test_candidates,
             )[0]
             for seed, predictions in zip(baseline_seeds(combination), runs, strict=True)
         ]
@@ -157,12 +176,17 @@ def run_combination(
                 "type": head.task_type.value,
                 "label_field": head.label_field,
                 "loss": head.loss,
-                "primary_metric": primary_metric(head.task_type),
+                "primary_metric": fit.test_run.tasks[head.task].primary_metric,
                 "directions": {
                     name: "higher" if METRICS[name].direction > 0 else "lower"
-                    for name in TASK_METRICS[head.task_type]
+                    for name in task_metric_names(fit.test_run.tasks[head.task])
                 },
-                "n_test": len(test_enc),
+                "n_test": len(fit.test_run.tasks[head.task].y_pred),
+                **(
+                    {"ranking": _ranking_facts(fit.test_run.tasks[head.task])}
+                    if head.task_type is TaskType.RANKING
+                    else {}
+                ),
             }
             for head in heads
         },
@@ -227,3 +251,20 @@ def run_combination(
             predictions_dir=predictions_dir,
         )
     return record
+
+
+def _ranking_facts(predictions: TaskPredictions) -> dict[str, Any]:
+    """How a ranking task's lists were drawn, for the record (the files hold the rest)."""
+    info = predictions.ranking
+    assert info is not None
+    return {
+        "protocol": info.protocol,
+        "negatives": info.negatives,
+        "sampling": info.sampling,
+        "relevance": info.relevance,
+        "k": list(info.ks),
+        "candidate_seed": info.seed,
+        "users": len(predictions.y_pred),
+        "catalogue": len(info.catalogue),
+        "reference": "most-popular",
+    }

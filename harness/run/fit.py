@@ -38,6 +38,19 @@ from mtrec.model.training import TrainResult, Validation, train
 from mtrec.model.weighting import LossWeighting
 from mtrec.plugin_host import PluginHost
 from mtrec.run.plugin_calls import call_plugin, check_head_set, load_domain
+from mtrec.run.ranking import (
+    PAIR_SPLITS,
+    RankedRun,
+    RankingSetup,
+    no_ranking_heads,
+    pair_batch_size,
+    pair_splits,
+    popularity_scores,
+    ranked,
+    ranking_setup,
+    ranking_tasks,
+    training_rows,
+)
 from mtrec.run.sweep_cache import SweepCache
 from mtrec.specs import (
     DomainData,
@@ -47,6 +60,7 @@ from mtrec.specs import (
     HeadSpec,
     LoadedBackbone,
     TaskPredictions,
+    TaskType,
 )
 
 EpochCallback = Callable[[int, float, float], None]
@@ -74,6 +88,9 @@ class Fit:
     lr: float | None = None  # the learning rate the model was trained at (None: not trained)
     # training.lr as a list: every rate tried (lr, validation score, epochs) and the chosen one
     lr_search: Mapping[str, Any] | None = None
+    # ranking heads: the candidates ranked, and what ranking the test users cost
+    ranking: RankingSetup | None = None
+    ranking_cost: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -94,6 +111,8 @@ class _Trained:
     transfer: Mapping[str, Any] | None
     validation_runs: Sequence[Mapping[str, TaskPredictions]]
     lr: float
+    ranking: RankingSetup | None = None
+    pairs: Mapping[str, Batchable] | None = None  # rank:validation / rank:test; None: popularity
 
 
 def fit_variant(
@@ -196,6 +215,7 @@ def _offset(on_epoch: EpochCallback | None, done: int) -> EpochCallback | None:
 
 def _tested(trained: _Trained, config: TrainingConfig, device: torch.device) -> Fit:
     """The chosen model's test predictions: the one place a variant's test split is read."""
+    ranking_cost = None
     with track_memory(device) as inference_memory:
         test_run = predict(
             trained.model,
@@ -204,6 +224,10 @@ def _tested(trained: _Trained, config: TrainingConfig, device: torch.device) -> 
             device=device,
             precision=config.precision,
         )
+        if trained.ranking is not None:
+            lists = _ranked(trained, "test", config, device)
+            test_run = replace(test_run, tasks={**test_run.tasks, **lists.tasks})
+            ranking_cost = lists.cost(trained.ranking.config.protocol)
     return Fit(
         model=trained.model,
         heads=trained.heads,
@@ -220,6 +244,27 @@ def _tested(trained: _Trained, config: TrainingConfig, device: torch.device) -> 
         transfer=trained.transfer,
         validation_runs=trained.validation_runs,
         lr=trained.lr if trained.trained.history else None,
+        ranking=trained.ranking,
+        ranking_cost=ranking_cost,
+    )
+
+
+def _ranked(
+    trained: _Trained, split: str, config: TrainingConfig, device: torch.device
+) -> RankedRun:
+    assert trained.ranking is not None
+    pairs = None if trained.pairs is None else trained.pairs[PAIR_SPLITS[split]]
+    return ranked(
+        None if pairs is None else trained.model,
+        pairs,
+        trained.ranking,
+        split,
+        ranking_tasks_of(trained.heads),
+        batch_size=pair_batch_size(pairs, config.eval_batch_size)
+        if pairs is not None
+        else config.eval_batch_size,
+        device=device,
+        precision=config.precision,
     )
 
 
@@ -263,6 +308,17 @@ def _train_variant(
     if config.max_train_samples is not None and config.max_train_samples < len(train_split):
         train_split = _head(train_split, config.max_train_samples)
     splits = {"train": train_split, "validation": data.validation, "test": data.test}
+    setup = None
+    scored = family is not Family.TRIVIAL  # the trivial predictor ranks by popularity
+    if ranking_tasks(head_set):
+        setup = ranking_setup(combination, cache, data)
+        if scored:
+            # the ranking heads' sampled negatives, and one row per (user, candidate)
+            splits = {
+                **splits,
+                "train": training_rows(train_split, setup, seed),
+                **pair_splits(data, setup),
+            }
 
     architecture = registries.architectures.get(config.architecture or head_set.architecture)
 
@@ -310,6 +366,11 @@ def _train_variant(
     train_enc = prepared.splits["train"]
     val_enc = prepared.splits["validation"]
     test_enc = prepared.splits["test"]
+    pairs = (
+        {name: prepared.splits[name] for name in PAIR_SPLITS.values()}
+        if setup is not None and scored
+        else None
+    )
     # Counted before any compilation: the count depends on the architecture and the test
     # batch, not on the weights.
     flops = flops_per_sample(model, test_enc, device) if count_flops else None
@@ -358,6 +419,7 @@ def _train_variant(
                 on_epoch=on_epoch,
                 weighting=weighting,
                 validation_runs=validation_runs,
+                ranking=None if setup is None or pairs is None else (setup, pairs),
             )
             if prepared.trains
             else TrainResult()
@@ -378,6 +440,8 @@ def _train_variant(
         transfer=stage,
         validation_runs=validation_runs,
         lr=config.lr,
+        ranking=setup,
+        pairs=pairs,
     )
 
 
@@ -386,13 +450,18 @@ def trivial_scores(
     train_labels: Mapping[str, np.ndarray],
     labels: Mapping[str, np.ndarray],
 ) -> dict[str, dict[str, float]]:
-    """Every metric of the trivial predictor (fitted on the train labels) on ``labels``."""
+    """Every metric of the trivial predictor (fitted on the train labels) on ``labels``.
+
+    Ranking heads are not here: their trivial reference is the most-popular ranking
+    (:func:`mtrec.run.ranking.popularity_scores`).
+    """
     return score_tasks(
         {
             head.task: trivial_predictions(
                 head.task, head.task_type, train_labels[head.label_field], labels[head.label_field]
             )
             for head in heads
+            if head.task_type is not TaskType.RANKING
         }
     )
 
@@ -409,10 +478,18 @@ def _train_on(
     on_epoch: EpochCallback | None,
     weighting: LossWeighting,
     validation_runs: list[Mapping[str, TaskPredictions]] | None = None,
+    ranking: tuple[RankingSetup, Mapping[str, Batchable]] | None = None,
 ) -> TrainResult:
-    """Train with early stopping on the validation score (``tasks.SELECTION_RULE``)."""
+    """Train with early stopping on the validation score (``tasks.SELECTION_RULE``).
+
+    With ``ranking`` (the candidates and the pair splits), the ranking heads' validation
+    lists count like any task, against the most-popular ranking of the same candidates.
+    """
     heads = model.head_specs()
     val_reference = trivial_scores(heads, train_split.labels, val_enc.labels)
+    ranked_tasks = ranking_tasks_of(heads)
+    if ranking is not None:
+        val_reference.update(popularity_scores(ranking[0], "validation", ranked_tasks))
 
     def validate() -> Validation:
         run = predict(
@@ -422,9 +499,25 @@ def _train_on(
             device=device,
             precision=config.precision,
         )
+        tasks = dict(run.tasks)
+        if ranking is not None:
+            setup, pairs = ranking
+            val_pairs = pairs[PAIR_SPLITS["validation"]]
+            tasks.update(
+                ranked(
+                    model,
+                    val_pairs,
+                    setup,
+                    "validation",
+                    ranked_tasks,
+                    batch_size=pair_batch_size(val_pairs, config.eval_batch_size),
+                    device=device,
+                    precision=config.precision,
+                ).tasks
+            )
         if validation_runs is not None:  # kept for the prediction files
-            validation_runs.append(run.tasks)
-        return validation_score(score_tasks(run.tasks), val_reference, run.tasks)
+            validation_runs.append(tasks)
+        return validation_score(score_tasks(tasks), val_reference, tasks)
 
     return train(
         model,
@@ -470,6 +563,14 @@ def _source_stage(
         data = load_domain(source.name, source.options, combination, host, cache)
         head_set = registries.head_sets.get(source.head_set)
         check_head_set(head_set, data, source.name)
+        dropped = ranking_tasks(head_set)
+        source_heads = no_ranking_heads(head_set)
+        if source_heads is None:
+            raise CombinationError(
+                f"transfer source '{source.name}': head set '{head_set.name}' has only ranking "
+                "heads; a source stage trains the shared encoder on per-row tasks"
+            )
+        head_set = source_heads
         train_split = data.train
         if source_config.max_train_samples is not None:
             train_split = _head(train_split, source_config.max_train_samples)
@@ -500,9 +601,15 @@ def _source_stage(
                 "steps": trained.steps,
                 "train_seconds": trained.train_seconds,
                 "best_validation_score": trained.best_validation_score,
+                # ranking heads train on the target only: a source stage has no candidates
+                **({"ranking_heads_left_out": list(dropped)} if dropped else {}),
             }
         )
     return {"sources": done}
+
+
+def ranking_tasks_of(heads: Sequence[HeadSpec]) -> tuple[str, ...]:
+    return tuple(head.task for head in heads if head.task_type is TaskType.RANKING)
 
 
 def _encoder_width(model: MultiTaskModel) -> int:

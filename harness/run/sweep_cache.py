@@ -23,6 +23,7 @@ from mtrec.paths import cache_dir
 from mtrec.specs import (
     DomainData,
     HeadSpec,
+    RankingInfo,
     TaskPredictions,
     TaskType,
 )
@@ -40,6 +41,9 @@ class SweepCache:
     # Test predictions of variants (baselines, target-alone runs, plain combinations) by key.
     outcomes: dict[str, Outcome] = field(default_factory=dict)
     baseline_trainings: int = 0  # single-task baselines trained (not reused) in this sweep
+    # Ranking candidates per (domain data, seed, evaluation.ranking): identical for every
+    # backbone of the sweep (mtrec.run.ranking.ranking_setup).
+    rankings: dict[tuple[int, int, str], Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -64,15 +68,34 @@ class Outcome:
                     primary_metric=p.primary_metric,
                     y_pred=p.y_pred,
                     score=p.score,
+                    user_ids=p.user_ids,
                 )
                 for task, p in tasks.items()
             }
         )
 
-    def on(self, labels: Mapping[str, np.ndarray]) -> dict[str, TaskPredictions]:
-        """The predictions paired with ``labels`` (label field -> values of the test split)."""
-        return {
-            task: TaskPredictions(
+    def on(
+        self, labels: Mapping[str, np.ndarray], ranked: RankingTruth | None = None
+    ) -> dict[str, TaskPredictions]:
+        """The predictions paired with ``labels`` (label field -> values of the test split);
+        a ranking task's lists with the relevant items of ``ranked`` (the test problem)."""
+        out: dict[str, TaskPredictions] = {}
+        for task, info in self.tasks.items():
+            if info.task_type is TaskType.RANKING:
+                if ranked is None:
+                    raise ValueError(f"ranking task '{task}' needs the relevant items")
+                out[task] = TaskPredictions(
+                    task=task,
+                    task_type=info.task_type,
+                    y_true=ranked.y_true,
+                    y_pred=info.y_pred,
+                    score=info.score,
+                    primary_metric=info.primary_metric,
+                    user_ids=info.user_ids,
+                    ranking=ranked.info,
+                )
+                continue
+            out[task] = TaskPredictions(
                 task=task,
                 task_type=info.task_type,
                 y_true=label_array(info.task_type, labels[info.label_field]),
@@ -80,15 +103,24 @@ class Outcome:
                 score=info.score,
                 primary_metric=info.primary_metric,
             )
-            for task, info in self.tasks.items()
-        }
+        return out
 
-    def fits(self, labels: Mapping[str, np.ndarray]) -> bool:
-        """Whether every task has a label column of the same length as its predictions."""
-        return all(
-            info.label_field in labels and len(labels[info.label_field]) == len(info.y_pred)
-            for info in self.tasks.values()
-        )
+    def fits(self, labels: Mapping[str, np.ndarray], ranked: RankingTruth | None = None) -> bool:
+        """Whether every task has a label column of the same length as its predictions, and
+        every ranking task lists the very users of ``ranked``."""
+        for info in self.tasks.values():
+            if info.task_type is TaskType.RANKING:
+                if (
+                    ranked is None
+                    or info.user_ids is None
+                    or not np.array_equal(info.user_ids, ranked.user_ids)
+                ):
+                    return False
+            elif info.label_field not in labels or len(labels[info.label_field]) != len(
+                info.y_pred
+            ):
+                return False
+        return True
 
     def save(self, path: Path, key: str) -> None:
         """One ``.npz`` (arrays, task table, key and checksum), written atomically."""
@@ -98,6 +130,8 @@ class Outcome:
             arrays[f"{task}.y_pred"] = p.y_pred
             if p.score is not None:
                 arrays[f"{task}.score"] = p.score
+            if p.user_ids is not None:
+                arrays[f"{task}.user_ids"] = p.user_ids
             table[task] = {
                 "type": p.task_type.value,
                 "label_field": p.label_field,
@@ -121,6 +155,7 @@ class Outcome:
                     primary_metric=info["primary_metric"],
                     y_pred=archive[f"{task}.y_pred"],
                     score=archive.get(f"{task}.score"),
+                    user_ids=archive.get(f"{task}.user_ids"),
                 )
                 for task, info in table.items()
             }
@@ -138,6 +173,17 @@ class OutcomeTask:
     primary_metric: str  # the metric that ranks this task
     y_pred: np.ndarray  # predicted class / 0-1 decision / value, in test row order
     score: np.ndarray | None  # probabilities where the task has them
+    user_ids: np.ndarray | None = None  # ranking: the user of each list
+
+
+@dataclass(frozen=True, kw_only=True)
+class RankingTruth:
+    """What a ranking task's saved lists are scored against: the test problem's users,
+    their relevant items and the protocol (``mtrec.measure.ranking``)."""
+
+    user_ids: np.ndarray  # int64 [users]
+    y_true: np.ndarray  # int64 [users, R], -1 padded
+    info: RankingInfo
 
 
 def label_array(task_type: TaskType, values: np.ndarray) -> np.ndarray:

@@ -20,6 +20,7 @@ from mtrec.measure.tasks import (
 from mtrec.plugin_host import PluginHost
 from mtrec.run.baselines import plain_variant_key, variant_outcome
 from mtrec.run.fit import Fit, fit_variant
+from mtrec.run.ranking import ranking_truth
 from mtrec.run.sweep_cache import SweepCache
 from mtrec.specs import (
     DomainData,
@@ -57,7 +58,13 @@ def transfer_gain(
             device=device,
         )
 
-    outcome = variant_outcome(cache, plain_variant_key(alone, host), produce, data.test.labels)
+    outcome = variant_outcome(
+        cache,
+        plain_variant_key(alone, host),
+        produce,
+        data.test.labels,
+        ranking_truth(alone, cache, data, head_set),
+    )
     reference = score_tasks(outcome)
     gains: dict[str, float] = {}
     for task, predictions in outcome.items():
