@@ -381,7 +381,7 @@ def _accuracy_section(overview: Mapping[str, Any]) -> str:
     ]
     note = (
         " A ranking task shows NDCG, recall, hit rate and MRR at its primary cut-off here; "
-        "every figure is under its own heading below."
+        "every figure of it is in the fold below the reference table."
         if ranked
         else ""
     )
