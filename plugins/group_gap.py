@@ -21,8 +21,20 @@ interval of it never reaches 0, so the interval is built to hold for every group
 (:func:`difference_interval`): without a real gap it reaches down to 0 about 95% of the time, with
 one it brackets it.
 
+**A ranking task**'s rows are users (each with their top-K list), not test rows. A user's
+group is the attribute value of that user's test rows (``FairnessContext.sensitive`` and
+``user_ids`` are per test row; an attribute that takes several values among one user's rows
+is reported as not applicable, with the reason). The figures are those above with users in
+place of rows: a group's value is the mean over its users of the per-user primary figure
+(``ndcg@K`` at the task's cut-off ``RankingInfo.k``), ``group_sizes`` and ``group_users``
+both count users, and a bootstrap draws users within each group. ``other_metrics`` holds the
+same figures for ``recall@K``, ``hr@K`` and ``mrr@K``; ``users_without_group`` counts ranked
+users with no test row to read the attribute from (left out).
+
 ``context-gap`` (:func:`context_gap`) reports the same figures per scene: the domain's context
-fields (``FairnessContext.context``) take the place of the sensitive attributes.
+fields (``FairnessContext.context``) take the place of the sensitive attributes. A scene is a
+property of a test row, so for a ranking task a field applies only where each user's rows
+share one value.
 
 :func:`sensitive_features` and :func:`compare_groups` are shared with the task-type-specific
 group metrics in :mod:`mtrec.plugins.task_type_gaps`.
@@ -40,7 +52,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 import mtrec
-from mtrec import FairnessContext, FairnessMetricSpec, hookimpl
+from mtrec import FairnessContext, FairnessMetricSpec, TaskPredictions, TaskType, hookimpl
 
 if TYPE_CHECKING:
     from mtrec import GroupedMetric, RowsMetric
@@ -253,6 +265,12 @@ def group_gap(context: FairnessContext) -> dict[str, Any]:
     features = sensitive_features(context)
     result: dict[str, Any] = {}
     for task, predictions in context.tasks.items():
+        if predictions.task_type is TaskType.RANKING:
+            result[task] = {
+                attribute: ranking_group_gap(predictions, groups, attribute, context)
+                for attribute, groups in features.items()
+            }
+            continue
         name = predictions.primary_metric
         metric = mtrec.exact_metric(predictions, name)
         resampled = partial(mtrec.grouped_metric, predictions, name)
@@ -270,6 +288,68 @@ def group_gap(context: FairnessContext) -> dict[str, Any]:
     return result
 
 
+# The per-user figures compared between groups of a ranking task besides its primary one.
+RANKING_FIGURES = ("ndcg", "recall", "hr", "mrr")
+
+
+def user_groups(
+    predictions: TaskPredictions, groups: np.ndarray, context: FairnessContext
+) -> np.ndarray | str:
+    """The group of each ranked user (row of ``predictions``), read from the test rows;
+    ``""`` for a user without test rows. A string (the reason) when the groups cannot be
+    given to users: no user ids, or one user's rows in several groups."""
+    if context.user_ids is None or predictions.user_ids is None:
+        return "the run provided no user ids to give each ranked user a group"
+    labels = np.asarray(groups).astype(str)
+    row_users = np.asarray(context.user_ids)
+    if len(row_users) != len(labels):
+        return f"{len(labels)} group labels for {len(row_users)} test rows"
+    pairs = np.unique(np.stack([row_users.astype(str), labels]), axis=1)
+    users, counts = np.unique(pairs[0], return_counts=True)
+    if (counts > 1).any():
+        example = users[np.argmax(counts > 1)]
+        return (
+            f"user {example}'s test rows fall in several groups; a ranking task's rows are "
+            "users, so each user needs one group"
+        )
+    group_of = dict(zip(pairs[0].tolist(), pairs[1].tolist(), strict=True))
+    ranked = np.asarray(predictions.user_ids).astype(str)
+    return np.array([group_of.get(user, "") for user in ranked.tolist()], dtype=str)
+
+
+def ranking_group_gap(
+    predictions: TaskPredictions, groups: np.ndarray, attribute: str, context: FairnessContext
+) -> dict[str, Any]:
+    """A ranking task's group figures for one attribute: users are the rows and the units."""
+    info = predictions.ranking
+    labels = user_groups(predictions, groups, context)
+    if info is None or isinstance(labels, str):
+        reason = labels if isinstance(labels, str) else "the task has no ranking info"
+        return {"applicable": False, "reason": f"'{attribute}': {reason}"}
+    known = np.flatnonzero(labels != "")
+    ranked = predictions.take(known)
+    users = replace(context, user_ids=np.asarray(ranked.user_ids))  # a row is a user
+    figures = {}
+    for name in dict.fromkeys(
+        [predictions.primary_metric, *(f"{family}@{info.k}" for family in RANKING_FIGURES)]
+    ):
+        figures[name] = compare_groups(
+            mtrec.exact_metric(ranked, name),
+            labels[known],
+            name=name,
+            direction=mtrec.METRICS[name].direction,
+            context=users,
+            resampled=partial(mtrec.grouped_metric, ranked, name),
+        )
+    headline = figures.pop(predictions.primary_metric)
+    return {
+        **headline,
+        "unit": "users",
+        "users_without_group": int(len(labels) - len(known)),
+        "other_metrics": figures,
+    }
+
+
 def context_gap(context: FairnessContext) -> dict[str, Any]:
     """Task -> context field (and pair of fields, ``a&b``) -> the primary metric per value.
 
@@ -278,10 +358,23 @@ def context_gap(context: FairnessContext) -> dict[str, Any]:
     attributes: how well each task is served in each scene. A context value is a property of
     the row, not the user, so where a user's rows fall in several values the bootstrap
     resamples rows. Empty when the domain records no context.
+
+    A ranking task's rows are users: a field applies where each user's test rows share one
+    value of it; where no field does, the task is ``{"applicable": false, "reason": ...}``.
     """
     if not context.context:
         return {}
-    return group_gap(replace(context, sensitive=dict(context.context)))
+    result = group_gap(replace(context, sensitive=dict(context.context)))
+    for task, fields in result.items():
+        if context.tasks[task].task_type is TaskType.RANKING and all(
+            figures.get("applicable") is False for figures in fields.values()
+        ):
+            result[task] = {
+                "applicable": False,
+                "reason": "a ranking task's rows are users and a scene belongs to a test row: "
+                "no context field has one value per user",
+            }
+    return result
 
 
 def _ratio(kept: dict[str, float], low: str | None, high: str | None) -> float | None:

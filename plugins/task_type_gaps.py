@@ -11,9 +11,11 @@
 
 Each covers every sensitive attribute and pairwise intersection (:func:`sensitive_features`).
 A task of another type is reported as ``{"applicable": false, "reason": ...}``, never a
-number. Gaps of group rates carry a bootstrap ``difference_ci`` as in ``group-gap``, and as
-there the gaps cover only the groups with at least ``fairness.min_group_users`` users
-(``group_users``, ``excluded_groups``); every group keeps its figures in ``by_group``.
+number; a ranking task (rows are users' top-K lists) never applies, and its reason points to
+``group-gap``, which compares per-user ranking figures between groups. Gaps of group rates
+carry a bootstrap ``difference_ci`` as in ``group-gap``, and as there the gaps cover only
+the groups with at least ``fairness.min_group_users`` users (``group_users``,
+``excluded_groups``); every group keeps its figures in ``by_group``.
 """
 
 from __future__ import annotations
@@ -41,16 +43,23 @@ def per_task(supported: tuple[TaskType, ...], figures: TaskFigures) -> Callable[
             task: (
                 figures(predictions, context)
                 if predictions.task_type in supported
-                else {
-                    "applicable": False,
-                    "reason": f"defined for {kinds} tasks; "
-                    f"'{task}' is {predictions.task_type.value}",
-                }
+                else {"applicable": False, "reason": _not_applicable(task, predictions, kinds)}
             )
             for task, predictions in context.tasks.items()
         }
 
     return compute
+
+
+def _not_applicable(task: str, predictions: TaskPredictions, kinds: str) -> str:
+    reason = f"defined for {kinds} tasks; '{task}' is {predictions.task_type.value}"
+    if predictions.task_type is TaskType.RANKING:
+        # say where a ranking task's group figures are instead
+        reason += (
+            ": its rows are users' top-K lists, with no decision, label or error per test "
+            "row to compare; group-gap compares its per-user NDCG, recall, HR and MRR"
+        )
+    return reason
 
 
 def demographic_parity(predictions: TaskPredictions, context: FairnessContext) -> dict[str, Any]:
