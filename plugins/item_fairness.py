@@ -1,9 +1,27 @@
-"""``item-exposure``: who gets recommended when a head's scores rank items (scope "item").
+"""``item-exposure``: who gets recommended (scope "item").
 
-A head ranks items when it scores user-item pairs: a binary head (click, like: the positive
-class probability) or a regression head (rating: the predicted value). For each such head,
-every test user is "recommended" the top ``k`` of their own test rows by score (ties broken by
-row order; an item recommended twice to one user counts once). Over those recommendations:
+**A ranking task** (``TaskType.RANKING``) has real top-K lists: every user's items ranked
+among their candidates (``mtrec.measure.ranking``). Its figures come from those lists cut at
+the task's primary cut-off (``RankingInfo.k``), with the same code as the task's own metrics,
+so ``coverage`` equals the task's ``coverage@K`` and so on:
+
+* ``coverage``, ``gini_exposure``, ``popularity_lift`` and ``tail_share``: the task's
+  ``coverage@K``, ``gini@K``, ``pop_lift@K`` and ``tail_share@K`` (catalogue, popularity and
+  tail as the task defines them);
+* each with a 95% bootstrap interval over users (``*_ci``; a resample draws users, each with
+  their list; ``context.bootstrap_resamples`` resamples seeded by ``context.seed``). Coverage
+  and Gini depend on how many *distinct* users a resample holds (about 63 % of them), so their
+  resamples sit below the estimate; every interval is therefore the percentile interval moved
+  by the bootstrap's estimate of that bias and kept within the figure's range
+  (:func:`debiased`), with ``*_bias`` reported.
+
+When a head set has a ranking task, its result is the headline (``"headline": true``); the
+other heads' figures below say which ranking task supersedes them.
+
+**A binary or regression head** scores user-item pairs but makes no list: every test user is
+"recommended" the top ``k`` of their *own test rows* by score (ties broken by row order; an item
+recommended twice to one user counts once), which re-orders what the user already met rather
+than choosing from the catalogue (``"source": "test rows"``). Over those recommendations:
 
 * ``coverage``: distinct recommended items / ``n_items`` (the catalogue over all splits);
 * ``gini_exposure``: Gini coefficient of how often each catalogue item is recommended, items
@@ -20,11 +38,15 @@ ranking choose anything. Multiclass and multilabel heads are not applicable.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+import mtrec
 from mtrec import FairnessContext, FairnessMetricSpec, TaskPredictions, TaskType, hookimpl
+
+if TYPE_CHECKING:
+    from mtrec import Interval
 
 DEFAULT_K = 10
 
@@ -67,15 +89,91 @@ def item_exposure(k: int | None = None) -> Callable[[FairnessContext], dict[str,
     """
 
     def compute(context: FairnessContext) -> dict[str, Any]:
-        return {
-            task: _task_exposure(predictions, context, k or context.top_k)
-            for task, predictions in context.tasks.items()
-        }
+        lists = [t for t, p in context.tasks.items() if p.task_type is TaskType.RANKING]
+        result: dict[str, Any] = {}
+        for task, predictions in context.tasks.items():
+            if predictions.task_type is TaskType.RANKING:
+                result[task] = {**list_exposure(predictions, context), "headline": True}
+                continue
+            figures = _task_exposure(predictions, context, k or context.top_k)
+            if "applicable" not in figures:
+                figures["headline"] = not lists
+                if lists:
+                    figures["superseded_by"] = lists[0]
+            result[task] = figures
+        return result
 
     return compute
 
 
-def _task_exposure(predictions: TaskPredictions, context: FairnessContext, k: int) -> Any:
+# The item-side figures of a ranking task, by the names this metric reports them under.
+LIST_FIGURES = {
+    "coverage": "coverage",
+    "gini_exposure": "gini",
+    "popularity_lift": "pop_lift",
+    "tail_share": "tail_share",
+}
+
+
+def list_exposure(predictions: TaskPredictions, context: FairnessContext) -> dict[str, Any]:
+    """Item-side figures of a ranking task's top-K lists, each with its interval over users."""
+    info = predictions.ranking
+    if info is None:
+        return {"applicable": False, "reason": f"ranking task '{predictions.task}' has no lists"}
+    k = info.k
+    listed = predictions.y_pred[:, :k]
+    listed = listed[listed >= 0]
+    counts = info.train_counts.astype(np.float64)
+    recommended_popularity = (
+        float(counts[np.searchsorted(info.catalogue, listed)].mean()) if len(listed) else None
+    )
+    figures: dict[str, Any] = {
+        "source": "ranked lists",
+        "k": k,
+        "protocol": info.protocol,
+        "n_users": len(predictions.y_pred),
+        "recommendations": len(listed),
+        "distinct_items": len(np.unique(listed)),
+        "n_items": len(info.catalogue),
+        "avg_popularity_recommended": recommended_popularity,
+        "avg_popularity_catalogue": float(counts.mean()) if len(counts) else None,
+        "resampled": "users",
+    }
+    for reported, family in LIST_FIGURES.items():
+        name = f"{family}@{k}"
+        sampled = mtrec.bootstrap(
+            mtrec.exact_metric(predictions, name),
+            len(predictions.y_pred),
+            resamples=context.bootstrap_resamples,
+            seed=context.seed,
+            keep=True,
+        )
+        interval, bias = debiased(sampled, None if family == "pop_lift" else 1.0)
+        figures[reported] = _finite(sampled.estimate)
+        figures[f"{reported}_metric"] = name
+        figures[f"{reported}_ci"] = interval.as_list()
+        figures[f"{reported}_bias"] = bias
+    return figures
+
+
+def debiased(sampled: Interval, highest: float | None) -> tuple[Interval, float | None]:
+    """The percentile interval of resamples moved by their mean's distance from the estimate
+    (the bootstrap's estimate of bias), kept within the figure's range (0 to ``highest``),
+    and that bias; as it was without two resamples."""
+    if len(sampled.values) < 2:
+        return sampled, None
+    bias = float(np.mean(sampled.values)) - sampled.estimate
+    moved = np.clip(np.asarray(sampled.values) - bias, 0.0, highest)
+    return mtrec.percentile_interval(sampled.estimate, moved.tolist()), bias
+
+
+def _finite(value: float) -> float | None:
+    return float(value) if np.isfinite(value) else None
+
+
+def _task_exposure(
+    predictions: TaskPredictions, context: FairnessContext, k: int
+) -> dict[str, Any]:
     scores = _ranking_scores(predictions)
     if scores is None:
         return {
@@ -111,6 +209,9 @@ def _task_exposure(predictions: TaskPredictions, context: FairnessContext, k: in
     recommended_popularity = _mean_popularity(recommended, popularity)
     test_popularity = _mean_popularity(item_ids, popularity)
     return {
+        "source": "test rows",
+        "note": "each user's own test rows re-ordered by the head's score; only the "
+        "users_ranked users had more than k rows to choose from",
         "k": k,
         "ranked_by": "score" if predictions.task_type is TaskType.BINARY else "y_pred",
         "n_users": len(np.unique(context.user_ids)),
@@ -152,8 +253,9 @@ def mtrec_register_fairness_metrics() -> list[FairnessMetricSpec]:
             name="item-exposure",
             scope="item",
             compute=item_exposure(),
-            description="top-k per user from binary/regression scores (k: fairness.top_k, "
-            f"default {DEFAULT_K}): catalogue coverage, Gini of exposure, popularity of "
-            "recommended items",
+            description="catalogue coverage, Gini of exposure, popularity lift and tail share "
+            "of a ranking task's top-K lists, with intervals over users; for binary/"
+            f"regression heads each user's own test rows re-ordered (k: fairness.top_k, "
+            f"default {DEFAULT_K})",
         )
     ]
