@@ -19,6 +19,13 @@ their mean), with the metric's direction s_t (+1 when higher is better):
   baselines'). Each resample adds a normal draw of that size; ``se`` combines both and
   ``seed_se`` is the seed part (null with one baseline seed: the interval then reflects the
   test users only).
+
+A ranking task's baseline is a single-task ranking model: its rows are users, as the
+multi-task run's are. The runs are lined up by user id (:func:`aligned_users`; with identical
+candidates they rank the same users) and compared on the users all of them ranked
+(``users``; ``users_left_out`` counts the others); every row is one user, so the bootstrap
+draws users directly. A task whose runs cannot be lined up (no user ids, or no user in
+common) is listed under ``skipped`` with the reason instead of a gain.
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 import mtrec
-from mtrec import FairnessContext, FairnessMetricSpec, TaskPredictions, hookimpl
+from mtrec import FairnessContext, FairnessMetricSpec, TaskPredictions, TaskType, hookimpl
 
 if TYPE_CHECKING:
     from mtrec import Clusters, Interval
@@ -60,6 +67,29 @@ def jain_index(values: Sequence[float]) -> float | None:
     return float(array.sum() ** 2 / (len(array) * np.square(array).sum()))
 
 
+def aligned_users(
+    multi: TaskPredictions, baselines: Sequence[TaskPredictions]
+) -> tuple[TaskPredictions, list[TaskPredictions], int] | str:
+    """A ranking task's runs on the users all of them ranked, in the multi-task run's order,
+    and how many of its users were left out; a string (the reason) when they cannot be
+    lined up."""
+    if multi.user_ids is None or any(b.user_ids is None for b in baselines):
+        return "a ranking run has no user ids to line the runs up by"
+    mine = np.asarray(multi.user_ids)
+    shared = np.ones(len(mine), dtype=bool)
+    for baseline in baselines:
+        shared &= np.isin(mine, np.asarray(baseline.user_ids))
+    if not shared.any():
+        return "the multi-task run and its baselines ranked no user in common"
+    rows = np.flatnonzero(shared)
+    lined_up = []
+    for baseline in baselines:
+        theirs = np.asarray(baseline.user_ids)
+        order = np.argsort(theirs, kind="stable")
+        lined_up.append(baseline.take(order[np.searchsorted(theirs[order], mine[rows])]))
+    return multi.take(rows), lined_up, int(len(mine) - len(rows))
+
+
 def task_gain(
     multi: TaskPredictions,
     baselines: Sequence[TaskPredictions],
@@ -68,7 +98,13 @@ def task_gain(
     seed: int,
     user_ids: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """D_t of one task, with its interval and standard error (users resampled, seeds added)."""
+    """D_t of one task, with its interval and standard error (users resampled, seeds added).
+
+    A ranking task's runs must be lined up by user first (:func:`aligned_users`); its rows
+    are users, so ``user_ids`` (of test rows) is not read."""
+    ranked = multi.task_type is TaskType.RANKING
+    if ranked:
+        user_ids = None  # each row is one user already
     metric = mtrec.METRICS[multi.primary_metric]
     value = metric.compute(multi)
     per_seed = [metric.compute(b) for b in baselines]
@@ -93,7 +129,7 @@ def task_gain(
         "se": interval.se,
         "seed_se": seed_se,
         "ci": interval.as_list(),
-        "resampled": "users" if users.count < users.rows else "rows",
+        "resampled": "users" if ranked or users.count < users.rows else "rows",
         "negative_transfer": bool(
             d is not None and interval.se is not None and d < -2.0 * interval.se
         ),
@@ -133,17 +169,29 @@ def subtask_gain(context: FairnessContext) -> dict[str, Any]:
             "reason": "no single-task baselines (one-task head set, trivial backbone, "
             "or fairness.baseline_seeds: 0)",
         }
-    tasks = {
-        task: task_gain(
+    tasks: dict[str, Any] = {}
+    skipped: dict[str, str] = {}
+    for task, predictions in context.tasks.items():
+        if task not in context.baselines:
+            continue
+        baselines = list(context.baselines[task])
+        left_out = None
+        if predictions.task_type is TaskType.RANKING:
+            lined_up = aligned_users(predictions, baselines)
+            if isinstance(lined_up, str):
+                skipped[task] = lined_up
+                continue
+            predictions, baselines, left_out = lined_up
+        tasks[task] = task_gain(
             predictions,
-            context.baselines[task],
+            baselines,
             resamples=context.bootstrap_resamples,
             seed=context.seed,
             user_ids=context.user_ids,
         )
-        for task, predictions in context.tasks.items()
-        if task in context.baselines
-    }
+        if left_out is not None:
+            tasks[task]["users"] = len(predictions.y_pred)
+            tasks[task]["users_left_out"] = left_out
     gains = {task: t["gain"] for task, t in tasks.items() if t["gain"] is not None}
     values = list(gains.values())
     ratios = [t["ratio"] for t in tasks.values() if t["ratio"] is not None]
@@ -160,6 +208,7 @@ def subtask_gain(context: FairnessContext) -> dict[str, Any]:
         ),
         "jain": jain_index(ratios),
         "negative_transfer": [task for task, t in tasks.items() if t["negative_transfer"]],
+        "skipped": skipped,
     }
 
 
