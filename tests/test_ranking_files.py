@@ -8,6 +8,10 @@ to 1e-12. The relevant items and the catalogue with its training counts are chec
 the hand-made domain the same way. The readers (``read_predictions``, ``read_user_ids``,
 ``aligned_predictions``) and the resampled figures that ``mtrec compare`` and the leaderboard's
 user bootstrap draw from are checked on the same files.
+
+Last, a real sweep (id-embedding and the trivial backbone, a rating head and a ranking head,
+on a small synthetic domain) is checked the same way: every figure of every record and of its
+most-popular reference, recomputed from the saved lists and candidates.
 """
 
 from __future__ import annotations
@@ -17,17 +21,33 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import pytest
 
+from mtrec.cli import main
+from mtrec.config import parse_suite
+from mtrec.hookspecs import hookimpl
 from mtrec.measure import ranking
 from mtrec.measure.predictions import aligned_predictions, read_predictions, read_user_ids
 from mtrec.measure.ranking_files import read_ranking, save_ranking
 from mtrec.measure.resampled import grouped_metric, weighted_metric
 from mtrec.measure.tasks import METRICS, compute_metrics
-from mtrec.specs import DomainData, DomainSplit, LabelField, TaskPredictions, TaskType
+from mtrec.plugin_host import PluginHost
+from mtrec.run.runner import run_sweep
+from mtrec.specs import (
+    DomainData,
+    DomainSplit,
+    HeadSetSpec,
+    HeadSpec,
+    LabelField,
+    TaskPredictions,
+    TaskType,
+)
+from mtrec.store.leaderboard import Source, build_leaderboard
+from mtrec.store.results import validate_results
 
 TASK = "next-item"
 KEY = "0123456789abcdef"
@@ -151,7 +171,7 @@ def read_files(csv_path: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
                 "top": [int(v) for v in row["top"].split()],
                 "scores": [float(v) for v in row["scores"].split()],
                 "candidates": [int(v) for v in row.get("candidates", "").split()],
-                "gender": row["gender"],
+                "gender": row.get("gender"),
             }
             for row in csv.DictReader(handle)
         ]
@@ -162,6 +182,11 @@ def figures_from_files(csv_path: Path) -> dict[str, float]:
     """Every ranking figure of the saved lists, by the definitions in the ranking module's
     docstring, written out here."""
     users, meta = read_files(csv_path)
+    return figures_of(users, meta)
+
+
+def figures_of(users: Sequence[Mapping[str, Any]], meta: Mapping[str, Any]) -> dict[str, float]:
+    """Every ranking figure of these users' lists ("top") and relevant items."""
     ks = [int(k) for k in meta["ks"]]
     primary = 10 if 10 in ks else max(ks)
     out: dict[str, float] = {}
@@ -351,3 +376,128 @@ def test_grouped_figures_are_each_group_s_own(tmp_path: Path) -> None:
                 name,
                 group,
             )
+
+
+# --------------------------------------------------------------------------------------
+# a real sweep with a ranking head
+# --------------------------------------------------------------------------------------
+
+RATE_AND_RANK = SimpleNamespace(
+    mtrec_register_head_sets=hookimpl(
+        lambda: [
+            HeadSetSpec(
+                name="rate-and-rank",
+                heads=(
+                    HeadSpec(
+                        task="rating",
+                        task_type=TaskType.REGRESSION,
+                        label_field="rating",
+                        loss="mse",
+                    ),
+                    HeadSpec(
+                        task=TASK, task_type=TaskType.RANKING, label_field="relevance", loss="bce"
+                    ),
+                ),
+            )
+        ]
+    )
+)
+
+SUITE = """
+name: ranking-files
+seeds: [0]
+backbones: [id-embedding, trivial]
+head_sets: [rate-and-rank]
+domains:
+  - name: synthetic-ecommerce
+    options: {n_users: 60, n_items: 50, n_interactions: 700, test_fraction: 0.3}
+training: {epochs: 2, batch_size: 64, patience: 0}
+evaluation:
+  ranking: {protocol: sampled, negatives: 20, k: [5, 10], relevance: "rating >= 4",
+            train_negatives: 2, validation_negatives: 10}
+fairness_metrics: [group-gap]
+measure: {latency_batch_sizes: [1], latency_warmup: 1, latency_min_repeats: 3,
+          latency_min_seconds: 0.0}
+"""
+
+
+@pytest.fixture(scope="module")
+def real_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    folder = tmp_path_factory.mktemp("ranking-sweep") / "run"
+    host = PluginHost(extra_plugins=[("rate-and-rank", RATE_AND_RANK)])
+    run_sweep(parse_suite(SUITE, origin="ranking-files", source="file"), host, folder, device="cpu")
+    document: dict[str, Any] = json.loads((folder / "results.json").read_text(encoding="utf-8"))
+    return folder, document
+
+
+def most_popular(
+    users: Sequence[Mapping[str, Any]], meta: Mapping[str, Any]
+) -> list[dict[str, Any]]:
+    """Each user's candidates by training popularity, ties to the lower item id, cut at the
+    largest cut-off: the most-popular reference, from the saved files."""
+    counts = dict(zip(meta["catalogue"], meta["train_counts"], strict=True))
+    kmax = max(meta["ks"])
+    return [
+        {**user, "top": sorted(user["candidates"], key=lambda i: (-counts[i], i))[:kmax]}
+        for user in users
+    ]
+
+
+def test_a_real_sweep_s_ranking_figures_are_recomputed_from_its_files(
+    real_run: tuple[Path, dict[str, Any]],
+) -> None:
+    folder, document = real_run
+    validate_results(document)  # the schema accepts what a real ranking run writes
+    records = document["records"]
+    assert [r["status"] for r in records] == ["ok", "ok"], [r.get("error") for r in records]
+    for record in records:
+        info = record["tasks"][TASK]
+        assert info["type"] == "ranking" and info["primary_metric"] == "ndcg@10"
+        relative = record["predictions"][TASK]
+        assert relative == f"{record['key']}/ranking/{TASK}.csv"
+        path = folder / "predictions" / relative
+        users, meta = read_files(path)
+        assert len(users) == info["n_test"] > 10
+        reported = record["metrics"][TASK]
+        expected = figures_of(users, meta)
+        assert set(reported) == set(expected) == set(info["directions"])
+        for name, value in expected.items():
+            assert reported[name] == pytest.approx(value, abs=1e-12, rel=0), (
+                record["backbone"],
+                name,
+            )
+        # the reference: the most-popular ranking of the same candidates
+        reference = figures_of(most_popular(users, meta), meta)
+        trivial = record["reference"]["trivial"][TASK]
+        for name, value in reference.items():
+            assert trivial[name] == pytest.approx(value, abs=1e-12, rel=0), name
+        # every user is ranked among the relevant items plus 20 never-met negatives
+        for user in users:
+            assert user["relevant"] <= set(user["candidates"])
+            assert len(user["candidates"]) == len(user["relevant"]) + 20
+        found = read_predictions(folder, record, TASK)
+        assert found is not None and found[0] == [str(u["user"]) for u in users]
+    by_backbone = {r["backbone"]: r for r in records}
+    # the trivial backbone ranks by popularity: its lists are the reference's
+    trivial = by_backbone["trivial"]
+    assert trivial["metrics"][TASK] == trivial["reference"]["trivial"][TASK]
+    trained = by_backbone["id-embedding"]["metrics"][TASK]
+    assert trained != trivial["metrics"][TASK]
+
+
+def test_a_real_sweep_s_leaderboard_and_compare_read_the_lists(
+    real_run: tuple[Path, dict[str, Any]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder, _ = real_run
+    board = build_leaderboard([Source(name="run", path=folder, document=real_run[1])])
+    tables = {(t.task, t.metric): t for t in board.tables}
+    assert set(tables) == {("rating", "rmse"), (TASK, "ndcg@10")}
+    cell = dict(tables[(TASK, "ndcg@10")].rows)["id-embedding"]["synthetic-ecommerce"]
+    assert cell.method == "bootstrap over users"
+    assert cell.low is not None and cell.high is not None and cell.low <= cell.mean <= cell.high
+    assert tables[(TASK, "ndcg@10")].reference_name == "most-popular"
+    # a run compared with itself: the ranking figures match their files, nothing regresses
+    code = main(["compare", str(folder), str(folder), "--fail-on", f"{TASK}.ndcg@10:+0%,*:+0%"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "no regression" in captured.out
