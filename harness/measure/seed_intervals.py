@@ -8,6 +8,7 @@ inverted by bisection), so no statistics library is needed at run time.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -147,7 +148,8 @@ def paired_gain_bootstrap(
 
     For a transfer: ``record`` trained on the sources first, ``reference`` the same
     combination trained on the target alone. None unless both have predictions of every task
-    on the same test rows in the same order.
+    on the same test rows in the same order. A drawn user brings their rows of every task:
+    a ranking task's one row (its list) and a row-level task's interactions alike.
     """
     from mtrec.measure.tasks import METRICS, relative_gain
 
@@ -155,7 +157,8 @@ def paired_gain_bootstrap(
     if not tasks:
         return None
     pairs = []
-    users = None
+    users: list[np.ndarray | None] = []
+    rows: list[int] = []
     for task in tasks:
         mine, theirs = read_predictions(path, record, task), read_predictions(path, reference, task)
         if mine is None or theirs is None or mine[0] != theirs[0]:
@@ -168,18 +171,28 @@ def paired_gain_bootstrap(
                 METRICS[name].direction,
             )
         )
-        users = _user_ids(path, record, task) if users is None else users
-        rows = len(mine[1].y_true)
-    clusters = Clusters.of(users, rows)
+        users.append(_user_ids(path, record, task))
+        rows.append(len(mine[1].y_true))
+    weights_of = _shared_units(users, rows)
+    if weights_of is None:
+        return None
+    count, per_task = weights_of
 
     def mean_gain(units: np.ndarray) -> float:
-        weights = clusters.weights(units)
-        return float(np.mean([relative_gain(a(weights), b(weights), sign) for a, b, sign in pairs]))
+        drawn = np.bincount(units, minlength=count).astype(np.float64)
+        return float(
+            np.mean(
+                [
+                    relative_gain(a(drawn[unit_of_row]), b(drawn[unit_of_row]), sign)
+                    for (a, b, sign), unit_of_row in zip(pairs, per_task, strict=True)
+                ]
+            )
+        )
 
     resamples = ((record.get("config") or {}).get("fairness") or {}).get("bootstrap_resamples")
     interval = bootstrap(
         mean_gain,
-        clusters.count,
+        count,
         resamples=resamples if isinstance(resamples, int) and resamples > 0 else DEFAULT_RESAMPLES,
         seed=int(record["seed"]),
         level=level,
@@ -187,3 +200,20 @@ def paired_gain_bootstrap(
     if interval.low is None or interval.high is None:
         return None
     return interval.estimate, interval.low, interval.high
+
+
+def _shared_units(
+    users: Sequence[np.ndarray | None], rows: Sequence[int]
+) -> tuple[int, list[np.ndarray]] | None:
+    """The units every task's rows are drawn by, and each task's unit of each row: the users
+    of all tasks (a user brings their rows of every task), or, without users, the rows
+    themselves when every task has the same rows; None when neither holds."""
+    if any(ids is None or len(ids) != n for ids, n in zip(users, rows, strict=True)):
+        if len(set(rows)) != 1:
+            return None
+        return rows[0], [np.arange(rows[0]) for _ in rows]
+    known = [np.asarray(ids) for ids in users if ids is not None]
+    units, inverse = np.unique(np.concatenate(known), return_inverse=True)
+    bounds = np.cumsum([0, *rows])
+    inverse = inverse.reshape(-1)
+    return len(units), [inverse[start:end] for start, end in itertools.pairwise(bounds)]
