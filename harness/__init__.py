@@ -83,7 +83,13 @@ if TYPE_CHECKING:
         split_assignment,
         subsample,
     )
-    from mtrec.measure.bootstrap import Clusters, Interval, bootstrap, percentile_interval
+    from mtrec.measure.bootstrap import (
+        Clusters,
+        Interval,
+        bootstrap,
+        debiased,
+        percentile_interval,
+    )
     from mtrec.measure.resampled import (
         GroupedMetric,
         RowsMetric,
@@ -151,7 +157,8 @@ _LAZY: dict[str, str] = {
     # metrics and resampling, for fairness metrics (scikit-learn)
     **dict.fromkeys(("METRICS", "HIGHER", "LOWER"), "mtrec.measure.tasks"),
     **dict.fromkeys(
-        ("Clusters", "Interval", "bootstrap", "percentile_interval"), "mtrec.measure.bootstrap"
+        ("Clusters", "Interval", "bootstrap", "debiased", "percentile_interval"),
+        "mtrec.measure.bootstrap",
     ),
     **dict.fromkeys(
         (
@@ -273,6 +280,7 @@ __all__ = [
     "check_loader_options",
     "check_task_name",
     "combination_name",
+    "debiased",
     "dense_ids",
     "earlier_rows",
     "epoch_scalars",

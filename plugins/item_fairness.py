@@ -13,7 +13,7 @@ so ``coverage`` equals the task's ``coverage@K`` and so on:
   and Gini depend on how many *distinct* users a resample holds (about 63 % of them), so their
   resamples sit below the estimate; every interval is therefore the percentile interval moved
   by the bootstrap's estimate of that bias and kept within the figure's range
-  (:func:`debiased`), with ``*_bias`` reported.
+  (``mtrec.debiased``), with ``*_bias`` reported.
 
 When a head set has a ranking task, its result is the headline (``"headline": true``); the
 other heads' figures below say which ranking task supersedes them.
@@ -38,15 +38,12 @@ ranking choose anything. Multiclass and multilabel heads are not applicable.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 import mtrec
 from mtrec import FairnessContext, FairnessMetricSpec, TaskPredictions, TaskType, hookimpl
-
-if TYPE_CHECKING:
-    from mtrec import Interval
 
 DEFAULT_K = 10
 
@@ -148,23 +145,15 @@ def list_exposure(predictions: TaskPredictions, context: FairnessContext) -> dic
             seed=context.seed,
             keep=True,
         )
-        interval, bias = debiased(sampled, None if family == "pop_lift" else 1.0)
+        interval = mtrec.debiased(
+            sampled, lowest=0.0, highest=None if family == "pop_lift" else 1.0
+        )
+        bias = float(np.mean(sampled.values)) - sampled.estimate if sampled.values else None
         figures[reported] = _finite(sampled.estimate)
         figures[f"{reported}_metric"] = name
         figures[f"{reported}_ci"] = interval.as_list()
         figures[f"{reported}_bias"] = bias
     return figures
-
-
-def debiased(sampled: Interval, highest: float | None) -> tuple[Interval, float | None]:
-    """The percentile interval of resamples moved by their mean's distance from the estimate
-    (the bootstrap's estimate of bias), kept within the figure's range (0 to ``highest``),
-    and that bias; as it was without two resamples."""
-    if len(sampled.values) < 2:
-        return sampled, None
-    bias = float(np.mean(sampled.values)) - sampled.estimate
-    moved = np.clip(np.asarray(sampled.values) - bias, 0.0, highest)
-    return mtrec.percentile_interval(sampled.estimate, moved.tolist()), bias
 
 
 def _finite(value: float) -> float | None:

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from mtrec import FairnessContext, RankingInfo, TaskPredictions, TaskType
+from mtrec.measure.bootstrap import bootstrap, debiased
 from mtrec.measure.ranking import ranking_metrics
 from mtrec.plugins.group_gap import context_gap, group_gap
 from mtrec.plugins.item_fairness import item_exposure
@@ -383,3 +384,24 @@ def test_subtask_gain_lines_up_a_ranking_baseline_by_user() -> None:
     anonymous = replace(context, baselines={"next-item": [replace(baseline, user_ids=None)]})
     skipped = subtask_gain(anonymous)
     assert skipped["tasks"] == {} and "user ids" in skipped["skipped"]["next-item"]
+
+
+def test_debiased_interval_holds_a_coverage_estimate() -> None:
+    """Coverage of a resample of users is biased low (duplicates add no item): the plain
+    percentile interval misses the estimate, the moved one holds it, within [0, 1]."""
+    rng = np.random.default_rng(10)
+    lists = rng.integers(0, 1000, (300, 2))
+
+    def coverage(rows: np.ndarray) -> float:
+        return len(np.unique(lists[rows])) / 1000
+
+    plain = bootstrap(coverage, len(lists), resamples=200, seed=0, keep=True)
+    assert plain.low is not None and plain.high is not None and plain.high < plain.estimate
+    moved = debiased(plain, lowest=0.0, highest=1.0)
+    assert moved.low is not None and moved.high is not None
+    assert moved.low <= moved.estimate <= moved.high and moved.estimate == plain.estimate
+    assert moved.high - moved.low == pytest.approx(plain.high - plain.low, rel=0.2)
+    assert np.mean(moved.values) == pytest.approx(plain.estimate)
+    capped = debiased(replace(plain, estimate=1.0), highest=1.0)
+    assert capped.high == 1.0
+    assert debiased(bootstrap(coverage, len(lists), resamples=0)).low is None
