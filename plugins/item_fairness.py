@@ -136,11 +136,12 @@ def list_exposure(predictions: TaskPredictions, context: FairnessContext) -> dic
         "avg_popularity_catalogue": float(counts.mean()) if len(counts) else None,
         "resampled": "users",
     }
+    users = len(predictions.y_pred)
     for reported, family in LIST_FIGURES.items():
         name = f"{family}@{k}"
         sampled = mtrec.bootstrap(
-            mtrec.exact_metric(predictions, name),
-            len(predictions.y_pred),
+            _drawn(mtrec.weighted_metric(predictions, name), users),
+            users,
             resamples=context.bootstrap_resamples,
             seed=context.seed,
             keep=True,
@@ -149,11 +150,17 @@ def list_exposure(predictions: TaskPredictions, context: FairnessContext) -> dic
             sampled, lowest=0.0, highest=None if family == "pop_lift" else 1.0
         )
         bias = float(np.mean(sampled.values)) - sampled.estimate if sampled.values else None
-        figures[reported] = _finite(sampled.estimate)
+        # the point figure is the task's own (its lists as they are)
+        figures[reported] = _finite(mtrec.METRICS[name].compute(predictions))
         figures[f"{reported}_metric"] = name
         figures[f"{reported}_ci"] = interval.as_list()
         figures[f"{reported}_bias"] = bias
     return figures
+
+
+def _drawn(on_weights: Callable[[np.ndarray], float], users: int) -> Callable[[np.ndarray], float]:
+    """The figure of the drawn users (row indices), from how often each was drawn."""
+    return lambda rows: on_weights(np.bincount(rows, minlength=users).astype(np.float64))
 
 
 def _finite(value: float) -> float | None:
