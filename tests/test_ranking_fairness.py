@@ -18,6 +18,7 @@ import pytest
 
 from mtrec import FairnessContext, RankingInfo, TaskPredictions, TaskType
 from mtrec.measure.bootstrap import bootstrap, debiased
+from mtrec.measure.group_headlines import group_gap_headlines
 from mtrec.measure.ranking import ranking_metrics
 from mtrec.plugins.group_gap import context_gap, group_gap
 from mtrec.plugins.item_fairness import item_exposure
@@ -405,3 +406,16 @@ def test_debiased_interval_holds_a_coverage_estimate() -> None:
     capped = debiased(replace(plain, estimate=1.0), highest=1.0)
     assert capped.high == 1.0
     assert debiased(bootstrap(coverage, len(lists), resamples=0)).low is None
+
+
+def test_a_ranking_task_has_a_group_gap_headline_in_its_own_metric() -> None:
+    rng = np.random.default_rng(11)
+    groups = ["A", "B"] * 30
+    predictions = _lists(groups, rng)
+    result = group_gap(_context(predictions, {"group": groups}, rng))
+    (headline,) = group_gap_headlines({"fairness": {"group-gap": result}})
+    figures = result["next-item"]["group"]
+    assert (headline.task, headline.metric, headline.attribute) == ("next-item", "ndcg@10", "group")
+    assert headline.difference == figures["difference"] and headline.worst_group == "B"
+    assert headline.interval == tuple(figures["difference_ci_all"])
+    assert headline.support() == "2 groups, \u2265 30 users"
