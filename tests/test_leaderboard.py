@@ -108,12 +108,30 @@ def _variant(record: dict[str, Any]) -> str:
 
 
 def _metric(task_type: str, metric: str, y_true: np.ndarray, rows: list[dict[str, str]]) -> float:
+    if task_type == "ranking":  # rows are users: the mean of each user's NDCG of their list
+        return float(np.mean([_ndcg(row, int(metric.partition("@")[2])) for row in rows]))
     if metric == "accuracy":
         return float(accuracy_score(y_true, [int(r["y_pred"]) for r in rows]))
     if metric == "rmse":
         return math.sqrt(mean_squared_error(y_true, [float(r["y_pred"]) for r in rows]))
     assert metric == "auc", metric
     return float(roc_auc_score(y_true, [float(r["score"]) for r in rows]))
+
+
+def _ndcg(row: dict[str, str], k: int) -> float:
+    """NDCG@k of one user's saved list (binary gains)."""
+    relevant = {int(v) for v in row["relevant"].split()}
+    top = [int(v) for v in row["top"].split()][:k]
+    dcg = sum(1 / math.log2(i + 2) for i, item in enumerate(top) if item in relevant)
+    return dcg / sum(1 / math.log2(i + 2) for i in range(min(len(relevant), k)))
+
+
+def _labels(info: dict[str, Any], rows: list[dict[str, str]]) -> np.ndarray:
+    """The y_true column (a ranking task's relevant items are read from its rows)."""
+    if info["type"] == "ranking":
+        return np.zeros(len(rows))
+    kind = float if info["type"] == "regression" else int
+    return np.array([kind(float(r["y_true"])) for r in rows])
 
 
 def _user_bootstrap(run: Path, record: dict[str, Any], task: str) -> tuple[float, float]:
@@ -125,8 +143,7 @@ def _user_bootstrap(run: Path, record: dict[str, Any], task: str) -> tuple[float
     users = np.array([int(r["user_id"]) for r in rows])
     order = np.unique(users)
     unit = np.searchsorted(order, users)
-    kind = float if info["type"] == "regression" else int
-    y_true = np.array([kind(float(r["y_true"])) for r in rows])
+    y_true = _labels(info, rows)
     rng = np.random.default_rng(record["seed"])
     values = []
     for drawn in rng.integers(0, len(order), size=(RESAMPLES, len(order))):
@@ -245,29 +262,31 @@ def test_a_one_seed_transfer_gain_has_a_paired_user_bootstrap(
     tasks = list(moved["tasks"])
     mine = {t: _rows(run, moved, t) for t in tasks}
     theirs = {t: _rows(run, alone, t) for t in tasks}
-    users = np.array([int(r["user_id"]) for r in mine[tasks[0]]])
-    order = np.unique(users)
-    unit = np.searchsorted(order, users)
+    # a drawn user brings their rows of every task (a ranking task's row is the user's list)
+    users = {t: np.array([int(r["user_id"]) for r in mine[t]]) for t in tasks}
+    order = np.unique(np.concatenate(list(users.values())))
 
-    def mean_gain(picked: np.ndarray) -> float:
+    def mean_gain(times: np.ndarray) -> float:
         gains = []
         for task in tasks:
             info = moved["tasks"][task]
-            kind = float if info["type"] == "regression" else int
-            y = np.array([kind(float(r["y_true"])) for r in mine[task]])[picked]
+            counts = times[np.searchsorted(order, users[task])]
+            picked = np.repeat(np.arange(len(users[task])), counts)
+            y = _labels(info, mine[task])[picked]
             a = _metric(info["type"], info["primary_metric"], y, [mine[task][i] for i in picked])
             b = _metric(info["type"], info["primary_metric"], y, [theirs[task][i] for i in picked])
             sign = 1 if info["directions"][info["primary_metric"]] == "higher" else -1
             gains.append(100.0 * sign * (a - b) / max(abs(b), 1e-12))
         return float(np.mean(gains))
 
-    assert mean_gain(np.arange(len(users))) == pytest.approx(moved["transfer"]["mean_gain"])
+    assert mean_gain(np.ones(len(order), dtype=np.int64)) == pytest.approx(
+        moved["transfer"]["mean_gain"]
+    )
     rng = np.random.default_rng(moved["seed"])
     values = []
     for drawn in rng.integers(0, len(order), size=(RESAMPLES, len(order))):
-        picked = np.repeat(np.arange(len(users)), np.bincount(drawn, minlength=len(order))[unit])
         try:
-            values.append(mean_gain(picked))
+            values.append(mean_gain(np.bincount(drawn, minlength=len(order))))
         except ValueError:  # one class only: AUC undefined on this resample
             continue
     low, high = np.percentile(values, [2.5, 97.5])
