@@ -452,3 +452,19 @@ def _per_user_ndcg(folder: Path, record: dict[str, Any]) -> np.ndarray:
         dcg = sum(1 / math.log2(i + 2) for i, item in enumerate(top) if item in relevant)
         values.append(dcg / sum(1 / math.log2(i + 2) for i in range(min(len(relevant), 10))))
     return np.array(values)
+
+
+def test_the_tradeoff_score_counts_a_ranking_task_against_most_popular(tmp_path: Path) -> None:
+    from mtrec.measure.pareto import annotate_tradeoffs
+
+    folder = run_folder(
+        tmp_path / "pareto", (lists(0.7), 0, "tiny-bert"), (lists(0.4, seed=2), 0, "id-embedding")
+    )
+    document = json.loads((folder / "results.json").read_text())
+    annotate_tradeoffs(document)
+    popular = compute_metrics(lists(0.1, concentrated=True, seed=9))["ndcg@10"]
+    for record, quality, seed in zip(document["records"], (0.7, 0.4), (1, 2), strict=True):
+        share = float(np.mean(np.random.default_rng(seed).random(len(USERS)) < quality))
+        ndcg = share / (1 + 1 / math.log2(3))
+        assert record["summary"]["score"] == pytest.approx(100 * (ndcg / popular - 1), abs=1e-9)
+    assert [r["pareto_optimal"] for r in document["records"]] == [True, False]

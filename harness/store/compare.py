@@ -5,9 +5,10 @@ matched by identity (backbone, head set, domain, seed) when that is unique on bo
 changed recipe can still be compared, and the rest are listed. Each rule bounds how much one
 metric may worsen, in that metric's own direction. A change in an accuracy metric counts as a
 regression only when it exceeds the rule's tolerance, exceeds a minimum effect size, and the
-paired bootstrap interval of (candidate - baseline) over the same test rows excludes zero on the
-worse side; latency percentiles use an unpaired bootstrap of the recorded timings; counts
-(FLOPs, parameters) and memory are compared as recorded.
+paired bootstrap interval of (candidate - baseline) over the same test rows (a ranking task's
+rows are users, paired by user id) excludes zero on the worse side; latency percentiles use an
+unpaired bootstrap of the recorded timings; counts (FLOPs, parameters) and memory are compared
+as recorded.
 """
 
 from __future__ import annotations
