@@ -468,3 +468,33 @@ def test_the_tradeoff_score_counts_a_ranking_task_against_most_popular(tmp_path:
         ndcg = share / (1 + 1 / math.log2(3))
         assert record["summary"]["score"] == pytest.approx(100 * (ndcg / popular - 1), abs=1e-9)
     assert [r["pareto_optimal"] for r in document["records"]] == [True, False]
+
+
+@pytest.mark.parametrize("metric", ["coverage@10", "gini@10", "pop_lift@10", "tail_share@10"])
+def test_single_seed_item_side_intervals_hold_their_estimate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], metric: str
+) -> None:
+    """Coverage and Gini of a resample of users sit off the estimate (a user drawn twice adds
+    no item): the intervals are moved by that bias, so they hold the figure they are about."""
+    folder = run_folder(
+        tmp_path / "board",
+        (lists(0.7), 0, "tiny-bert"),
+        (lists(0.4, seed=2, concentrated=True), 0, "id-embedding"),
+    )
+    board = build_leaderboard(load_sources([str(folder)]), metric=metric)
+    for variant, cells in board.tables[0].rows:
+        cell = cells["shop"]
+        assert cell.method == "bootstrap over users", variant
+        assert cell.low is not None and cell.high is not None
+        assert cell.low <= cell.mean <= cell.high, (variant, cell)
+        assert cell.low >= 0.0 and (metric == "pop_lift@10" or cell.high <= 1.0)
+    # the paired interval of a change in mtrec compare holds the change too
+    base = run_folder(tmp_path / "base", (lists(0.7), 0, "tiny-bert"))
+    narrow = run_folder(
+        tmp_path / "narrow", (lists(0.4, seed=2, concentrated=True), 0, "tiny-bert")
+    )
+    code, out, err = compare(capsys, base, narrow, "--fail-on", f"{TASK}.{metric}:+0", "--json")
+    assert code == 1, err
+    check = json.loads(out)["checks"][0]
+    low, high = check["interval"]
+    assert low <= check["candidate"] - check["baseline"] <= high

@@ -307,6 +307,23 @@ def weighted_metric(predictions: TaskPredictions, name: str) -> Callable[[np.nda
     return lambda weights: float(one_group(np.asarray(weights, dtype=np.float64))[0])
 
 
+def resampling_shifts(predictions: TaskPredictions, name: str) -> tuple[float, float | None] | None:
+    """The range of figure ``name`` where its resamples sit off the estimate by construction,
+    so its bootstrap intervals are to be moved by the bias (``mtrec.measure.bootstrap.debiased``
+    kept within the range); None for every other figure.
+
+    A ranking task's item-side figures (coverage, Gini, popularity lift, tail share) are of
+    the items listed to the drawn users, and a resample holds about 63 % of them distinct
+    (a user drawn twice adds no new item): coverage sits lower, Gini higher.
+    """
+    if predictions.task_type is not TaskType.RANKING:
+        return None
+    parsed = ranking.parse_metric(name)
+    if parsed is None or parsed[0] not in ranking.ITEM_SIDE:
+        return None
+    return 0.0, None if parsed[0] == "pop_lift" else 1.0
+
+
 def resampled_metric(predictions: TaskPredictions, name: str) -> Callable[[np.ndarray], float]:
     """Metric ``name`` of the rows with these indices (a bootstrap resample), fast."""
     n = len(predictions.y_true)

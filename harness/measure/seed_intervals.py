@@ -16,9 +16,15 @@ from typing import Any
 
 import numpy as np
 
-from mtrec.measure.bootstrap import DEFAULT_LEVEL, DEFAULT_RESAMPLES, Clusters, bootstrap
+from mtrec.measure.bootstrap import (
+    DEFAULT_LEVEL,
+    DEFAULT_RESAMPLES,
+    Clusters,
+    bootstrap,
+    debiased,
+)
 from mtrec.measure.predictions import read_predictions, read_user_ids
-from mtrec.measure.resampled import weighted_metric
+from mtrec.measure.resampled import resampling_shifts, weighted_metric
 
 
 def t_half_width(values: Sequence[float] | np.ndarray, level: float = DEFAULT_LEVEL) -> float:
@@ -72,7 +78,9 @@ def user_bootstrap(
     """The percentile interval of ``task``'s ``metric`` over users (a drawn user brings
     all their test rows), from the record's saved test predictions in the run folder ``path``;
     ``fairness.bootstrap_resamples`` resamples (1000 when unset), seeded with the record's
-    seed. None without the predictions.
+    seed. None without the predictions. A ranking task's item-side figures (coverage, Gini,
+    ...) sit off the estimate on every resample by construction: their interval is moved by
+    the bootstrap's estimate of that bias (``debiased``).
 
     The end of a run lays the same board out three times (terminal, report.md, report.html):
     an interval is kept, in this process, under everything it is computed from (the file's
@@ -114,13 +122,17 @@ def _user_bootstrap(
     _, predictions = found
     clusters = Clusters.of(users, len(predictions.y_true))
     on_weights = weighted_metric(predictions, metric)
+    shifted = resampling_shifts(predictions, metric)
     interval = bootstrap(
         lambda units: on_weights(clusters.weights(units)),
         clusters.count,
         resamples=resamples,
         seed=int(record["seed"]),
         level=level,
+        keep=shifted is not None,
     )
+    if shifted is not None:  # a ranking task's coverage, Gini, ...: moved by the bias
+        interval = debiased(interval, lowest=shifted[0], highest=shifted[1], level=level)
     if interval.low is None or interval.high is None:
         return None
     return interval.low, interval.high

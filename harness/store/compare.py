@@ -25,11 +25,13 @@ from mtrec.errors import UsageError
 from mtrec.measure.bootstrap import (
     DEFAULT_RESAMPLES,
     Interval,
+    bootstrap,
+    debiased,
     paired_difference,
     unpaired_difference,
 )
 from mtrec.measure.predictions import aligned_predictions, read_predictions
-from mtrec.measure.resampled import resampled_metric
+from mtrec.measure.resampled import resampled_metric, resampling_shifts
 from mtrec.measure.tasks import HIGHER, METRICS
 from mtrec.store.compare_rules import EFFICIENCY, WILDCARD, Rule
 from mtrec.store.results_reader import read_results
@@ -328,13 +330,25 @@ def _accuracy_check(
                     f"the {side}'s predictions give {metric} {full:.6g}, "
                     f"not the recorded {value:.6g}"
                 )
-        return paired_difference(
-            resampled_metric(old, metric),
-            resampled_metric(new, metric),
+        if resampling_shifts(old, metric) is None:
+            return paired_difference(
+                resampled_metric(old, metric),
+                resampled_metric(new, metric),
+                len(old.y_true),
+                resamples=resamples,
+                seed=seed,
+            )
+        # a ranking task's coverage, Gini, ...: each side's resamples sit off its estimate
+        # by construction (fewer distinct users), the difference's by the two biases' gap
+        before, after = resampled_metric(old, metric), resampled_metric(new, metric)
+        shifted = bootstrap(
+            lambda rows: after(rows) - before(rows),
             len(old.y_true),
             resamples=resamples,
             seed=seed,
+            keep=True,
         )
+        return debiased(shifted)
 
     return _judge(
         parts,
