@@ -2,7 +2,9 @@
 
 The seed head sets (``video-seed``, ...) follow the synthetic domains; real data offers a
 different set of labels (``like`` rather than ``watch`` on MovieLens, ``helpful`` rather than
-``click`` on Amazon reviews), so each real dataset gets its own head set.
+``click`` on Amazon reviews), so each real dataset gets its own head set. Every one also
+ranks: ``next-item``, a ranking head over the users and items of the dataset (relevance from
+the suite's ``evaluation.ranking``).
 """
 
 from __future__ import annotations
@@ -45,17 +47,25 @@ HEADS = {
 }
 
 
+NEXT_ITEM = HeadSpec(
+    task="next-item", task_type=TaskType.RANKING, label_field="relevance", loss="bce"
+)
+
+
 @hookimpl
 def mtrec_register_head_sets() -> list[HeadSetSpec]:
     return [
         HeadSetSpec(
             name=name,
-            heads=tuple(
-                HeadSpec(task=task, task_type=kind, label_field=task, loss=LOSSES[kind])
-                for task, kind in heads
+            heads=(
+                *(
+                    HeadSpec(task=task, task_type=kind, label_field=task, loss=LOSSES[kind])
+                    for task, kind in heads
+                ),
+                NEXT_ITEM,
             ),
             architecture="shared-bottom",
-            description=description,
+            description=f"{description}, next-item (ranking)",
         )
         for name, (description, heads) in HEADS.items()
     ]

@@ -1,9 +1,11 @@
 """E-commerce head sets on one shared backbone.
 
 ``ecommerce-seed``: the seed recipe's three heads, item category classification
-(cross-entropy), rating regression (MSE) and click prediction (BCE).
-``ecommerce-engagement``: rating and click only, the pair a planted task conflict pulls apart.
-The label fields match what e-commerce domains provide.
+(cross-entropy), rating regression (MSE) and click prediction (BCE), plus ``next-item``, a
+ranking head (each test user's candidates ranked; see ``mtrec.measure.ranking``).
+``ecommerce-engagement``: rating and click only, the pair a planted task conflict pulls apart,
+plus ``next-item``. The label fields match what e-commerce domains provide; the ranking head
+reads the relevance column the harness derives from the suite's ``evaluation.ranking``.
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ CATEGORY = HeadSpec(
 )
 RATING = HeadSpec(task="rating", task_type=TaskType.REGRESSION, label_field="rating", loss="mse")
 CLICK = HeadSpec(task="click", task_type=TaskType.BINARY, label_field="click", loss="bce")
+NEXT_ITEM = HeadSpec(
+    task="next-item", task_type=TaskType.RANKING, label_field="relevance", loss="bce"
+)
 
 
 @hookimpl
@@ -22,14 +27,15 @@ def mtrec_register_head_sets() -> list[HeadSetSpec]:
     return [
         HeadSetSpec(
             name="ecommerce-seed",
-            heads=(CATEGORY, RATING, CLICK),
+            heads=(CATEGORY, RATING, CLICK, NEXT_ITEM),
             architecture="shared-bottom",
-            description="category (CE) + rating (MSE) + click (BCE), hard parameter sharing",
+            description="category (CE) + rating (MSE) + click (BCE) + next-item (ranking), "
+            "hard parameter sharing",
         ),
         HeadSetSpec(
             name="ecommerce-engagement",
-            heads=(RATING, CLICK),
+            heads=(RATING, CLICK, NEXT_ITEM),
             architecture="shared-bottom",
-            description="rating (MSE) + click (BCE), hard parameter sharing",
+            description="rating (MSE) + click (BCE) + next-item (ranking), hard parameter sharing",
         ),
     ]

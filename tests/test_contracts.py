@@ -11,6 +11,7 @@ Domains are loaded when a test first needs one (and once per session), not at im
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Iterable, Sequence
 from itertools import combinations, product
@@ -23,9 +24,10 @@ import torch
 
 from mtrec.config import TrainingConfig
 from mtrec.errors import MtrecError
+from mtrec.measure import ranking
 from mtrec.measure.tasks import LOSSES
 from mtrec.model.batching import IndexedSplit, encode_split
-from mtrec.model.multitask import MultiTaskModel, TextPairEncoder, task_loss
+from mtrec.model.multitask import MultiTaskModel, TextPairEncoder, missing_labels, task_loss
 from mtrec.model.strategies import (
     Prepared,
     freeze_below_top_layers,
@@ -195,11 +197,29 @@ def test_domain_splits_are_aligned_and_deterministic(
 
 
 def _compatible(head_set: HeadSetSpec, domain: DomainData) -> bool:
+    # a ranking head reads the relevance column the harness derives, from any domain
     return all(
-        head.label_field in domain.label_fields
-        and domain.label_fields[head.label_field].task_type is head.task_type
+        head.task_type is TaskType.RANKING
+        or (
+            head.label_field in domain.label_fields
+            and domain.label_fields[head.label_field].task_type is head.task_type
+        )
         for head in head_set.heads
     )
+
+
+def with_relevance(domain: DomainData, negatives: int) -> DomainData:
+    """The training split with the ranking heads' column and ``negatives`` sampled negatives
+    per row appended, as a fit with ranking heads trains (the trivial predictor: none)."""
+    train = ranking.with_negatives(
+        domain.train,
+        ranking.catalogue_of(domain),
+        relevance="observed",
+        per_positive=negatives,
+        seed=0,
+        missing=missing_labels,
+    )
+    return dataclasses.replace(domain, train=train)
 
 
 def prepared_model(
@@ -221,7 +241,10 @@ BACKBONE_SPECS = {spec.name: spec for spec in BACKBONES}
 
 
 def _provides(domain: DomainSpec, head_set: HeadSetSpec) -> bool:
-    return all(head.label_field in domain.label_fields for head in head_set.heads)
+    return all(
+        head.task_type is TaskType.RANKING or head.label_field in domain.label_fields
+        for head in head_set.heads
+    )
 
 
 TRAINING_DIMENSIONS: dict[str, Sequence[Any]] = {
@@ -268,18 +291,26 @@ def test_forward_backward_and_loss_falls(
     if domain is None:
         pytest.skip(f"no registered domain here provides the labels of {head_set.name}")
     assert _compatible(head_set, domain), (head_set.name, case["domain"])
+    ranks = any(head.task_type is TaskType.RANKING for head in head_set.heads)
+    negatives = 1 if ranks and backbone_spec.family is not Family.TRIVIAL else 0
+    source = domain  # target scaling reads the domain's own rows, as a fit does
+    if ranks:
+        domain = with_relevance(domain, negatives)
     torch.manual_seed(int(os.environ.get("MTREC_TEST_SEED", "0")))
     prepared = prepared_model(backbone_spec, head_set, domain, strategy)
     model = prepared.model
-    model.set_target_scaling(domain.train.labels)
+    model.set_target_scaling(source.train.labels)
     fields = tuple(head.label_field for head in head_set.heads)
-    batch = prepared.splits["train"].collate(np.arange(8), fields)
+    # positives first, the sampled negatives (no other label) appended after them
+    rows = np.r_[0:4, len(domain.train) - 4 : len(domain.train)] if negatives else np.arange(8)
+    batch = prepared.splits["train"].collate(rows, fields)
     calls: list[int] = []
     model.encoder.register_forward_hook(lambda *args: calls.append(1))
     outputs = model(**batch.model_inputs())
     assert len(calls) == 1
     for head in head_set.heads:
-        width = len(domain.label_fields[head.label_field].classes)
+        field = domain.label_fields.get(head.label_field)
+        width = 0 if field is None else len(field.classes)
         expected = {
             TaskType.MULTICLASS: (8, width),
             TaskType.MULTILABEL: (8, width),

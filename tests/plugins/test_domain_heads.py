@@ -24,7 +24,7 @@ def _expected_loss(task_type: TaskType) -> str:
         return "cross_entropy"
     if task_type is TaskType.REGRESSION:
         return "mse"
-    return "bce"  # binary, and multilabel (one sigmoid per class)
+    return "bce"  # binary, multilabel (one sigmoid per class) and ranking (pointwise)
 
 
 def _registered() -> list[HeadSetSpec]:
@@ -52,13 +52,18 @@ def test_loss_table_agrees_with_the_core() -> None:
 def test_heads_match_their_domain(spec: HeadSetSpec) -> None:
     assert spec.architecture == "shared-bottom"
     assert spec.description and "\n" not in spec.description
-    assert len(spec.heads) == 3
+    assert len(spec.heads) == 4
     tasks = [head.task for head in spec.heads]
     assert len(set(tasks)) == len(tasks)
     domain = next(t for t in synthetic_domains.THEMES if t.name == MATCHING[spec.name])
     data = synthetic_domains.LOADERS[domain.name](seed=0, n_interactions=60)
-    assert tasks == list(data.label_fields)
-    for head in spec.heads:
+    # one head per label field, then the ranking head on the derived relevance column
+    assert tasks == [*data.label_fields, "next-item"]
+    ranks = spec.heads[-1]
+    assert ranks.task_type is TaskType.RANKING and ranks.label_field == "relevance"
+    assert ranks.loss == _expected_loss(ranks.task_type)
+    assert "relevance" not in data.label_fields
+    for head in spec.heads[:-1]:
         assert head.task == head.label_field
         field = data.label_fields[head.label_field]
         assert head.task_type is field.task_type
