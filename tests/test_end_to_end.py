@@ -56,6 +56,21 @@ def recompute(task_type: str, columns: dict[str, list[str]]) -> dict[str, float]
     }
 
 
+def read_lists(path: Path) -> tuple[dict[str, list[str]], dict[str, Any], int]:
+    """A ranking task's saved lists (one row per user), the JSON beside them, and the
+    primary cut-off (10 when listed, else the largest)."""
+    meta = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
+    ks = [int(k) for k in meta["ks"]]
+    return read_csv(path), meta, 10 if 10 in ks else max(ks)
+
+
+def list_ndcg(relevant: str, top: str, k: int) -> float:
+    """Binary-gain NDCG@k of one user's list (space-separated item ids, best first)."""
+    wanted = set(relevant.split())
+    dcg = sum(1 / math.log2(i + 2) for i, item in enumerate(top.split()[:k]) if item in wanted)
+    return dcg / sum(1 / math.log2(i + 2) for i in range(min(len(wanted), k)))
+
+
 def ok_records(result: SmokeRun) -> list[dict[str, Any]]:
     return [r for r in result.document["records"] if r["status"] == "ok"]
 
@@ -100,6 +115,9 @@ def test_group_gap_equals_metricframe(smoke: SmokeRun) -> None:
     for record in ok_records(smoke):
         gaps = record["fairness"]["group-gap"]
         for task, info in record["tasks"].items():
+            if info["type"] == "ranking":
+                check_ranking_group_gap(smoke.run_dir, record, task)
+                continue
             columns = read_csv(smoke.run_dir / "predictions" / record["predictions"][task])
             y_true = np.array([float(v) for v in columns["y_true"]])
             if info["type"] == "binary":
@@ -135,6 +153,24 @@ def test_group_gap_equals_metricframe(smoke: SmokeRun) -> None:
             else:
                 assert reported["difference"] == pytest.approx(expected, rel=1e-12)
             assert sum(reported["group_sizes"].values()) == len(y_true)
+
+
+def check_ranking_group_gap(run_dir: Path, record: dict[str, Any], task: str) -> None:
+    """A ranking task's rows are users: each group's mean NDCG@K over its users."""
+    lists, _, k = read_lists(run_dir / "predictions" / record["predictions"][task])
+    values = [list_ndcg(r, t, k) for r, t in zip(lists["relevant"], lists["top"], strict=True)]
+    groups = lists["age_group"]
+    by_group = {
+        g: float(np.mean([v for v, h in zip(values, groups, strict=True) if h == g]))
+        for g in set(groups)
+    }
+    reported = record["fairness"]["group-gap"][task]["age_group"]
+    assert reported["metric"] == f"ndcg@{k}" and reported["unit"] == "users"
+    assert reported["by_group"] == pytest.approx(by_group, rel=1e-9)
+    assert reported["group_users"] == {g: groups.count(g) for g in set(groups)}
+    kept = [v for g, v in by_group.items() if g not in reported["excluded_groups"]]
+    if len(kept) >= 2:
+        assert reported["difference"] == pytest.approx(max(kept) - min(kept), rel=1e-9)
 
 
 def test_efficiency_fields(smoke: SmokeRun) -> None:
@@ -225,6 +261,9 @@ def test_item_exposure_equals_a_recomputation_from_saved_files(smoke: SmokeRun) 
         }
         for task, figures in record["fairness"]["item-exposure"].items():
             info = record["tasks"][task]
+            if info["type"] == "ranking":
+                check_list_exposure(smoke.run_dir, record, task)
+                continue
             if info["type"] not in ("binary", "regression"):
                 assert figures["applicable"] is False
                 continue
@@ -260,6 +299,25 @@ def test_item_exposure_equals_a_recomputation_from_saved_files(smoke: SmokeRun) 
             assert figures["avg_popularity_recommended"] == pytest.approx(recommended_pop)
             assert figures["avg_popularity_test"] == pytest.approx(test_pop)
             assert figures["popularity_lift"] == pytest.approx(recommended_pop / test_pop)
+
+
+def check_list_exposure(run_dir: Path, record: dict[str, Any], task: str) -> None:
+    """A ranking task's item exposure, from its saved top-K lists and catalogue."""
+    lists, meta, k = read_lists(run_dir / "predictions" / record["predictions"][task])
+    counts = dict(zip(meta["catalogue"], meta["train_counts"], strict=True))
+    listed = [int(item) for top in lists["top"] for item in top.split()[:k]]
+    exposure = [listed.count(item) for item in counts]
+    by_popularity = sorted(counts, key=lambda item: (-counts[item], item))
+    tail = set(by_popularity[math.ceil(meta["head_share"] * len(counts)) :])
+    figures = record["fairness"]["item-exposure"][task]
+    assert figures["source"] == "ranked lists" and figures["headline"] is True
+    assert figures["k"] == k and figures["recommendations"] == len(listed)
+    assert figures["coverage"] == pytest.approx(len(set(listed)) / len(counts))
+    assert figures["gini_exposure"] == pytest.approx(_gini(exposure), rel=1e-9)
+    mean_count = sum(counts.values()) / len(counts)
+    lift = sum(counts[i] for i in listed) / len(listed) / mean_count
+    assert figures["popularity_lift"] == pytest.approx(lift)
+    assert figures["tail_share"] == pytest.approx(sum(i in tail for i in listed) / len(listed))
 
 
 def test_validation_history_equals_a_recomputation_from_saved_predictions(
