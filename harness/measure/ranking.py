@@ -41,6 +41,7 @@ import math
 import operator
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 
@@ -265,12 +266,13 @@ def pair_split(
     state = np.repeat(problem.state_rows, sizes)
     positions = np.concatenate(problem.candidates) if len(problem) else np.zeros(0, dtype=np.int64)
     user_text = np.asarray(list(evaluated.user_text), dtype=object)
+    # object arrays of str: a Sequence[str] to every reader, without copying 1M strings
     return DomainSplit(
         ids=np.arange(len(state), dtype=np.int64),
         user_ids=np.asarray(evaluated.user_ids, dtype=np.int64)[state],
         item_ids=catalogue.item_ids[positions],
-        user_text=user_text[state],
-        item_text=catalogue.texts[positions],
+        user_text=cast("Sequence[str]", user_text[state]),
+        item_text=cast("Sequence[str]", catalogue.texts[positions]),
         labels={},
         sensitive={},
     )
@@ -436,24 +438,34 @@ def per_user(predictions: TaskPredictions, family: str, k: int) -> np.ndarray:
     hit = hits(predictions)[:, :k].astype(np.float64)
     n_relevant = (predictions.y_true >= 0).sum(axis=1).astype(np.float64)
     found = hit.sum(axis=1)
+    values: np.ndarray
     if family == "hr":
-        return (found > 0).astype(np.float64)
-    if family == "recall":
-        return found / np.maximum(n_relevant, 1.0)
-    if family == "precision":
-        return found / k
+        values = (found > 0).astype(np.float64)
+    elif family == "recall":
+        values = found / np.maximum(n_relevant, 1.0)
+    elif family == "precision":
+        values = found / k
+    elif family in ("ndcg", "mrr", "map"):
+        values = _positional(hit, n_relevant, family, k)
+    else:
+        raise ValueError(f"unknown ranking figure '{family}'")
+    return np.asarray(values, dtype=np.float64)
+
+
+def _positional(hit: np.ndarray, n_relevant: np.ndarray, family: str, k: int) -> np.ndarray:
     discounts = 1.0 / np.log2(np.arange(2, hit.shape[1] + 2))
     if family == "ndcg":
         ideal_count = np.minimum(n_relevant, k).astype(np.int64)
         ideal = np.concatenate([[0.0], np.cumsum(1.0 / np.log2(np.arange(2, k + 2)))])
-        return (hit * discounts).sum(axis=1) / np.maximum(ideal[ideal_count], 1e-12)
+        out: np.ndarray = (hit * discounts).sum(axis=1) / np.maximum(ideal[ideal_count], 1e-12)
+        return out
     if family == "mrr":
         first = np.where(hit.any(axis=1), hit.argmax(axis=1) + 1, 0)
-        return np.where(first > 0, 1.0 / np.maximum(first, 1), 0.0)
-    if family == "map":
-        precision_at = np.cumsum(hit, axis=1) / np.arange(1, hit.shape[1] + 1)
-        return (precision_at * hit).sum(axis=1) / np.maximum(np.minimum(n_relevant, k), 1.0)
-    raise ValueError(f"unknown ranking figure '{family}'")
+        out = np.where(first > 0, 1.0 / np.maximum(first, 1), 0.0)
+        return out
+    precision_at = np.cumsum(hit, axis=1) / np.arange(1, hit.shape[1] + 1)
+    out = (precision_at * hit).sum(axis=1) / np.maximum(np.minimum(n_relevant, k), 1.0)
+    return out
 
 
 def item_side(predictions: TaskPredictions, family: str, k: int) -> float:

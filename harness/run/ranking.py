@@ -85,10 +85,10 @@ def ranking_setup(combination: Combination, cache: SweepCache, data: DomainData)
     seed = combination.seed
     key = (id(data), seed, json.dumps(config.model_dump(mode="json"), sort_keys=True))
     found = cache.rankings.get(key)
-    if found is not None:
+    if isinstance(found, RankingSetup):
         return found
     catalogue = ranking.catalogue_of(data)
-    common = {"domain": combination.domain.name, "seed": seed, "relevance": config.relevance}
+    domain, relevance = combination.domain.name, config.relevance
     setup = RankingSetup(
         config=config,
         catalogue=catalogue,
@@ -100,7 +100,9 @@ def ranking_setup(combination: Combination, cache: SweepCache, data: DomainData)
             negatives=config.validation_negatives,
             sampling=config.sampling,
             ks=config.k,
-            **common,
+            domain=domain,
+            seed=seed,
+            relevance=relevance,
         ),
         test=ranking.ranking_problem(
             data,
@@ -110,7 +112,9 @@ def ranking_setup(combination: Combination, cache: SweepCache, data: DomainData)
             negatives=config.negatives,
             sampling=config.sampling,
             ks=config.k,
-            **common,
+            domain=domain,
+            seed=seed,
+            relevance=relevance,
         ),
     )
     cache.rankings[key] = setup
