@@ -327,6 +327,8 @@ def ranking_group_gap(
         reason = labels if isinstance(labels, str) else "the task has no ranking info"
         return {"applicable": False, "reason": f"'{attribute}': {reason}"}
     known = np.flatnonzero(labels != "")
+    if len(known) == 0:
+        return {"applicable": False, "reason": f"'{attribute}': no ranked user has test rows"}
     ranked = predictions.take(known)
     users = replace(context, user_ids=np.asarray(ranked.user_ids))  # a row is a user
     figures = {}
