@@ -574,6 +574,9 @@ def _latency_section(overview: Mapping[str, Any]) -> str:
     if ok:
         p50 = {(row["combination"], row["batch_size"]): row["p50"] for row in latency}
         headers = ["combination"] + [f"p50 ms bs {size}" for size in sizes]
+        ranks = any(c["efficiency"].get("ranking") for c in ok)
+        if ranks:
+            headers.append("ranking ms/user")
         headers += [
             "train samples/s",
             "infer samples/s",
@@ -591,6 +594,11 @@ def _latency_section(overview: Mapping[str, Any]) -> str:
                 [
                     c["label"],
                     *(_value(p50.get((c["id"], size)), 3) for size in sizes),
+                    *(
+                        [_value((efficiency.get("ranking") or {}).get("ms_per_user"), 2)]
+                        if ranks
+                        else []
+                    ),
                     _value(efficiency.get("train_samples_per_s"), 1),
                     _value(efficiency.get("inference_samples_per_s"), 1),
                     _compact(efficiency.get("params")),

@@ -105,6 +105,7 @@ def render_markdown(document: Mapping[str, Any], run_dir: Path | None = None) ->
         sizes = sorted(
             {size for r in ok for size in r["efficiency"].get("latency_ms", {})}, key=int
         )
+        ranks = any(r["efficiency"].get("ranking") for r in ok)
         lines += _table(
             [
                 "backbone",
@@ -113,6 +114,7 @@ def render_markdown(document: Mapping[str, Any], run_dir: Path | None = None) ->
                 "domain",
                 "seed",
                 *(f"latency p50 / p95 ms (bs {size})" for size in sizes),
+                *(["ranking ms/user"] if ranks else []),
                 "train samples/s",
                 "infer samples/s",
                 "params",
@@ -131,6 +133,7 @@ def render_markdown(document: Mapping[str, Any], run_dir: Path | None = None) ->
                     r["domain"],
                     str(r["seed"]),
                     *(_latency_cell(r, size) for size in sizes),
+                    *([_ranking_cell(r)] if ranks else []),
                     number(r["efficiency"].get("train_samples_per_s"), 1),
                     number(r["efficiency"].get("inference_samples_per_s"), 1),
                     compact(r["efficiency"].get("params")),
@@ -309,6 +312,14 @@ def _tradeoff_lines(document: Mapping[str, Any]) -> list[str]:
             ],
         )
     return lines
+
+
+def _ranking_cell(record: Mapping[str, Any]) -> str:
+    """Wall time to rank every test user's candidates, per user (and the candidate count)."""
+    entry = record["efficiency"].get("ranking")
+    if not entry:
+        return "-"
+    return f"{number(entry['ms_per_user'], 2)} ({compact(entry['candidate_pairs'])} pairs)"
 
 
 def _latency_cell(record: Mapping[str, Any], size: str) -> str:

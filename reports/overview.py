@@ -174,6 +174,7 @@ def _combination(
                 "peak_memory_mb",
                 "cuda_peak_memory_mb",
                 "mfu",
+                "ranking",
             )
         },
         "transfer": record.get("transfer"),

@@ -180,3 +180,18 @@ def test_full_protocol_ranks_the_catalogue_minus_seen_items(tmp_path: Path) -> N
     counts = [[row["n_candidates"] for row in rows] for rows in tables.values()]
     assert counts[0] == counts[1]
     assert records["id-embedding"]["tasks"]["next-item"]["ranking"]["protocol"] == "full"
+
+
+def test_reports_show_the_ranking_cost_per_user(sampled: dict[str, Any]) -> None:
+    from mtrec.reports.markdown import render_markdown
+
+    document = json.loads((sampled["dir"] / "results.json").read_text(encoding="utf-8"))
+    text = render_markdown(document, sampled["dir"])
+    assert "ranking ms/user" in text
+    for record in sampled["records"]:
+        cost = record["efficiency"]["ranking"]
+        assert cost["users"] == record["tasks"]["next-item"]["n_test"]
+        assert cost["ms_per_user"] == pytest.approx(1000 * cost["seconds"] / cost["users"])
+        assert cost["candidate_pairs"] == sum(
+            len(row["candidates"].split()) for row in _lists(sampled, record)
+        )
