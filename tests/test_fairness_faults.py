@@ -83,8 +83,8 @@ def test_combinations_stay_ok(sweep: SweepResult) -> None:
     validate_results(document)
     for record in document["records"]:
         assert record["status"] == "ok", record["error"]
-        assert set(record["metrics"]) == {"category", "rating", "click"}
-        assert "click" in record["fairness"]["group-gap"]
+        assert set(record["metrics"]) == {"category", "rating", "click", "next-item"}
+        assert {"click", "next-item"} <= set(record["fairness"]["group-gap"])
 
 
 def test_a_raising_metric_records_its_reason(sweep: SweepResult) -> None:
