@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -138,8 +139,9 @@ def execute(args: argparse.Namespace, host: HostFactory) -> int:
     from mtrec.config import load_suite
     from mtrec.reports import print_summary, write_reports
     from mtrec.reports.leaderboard import print_run_leaderboard
+    from mtrec.run.phases import process_age_seconds
     from mtrec.run.progress import RichReporter
-    from mtrec.run.runner import default_run_dir, run_sweep
+    from mtrec.run.runner import default_run_dir, note_reports_time, run_sweep
     from mtrec.run.threads import apply_threads
 
     suite = narrow(load_suite(args.suite), args)
@@ -149,12 +151,20 @@ def execute(args: argparse.Namespace, host: HostFactory) -> int:
     console = Console(stderr=True, quiet=args.quiet)
     with RichReporter(console) as reporter:
         result = run_sweep(
-            suite, plugin_host, out, device=args.device, reporter=reporter, **sweep_options(args)
+            suite,
+            plugin_host,
+            out,
+            device=args.device,
+            reporter=reporter,
+            startup_s=process_age_seconds(),
+            **sweep_options(args),
         )
+    reports_started = time.perf_counter()
     report_path, html_path = write_reports(result.document, out)
     # The comparison view first, then one row per record.
     print_run_leaderboard(result.document, out, Console(quiet=args.quiet))
     print_summary(result.document, Console(quiet=args.quiet))
+    note_reports_time(result.document, out, time.perf_counter() - reports_started)
     for line in failure_summary(result):
         console.print(line, markup=False, highlight=False)
     if args.quiet and result.failed:

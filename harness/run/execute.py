@@ -8,7 +8,6 @@ record with the reason (:mod:`mtrec.run.failures`); a full disk stops the sweep.
 from __future__ import annotations
 
 import gc
-import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -28,6 +27,7 @@ from mtrec.run.faults import (
     storage_fault,
 )
 from mtrec.run.fingerprint import combination_fingerprint
+from mtrec.run.phases import model_work_share, phase_clock
 from mtrec.run.sweep_cache import SweepCache
 from mtrec.store.results import now
 
@@ -79,11 +79,44 @@ def execute(
     ``oom_retry`` an out-of-memory is retried once at half the batch
     sizes (the record's ``oom_retry`` says so). ``collect`` frees the combination's model
     before returning (a full garbage collection: worth it only if the process goes on).
+    The record's wall time is split into phases (``efficiency.time_breakdown``,
+    :mod:`mtrec.run.phases`), a failed record's up to its failure.
     """
+    with phase_clock() as clock:
+        record = _executed(
+            combination,
+            host,
+            cache,
+            device=device,
+            run_dir=run_dir,
+            fairness_metrics=fairness_metrics,
+            oom_retry=oom_retry,
+            on_epoch=on_epoch,
+            collect=collect,
+        )
+    breakdown = clock.breakdown()
+    record["duration_s"] = clock.wall_seconds
+    record["efficiency"]["time_breakdown"] = breakdown
+    record["efficiency"]["model_work_share"] = model_work_share(breakdown, clock.wall_seconds)
+    return record
+
+
+def _executed(
+    combination: Combination,
+    host: PluginHost,
+    cache: SweepCache,
+    *,
+    device: torch.device,
+    run_dir: Path,
+    fairness_metrics: list[str] | None,
+    oom_retry: bool,
+    on_epoch: Callable[[int, float, float], None] | None,
+    collect: bool,
+) -> dict[str, Any]:
+    """:func:`execute` inside the record's phase clock."""
     key = combination.key
     record = new_record(combination)
     config = record["config"]
-    started = time.perf_counter()
     attempt = combination
     try:
         host.before_combination(key, config)
@@ -129,7 +162,6 @@ def execute(
         record["error"] = plugin_exit_reason(exc)
         host.on_combination_error(key, config, exc)
     record["finished"] = now()
-    record["duration_s"] = time.perf_counter() - started
     if collect:
         gc.collect()  # the combination's model is garbage now; free it before the next one
     return record

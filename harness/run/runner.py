@@ -30,6 +30,7 @@ from mtrec.run.executors import executor_for
 from mtrec.run.explain import check_explain
 from mtrec.run.faults import describe_storage_fault, storage_fault, user_signals
 from mtrec.run.matrix import check_suite
+from mtrec.run.phases import sweep_timing, with_reports_time
 from mtrec.run.resume import (
     ResumeCheck,
     continued_document,
@@ -166,6 +167,7 @@ def run_sweep(
     executor: str = "local",
     shard: Shard | None = None,
     force: bool = False,
+    startup_s: float | None = None,
 ) -> SweepResult:
     """Run every combination of ``suite`` (or of its ``shard``) into the run folder ``out``.
 
@@ -175,11 +177,14 @@ def run_sweep(
     its prediction files still on disk) is copied in instead of run again; either only when
     the record's code and data fingerprints match the combination's now. ``out`` is claimed
     for the run (:mod:`mtrec.run.run_folder`); ``force`` lets it hold files mtrec did not write.
+    ``startup_s``: what the process took before this call (``mtrec run``: interpreter,
+    imports, suite and plugins), for results.json's ``timing`` block.
 
     Raises :class:`StorageError` when the run folder or the store cannot be written any more
     (what finished is recorded), ``KeyboardInterrupt`` on Ctrl-C and
     :class:`SweepTerminated` on SIGTERM.
     """
+    entered = time.perf_counter()
     combinations = check_suite(suite, host.registries)
     resolved = resolve_device(device)
     continuing = resume and (out / "results.json").is_file()
@@ -214,6 +219,7 @@ def run_sweep(
             run_executor=run_executor,
             shard=shard_block,
             new_folder=new_folder,
+            clock=(entered, startup_s),
         )
 
 
@@ -233,6 +239,7 @@ def _sweep(
     run_executor: Executor,
     shard: dict[str, int] | None,
     new_folder: bool,
+    clock: tuple[float, float | None],
 ) -> SweepResult:
     """:func:`run_sweep` once the folder is claimed."""
     (out / "predictions").mkdir(exist_ok=True)
@@ -310,6 +317,13 @@ def _sweep(
         ablations = input_ablations(document, out)
         if ablations:  # records differing only in their input options
             document["ablations"] = ablations
+        entered, startup_s = clock
+        ran = set(events.ran)
+        document["timing"] = sweep_timing(
+            [r for r in document["records"] if r["key"] in ran],
+            sweep_seconds=time.perf_counter() - entered,
+            startup_seconds=startup_s,
+        )
         document["finished"] = now()
         events.write()
         if store is not None:
@@ -321,6 +335,15 @@ def _sweep(
             raise
         raise events.stopped_by(StorageError(_storage_text(exc))) from exc
     return SweepResult(run_dir=out, document=document, cache=cache, ran=events.ran, resumed=resumed)
+
+
+def note_reports_time(document: dict[str, Any], out: Path, seconds: float) -> None:
+    """Add the reports' ``seconds`` to a finished sweep's ``timing`` block and rewrite its
+    results.json (the reports are written after it, so they cannot show their own time)."""
+    if "timing" not in document:
+        return
+    document["timing"] = with_reports_time(document["timing"], seconds)
+    write_json_atomic(out / "results.json", document)
 
 
 def _storage_text(exc: BaseException) -> str:
