@@ -37,6 +37,7 @@ from mtrec.model.strategies import ServingPath, accepts_segments, prepare
 from mtrec.model.training import TrainResult, Validation, train
 from mtrec.model.weighting import LossWeighting
 from mtrec.plugin_host import PluginHost
+from mtrec.run.phases import phase
 from mtrec.run.plugin_calls import call_plugin, check_head_set, load_domain
 from mtrec.run.ranking import (
     PAIR_SPLITS,
@@ -216,7 +217,7 @@ def _offset(on_epoch: EpochCallback | None, done: int) -> EpochCallback | None:
 def _tested(trained: _Trained, config: TrainingConfig, device: torch.device) -> Fit:
     """The chosen model's test predictions: the one place a variant's test split is read."""
     ranking_cost = None
-    with track_memory(device) as inference_memory:
+    with track_memory(device) as inference_memory, phase("test"):
         test_run = predict(
             trained.model,
             trained.test_enc,
@@ -291,13 +292,14 @@ def _train_variant(
     family = backbone_spec.family
     loaded: LoadedBackbone | None = None
     if family is not Family.TRIVIAL:
-        loaded = call_plugin(
-            host,
-            "backbones",
-            backbone_spec.name,
-            backbone_spec.load,
-            **combination.backbone.options,
-        )
+        with phase("load"):
+            loaded = call_plugin(
+                host,
+                "backbones",
+                backbone_spec.name,
+                backbone_spec.load,
+                **combination.backbone.options,
+            )
         if not isinstance(loaded, LoadedBackbone):
             provider = host.provider_of("backbones", backbone_spec.name)
             raise CombinationError(
@@ -341,7 +343,8 @@ def _train_variant(
         segments = family is Family.ENCODER and accepts_segments(loaded.model)
 
         def encoded_splits(split_name: str, split: DomainSplit) -> EncodedSplit:
-            return cache.tokens.get(split, tokenizer, config.max_length, segments=segments)
+            with phase("tokenise"):
+                return cache.tokens.get(split, tokenizer, config.max_length, segments=segments)
 
     prepared = prepare(
         family=family,
@@ -373,7 +376,8 @@ def _train_variant(
     )
     # Counted before any compilation: the count depends on the architecture and the test
     # batch, not on the weights.
-    flops = flops_per_sample(model, test_enc, device) if count_flops else None
+    with phase("flops"):
+        flops = flops_per_sample(model, test_enc, device) if count_flops else None
     if config.compile:
         model.encoder = torch.compile(model.encoder)  # type: ignore[assignment]
     heads = model.head_specs()
@@ -492,43 +496,45 @@ def _train_on(
         val_reference.update(popularity_scores(ranking[0], "validation", ranked_tasks))
 
     def validate() -> Validation:
-        run = predict(
-            model,
-            val_enc,
-            batch_size=config.eval_batch_size,
-            device=device,
-            precision=config.precision,
-        )
-        tasks = dict(run.tasks)
-        if ranking is not None:
-            setup, pairs = ranking
-            val_pairs = pairs[PAIR_SPLITS["validation"]]
-            tasks.update(
-                ranked(
-                    model,
-                    val_pairs,
-                    setup,
-                    "validation",
-                    ranked_tasks,
-                    batch_size=pair_batch_size(val_pairs, config.eval_batch_size),
-                    device=device,
-                    precision=config.precision,
-                ).tasks
+        with phase("validation"):
+            run = predict(
+                model,
+                val_enc,
+                batch_size=config.eval_batch_size,
+                device=device,
+                precision=config.precision,
             )
-        if validation_runs is not None:  # kept for the prediction files
-            validation_runs.append(tasks)
-        return validation_score(score_tasks(tasks), val_reference, tasks)
+            tasks = dict(run.tasks)
+            if ranking is not None:
+                setup, pairs = ranking
+                val_pairs = pairs[PAIR_SPLITS["validation"]]
+                tasks.update(
+                    ranked(
+                        model,
+                        val_pairs,
+                        setup,
+                        "validation",
+                        ranked_tasks,
+                        batch_size=pair_batch_size(val_pairs, config.eval_batch_size),
+                        device=device,
+                        precision=config.precision,
+                    ).tasks
+                )
+            if validation_runs is not None:  # kept for the prediction files
+                validation_runs.append(tasks)
+            return validation_score(score_tasks(tasks), val_reference, tasks)
 
-    return train(
-        model,
-        train_enc,
-        validate,
-        config,
-        device=device,
-        seed=seed,
-        on_epoch=on_epoch,
-        weighting=weighting,
-    )
+    with phase("train"):
+        return train(
+            model,
+            train_enc,
+            validate,
+            config,
+            device=device,
+            seed=seed,
+            on_epoch=on_epoch,
+            weighting=weighting,
+        )
 
 
 def _source_stage(
@@ -560,7 +566,8 @@ def _source_stage(
     )
     done: list[dict[str, Any]] = []
     for index, source in enumerate(transfer.sources):
-        data = load_domain(source.name, source.options, combination, host, cache)
+        with phase("load"):
+            data = load_domain(source.name, source.options, combination, host, cache)
         head_set = registries.head_sets.get(source.head_set)
         check_head_set(head_set, data, source.name)
         dropped = ranking_tasks(head_set)
