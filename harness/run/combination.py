@@ -31,6 +31,7 @@ from mtrec.plugin_host import PluginHost
 from mtrec.run.baselines import baseline_seeds, plain_variant_key, single_task_baselines
 from mtrec.run.explain import explain_combination
 from mtrec.run.fit import EpochCallback, fit_variant, trivial_scores
+from mtrec.run.phases import phase
 from mtrec.run.plugin_calls import check_head_set, load_domain
 from mtrec.run.ranking import popularity_scores
 from mtrec.run.record import fairness_results, measure_cost, selected_fairness
@@ -62,9 +63,10 @@ def run_combination(
     reason = backbone_spec.available()
     if reason:
         raise CombinationError(f"backbone '{backbone_spec.name}' is not available: {reason}")
-    data = load_domain(
-        combination.domain.name, combination.domain.options, combination, host, cache
-    )
+    with phase("load"):
+        data = load_domain(
+            combination.domain.name, combination.domain.options, combination, host, cache
+        )
     check_head_set(head_set, data, combination.domain.name)
 
     fit = fit_variant(
@@ -150,12 +152,14 @@ def run_combination(
     selected = selected_fairness(host, fairness_metrics)
     baselines: dict[str, list[TaskPredictions]] = {}
     if any("baselines" in spec.needs for spec in selected):
-        baselines = single_task_baselines(
-            combination, host, cache, data=data, head_set=head_set, device=device
+        with phase("baselines", whole=True):  # whole fits: their training is not ours
+            baselines = single_task_baselines(
+                combination, host, cache, data=data, head_set=head_set, device=device
+            )
+    with phase("fairness"):
+        fairness = fairness_results(
+            host, selected, combination, fit.test_run.tasks, data, metrics, baselines
         )
-    fairness = fairness_results(
-        host, selected, combination, fit.test_run.tasks, data, metrics, baselines
-    )
     baseline_files = {
         task: [
             f"{predictions_dir.name}/baselines/seed-{seed}/"
@@ -230,26 +234,28 @@ def run_combination(
     if baseline_files:
         record["baseline_predictions"] = baseline_files
     if combination.domain.transfer is not None:
-        record["transfer"] = transfer_gain(
-            combination,
-            host,
-            cache,
-            data=data,
-            head_set=head_set,
-            device=device,
-            stage=fit.transfer or {},
-            metrics=metrics,
-        )
+        with phase("baselines", whole=True):  # the target-alone reference: a fit of its own
+            record["transfer"] = transfer_gain(
+                combination,
+                host,
+                cache,
+                data=data,
+                head_set=head_set,
+                device=device,
+                stage=fit.transfer or {},
+                metrics=metrics,
+            )
     if combination.explain is not None:  # last: the model is still here, every figure taken
-        record["explanations"] = explain_combination(
-            combination,
-            host,
-            model=model,
-            test_split=data.test,
-            test_tokens=test_enc,
-            device=device,
-            predictions_dir=predictions_dir,
-        )
+        with phase("explain"):
+            record["explanations"] = explain_combination(
+                combination,
+                host,
+                model=model,
+                test_split=data.test,
+                test_tokens=test_enc,
+                device=device,
+                predictions_dir=predictions_dir,
+            )
     return record
 
 
