@@ -22,6 +22,7 @@ from mtrec.model.multitask import MultiTaskModel
 from mtrec.model.strategies import ServingPath
 from mtrec.model.training import TrainResult
 from mtrec.plugin_host import PluginHost
+from mtrec.run.phases import phase
 from mtrec.run.plugin_calls import call_plugin
 from mtrec.run.plugin_values import NotJsonError, json_value
 from mtrec.specs import (
@@ -54,12 +55,13 @@ def measure_cost(
     measure = combination.measure
 
     def latencies(served: MultiTaskModel, rows: Batchable) -> dict[str, Any]:
-        return {
-            str(size): measure_latency(
-                served, rows, size, measure, device, combination.training.precision
-            )
-            for size in measure.latency_batch_sizes
-        }
+        with phase("latency"):
+            return {
+                str(size): measure_latency(
+                    served, rows, size, measure, device, combination.training.precision
+                )
+                for size in measure.latency_batch_sizes
+            }
 
     latency = latencies(model, test_enc)
     cached_latency, cached_flops = None, None
@@ -67,7 +69,10 @@ def measure_cost(
         cached_latency, cached_flops = latency, flops
         with uncached(model, serving.encoder, device) as end_to_end:
             latency = latencies(end_to_end, serving.split)
-            flops = flops_per_sample(end_to_end, serving.split, device) if measure.flops else None
+            with phase("flops"):
+                flops = (
+                    flops_per_sample(end_to_end, serving.split, device) if measure.flops else None
+                )
     inference_rate = inference_samples / inference_seconds if inference_seconds else 0.0
     return {
         "latency_ms": latency,
