@@ -42,6 +42,7 @@ from mtrec.model.multitask import (
     pool,
 )
 from mtrec.model.training import autocast_for, effective_precision
+from mtrec.run.phases import phase
 from mtrec.specs import DomainSplit, Family, LoadedBackbone, Pooling
 
 SPLITS = ("train", "validation", "test")
@@ -382,7 +383,8 @@ def _frozen(
     if missing:
         started = time.perf_counter()
         loaded.model.to(device)
-        vectors = encode_texts(loaded, pooling, missing, max_length, device, precision)
+        with phase("encode"):
+            vectors = encode_texts(loaded, pooling, missing, max_length, device, precision)
         table.update(zip(missing, vectors, strict=True))
         features.encodings += len(missing)
         features.seconds += time.perf_counter() - started
