@@ -27,6 +27,7 @@ from mtrec.reports.leaderboard import leaderboard_html
 from mtrec.reports.overview import build_overview, finite
 from mtrec.reports.plots import text
 from mtrec.reports.summary import compact, is_ranking, number, reference_name, shown_metrics
+from mtrec.reports.timing import html_section as time_section
 from mtrec.store.leaderboard import build_leaderboard, source_of
 
 
@@ -40,15 +41,20 @@ def render_html(document: Mapping[str, Any], run_dir: Path | None = None) -> str
         build_overview(document),
         leaderboard=board,
         explanations=explanation_section(document, run_dir),
+        timing=time_section(document),
     )
 
 
 def render_overview_html(
-    overview: Mapping[str, Any], leaderboard: str | None = None, explanations: str | None = None
+    overview: Mapping[str, Any],
+    leaderboard: str | None = None,
+    explanations: str | None = None,
+    timing: str | None = None,
 ) -> str:
     """The HTML report from an overview built by ``mtrec.reports.overview.build_overview``;
     ``leaderboard``: the leaderboard section's HTML (:mod:`mtrec.reports.leaderboard`);
-    ``explanations``: the Explanations section's (:mod:`mtrec.reports.explanations`)."""
+    ``explanations``: the Explanations section's (:mod:`mtrec.reports.explanations`);
+    ``timing``: the "Where the time went" section's (:mod:`mtrec.reports.timing`)."""
     run = overview["run"]
     title = f"mtrec report: {run.get('suite') or '?'}"
     sections = [
@@ -65,6 +71,7 @@ def render_overview_html(
         ("group-fairness", "Group fairness", _group_section(overview)),
         ("latency", "Latency and cost", _latency_section(overview)),
         *([("explanations", "Explanations", explanations)] if explanations else []),
+        *([("time", "Where the time went", timing)] if timing else []),
         ("failures", "Failed combinations", _failures_section(overview)),
     ]
     nav = " ".join(f'<a href="#{anchor}">{text(name)}</a>' for anchor, name, _ in sections)

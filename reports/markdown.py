@@ -24,6 +24,7 @@ from mtrec.reports.summary import (
     task_types,
 )
 from mtrec.reports.text import markdown_cell
+from mtrec.reports.timing import markdown_lines as time_lines
 from mtrec.run.plugin_values import metric_result
 from mtrec.store.leaderboard import build_leaderboard, source_of
 from mtrec.store.results_reader import unfinished
@@ -153,6 +154,7 @@ def render_markdown(document: Mapping[str, Any], run_dir: Path | None = None) ->
         lines += ablation_lines(document)
         lines += scene_lines(ok)  # each task per context value (context-gap)
         lines += explanation_lines(document, run_dir)
+    lines += time_lines(document)  # where the sweep's time went
     if failed:
         lines += ["", "## Failed combinations", ""]
         lines += _table(

@@ -28,6 +28,7 @@ from mtrec.reports.summary import (
     task_types,
 )
 from mtrec.reports.text import terminal_markup
+from mtrec.reports.timing import terminal_table as time_table
 
 IDENTITY = (
     ("backbone", "backbone"),
@@ -64,6 +65,9 @@ def print_summary(document: Mapping[str, Any], console: Console) -> None:
     ablation = ablation_table(document)  # records differing only in their input options
     if ablation is not None:
         console.print(ablation)
+    timing = time_table(document)  # where the sweep's time went
+    if timing is not None:
+        print_fitted(console, timing, keep=1)
 
 
 def _accuracy_table(
