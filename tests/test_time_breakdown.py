@@ -58,7 +58,7 @@ class FakeTime:
 @pytest.fixture
 def fake_time(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeTime]:
     clock = FakeTime()
-    monkeypatch.setattr(phases.time, "perf_counter", clock)
+    monkeypatch.setattr("mtrec.run.phases.time.perf_counter", clock)
     yield clock
 
 
