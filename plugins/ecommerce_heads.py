@@ -3,8 +3,9 @@
 ``ecommerce-seed``: the seed recipe's three heads, item category classification
 (cross-entropy), rating regression (MSE) and click prediction (BCE), plus ``next-item``, a
 ranking head (each test user's candidates ranked; see ``mtrec.measure.ranking``).
-``ecommerce-engagement``: rating and click only, the pair a planted task conflict pulls apart,
-plus ``next-item``. The label fields match what e-commerce domains provide; the ranking head
+``ecommerce-engagement``: rating and click only, the pair a planted task conflict pulls apart
+(no ranking head: a third task through the conflict's narrow shared tower would change what
+the pair measures). The label fields match what e-commerce domains provide; the ranking head
 reads the relevance column the harness derives from the suite's ``evaluation.ranking``.
 """
 
@@ -34,8 +35,8 @@ def mtrec_register_head_sets() -> list[HeadSetSpec]:
         ),
         HeadSetSpec(
             name="ecommerce-engagement",
-            heads=(RATING, CLICK, NEXT_ITEM),
+            heads=(RATING, CLICK),
             architecture="shared-bottom",
-            description="rating (MSE) + click (BCE) + next-item (ranking), hard parameter sharing",
+            description="rating (MSE) + click (BCE), hard parameter sharing",
         ),
     ]

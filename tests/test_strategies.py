@@ -146,11 +146,13 @@ def test_architecture_weighting_and_training_options_are_recorded(tmp_path: Path
     assert training["architecture"] == "mmoe"
     assert training["loss_weighting"] == "dwa"
     assert training["precision"] == "fp32"
-    assert set(training["gate_weights"]) == {"category", "rating", "click"}
+    tasks = {"category", "rating", "click", "next-item"}
+    assert set(training["gate_weights"]) == tasks
     assert all(len(w) == 3 for w in training["gate_weights"].values())
-    assert set(training["history"][0]["task_weights"]) == {"category", "rating", "click"}
-    # 160 training rows, batch 16, two batches per step: 5 steps per epoch.
-    assert training["steps"] == 10
+    assert set(training["history"][0]["task_weights"]) == tasks
+    # 160 training rows plus next-item's 4 sampled negatives each (800), batch 16, two
+    # batches per step: 25 steps per epoch.
+    assert training["steps"] == 50
 
 
 @pytest.mark.parametrize(

@@ -46,8 +46,9 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> SweepResult:
 
 def test_baselines_are_trained_once_per_key_across_head_sets(shared: SweepResult) -> None:
     assert not shared.failed, shared.failed
-    # 2 backbones x 3 distinct tasks x 2 seeds; the 2-task head set reuses rating and click
-    assert shared.cache.baseline_trainings == 2 * 3 * 2
+    # 2 backbones x 4 distinct tasks (next-item among them) x 2 seeds; the 2-task head set
+    # reuses rating and click
+    assert shared.cache.baseline_trainings == 2 * 4 * 2
     by_cell = {(r["backbone"], r["head_set"]): r for r in shared.document["records"]}
     for backbone in ("id-embedding", "tiny-bert"):
         seed = by_cell[(backbone, "ecommerce-seed")]["fairness"]["subtask-gain"]["tasks"]
@@ -72,6 +73,20 @@ def _column(path: Path, name: str) -> np.ndarray:
 
 
 def _primary(path: Path, metric: str) -> float:
+    if metric.startswith("ndcg@"):  # a ranking task's lists: mean binary-gain NDCG over users
+        k = int(metric.removeprefix("ndcg@"))
+        with open(path, newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+        values = []
+        for row in rows:
+            relevant = set(row["relevant"].split())
+            dcg = sum(
+                1 / math.log2(i + 2)
+                for i, item in enumerate(row["top"].split()[:k])
+                if item in relevant
+            )
+            values.append(dcg / sum(1 / math.log2(i + 2) for i in range(min(len(relevant), k))))
+        return float(np.mean(values))
     y_true = _column(path, "y_true")
     if metric == "auc":
         return float(skm.roc_auc_score(y_true, _column(path, "score")))
