@@ -81,7 +81,9 @@ def damaged(
     shutil.copytree(clean[0], cache)
     tokens = sorted((cache / "tokens").glob("*.npz"))
     outcomes = sorted((cache / "outcomes").glob("*.npz"))
-    assert len(tokens) == 3 and len(outcomes) == 3  # train/validation/test; three baselines
+    # train/validation/test, the training rows with next-item's sampled negatives and its
+    # rank:validation/rank:test candidate pairs; four baselines
+    assert len(tokens) == 6 and len(outcomes) == 4
     return cache, tokens, outcomes
 
 
