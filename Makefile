@@ -48,8 +48,14 @@ unit: dev browser
 
 test: lint typecheck unit
 
-# Ratios against plain torch measured in the same run; printed and saved to .benchmarks/.
-bench: dev
+# The tools the benchmarks compare against (sentence-transformers), for them only.
+$(BIN)/.bench-installed: $(BIN)/.dev-installed
+	$(PIP) install --quiet -c $(CONSTRAINTS) -e ".[bench]"
+	touch $@
+
+# Ratios against plain torch and sentence-transformers measured in the same run; printed and
+# saved to .benchmarks/.
+bench: $(BIN)/.bench-installed
 	$(BIN)/python -m pytest benchmarks --benchmark-autosave
 
 # Against the latest saved `make bench` run: fail when any benchmark's mean is 10% slower.
