@@ -304,3 +304,23 @@ def test_a_run_without_timing_has_no_time_section(sweep: tuple[Path, dict[str, A
         del record["efficiency"]["time_breakdown"]
     assert "Where the time went" not in render_markdown(older)
     assert 'data-table="time"' not in render_html(older)
+
+
+def test_mtrec_run_records_its_start_up_and_its_reports(cli: Any, tmp_path: Path) -> None:
+    suite = tmp_path / "s.yaml"
+    suite.write_text(
+        "name: t\nbackbones: [trivial]\nhead_sets: [ecommerce-seed]\n"
+        "domains: [{name: synthetic-ecommerce, options: {n_interactions: 60}}]\n"
+        "training: {epochs: 1}\nfairness_metrics: []\n"
+        "measure: {latency_batch_sizes: [1], latency_min_repeats: 1, latency_min_seconds: 0}\n"
+    )
+    result = cli("run", str(suite), "--out", str(tmp_path / "run"), "--quiet")
+    assert result.returncode == 0, result.stderr
+    document = json.loads((tmp_path / "run" / "results.json").read_text(encoding="utf-8"))
+    timing = document["timing"]
+    assert timing["startup_s"] is None or timing["startup_s"] > 0  # None: no /proc here
+    assert timing["reports_s"] > 0
+    assert timing["wall_s"] == pytest.approx(
+        (timing["startup_s"] or 0.0) + timing["sweep_s"] + timing["reports_s"]
+    )
+    validate_results(document)
