@@ -22,7 +22,7 @@ from mtrec.run.phases import MODEL_WORK, PHASES
 
 # What each row holds, in the order shown.
 LABELS = {
-    "startup": "start-up (interpreter, imports, suite, plugins)",
+    "startup": "start-up (imports, suite, plugins)",
     "load": "loading backbones and domains",
     "tokenise": "tokenising (token cache)",
     "encode": "encoding (frozen feature cache)",
@@ -35,7 +35,7 @@ LABELS = {
     "fairness": "fairness metrics",
     "explain": "explanations",
     "other": "rest of the combinations (model building, files, scoring)",
-    "between": "sweep between combinations (checks, results.json, tradeoffs)",
+    "between": "between combinations (checks, results.json, tradeoffs)",
     "reports": "reports",
 }
 EXPLANATION = (

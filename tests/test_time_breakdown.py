@@ -272,7 +272,7 @@ def test_the_reports_show_where_the_time_went(
     rows = _time_rows(markdown)
     timing = document["timing"]
     assert rows["training steps"][0] == pytest.approx(timing["phases"]["train"], abs=0.05)
-    assert rows["start-up (interpreter, imports, suite, plugins)"][0] == pytest.approx(1.5)
+    assert rows["start-up (imports, suite, plugins)"][0] == pytest.approx(1.5)
     assert "explanations" not in rows  # took no time
     assert sum(share for _, share in rows.values()) == pytest.approx(100.0, abs=0.1 * len(rows))
     assert f"Model work: {100 * timing['model_work_share']:.1f}% of" in markdown
