@@ -30,7 +30,7 @@ from mtrec.specs import Pooling
 TEXTS = int(os.environ.get("MTREC_ENCODING_TEXTS", "2000"))
 ROUNDS = int(os.environ.get("MTREC_ENCODING_ROUNDS", "3"))
 MAX_LENGTH = 64  # the MovieLens suite's training.max_length
-ST_BATCH_SIZES = (32, 64)  # sentence-transformers' default, and the faster on CPU here
+ST_BATCH_SIZES = (32, 64)  # sentence-transformers' default and a larger one
 TARGET = 1.0
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
