@@ -432,7 +432,10 @@ def test_each_domain_declares_its_scene_and_head_set(theme: Theme) -> None:
     assert len(spec.context_fields) >= 2 and set(spec.context_fields) <= set(CONTEXT_FIELDS)
     assert spec.head_set is not None
     heads = host.registries.head_sets.get(spec.head_set).heads
-    assert [head.label_field for head in heads] == list(spec.label_fields)
+    row_level = [head for head in heads if head.task_type is not TaskType.RANKING]
+    assert [head.label_field for head in row_level] == list(spec.label_fields)
+    # and every built-in domain head set ranks (ecommerce-engagement is no domain's own)
+    assert [head.task for head in heads if head.task_type is TaskType.RANKING] == ["next-item"]
     data = spec.load(seed=0, n_interactions=200)
     assert data.context_fields == spec.context_fields
     for split in _splits(data):
