@@ -36,12 +36,12 @@ LABELS = {
     "explain": "explanations",
     "other": "rest of the combinations (model building, files, scoring)",
     "between": "between combinations (checks, results.json, tradeoffs)",
-    "reports": "reports",
 }
 EXPLANATION = (
     "Seconds per phase, summed over the combinations this run computed, and each phase's share "
     "of the total (the wall time when combinations run one at a time). Model work is "
-    "training steps, validation passes and test inference."
+    "training steps, validation passes and test inference. Writing the reports is not here "
+    "(results.json's timing.reports_s)."
 )
 
 
@@ -76,7 +76,8 @@ def time_summary(document: Mapping[str, Any]) -> TimeSummary | None:
         "startup": timing.get("startup_s"),
         **{name: phases.get(name) for name in PHASES},
         "between": timing.get("outside_records_s"),
-        "reports": timing.get("reports_s"),
+        # not "reports": a report cannot hold its own writing time, and `mtrec report`
+        # must render the same report the run wrote (results.json keeps timing.reports_s)
     }
     taken = {
         name: float(value)
