@@ -22,6 +22,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from mtrec.errors import (
+    CheckpointError,
     CombinationError,
     ConfigError,
     MtrecError,
@@ -110,6 +111,7 @@ if TYPE_CHECKING:
     )
     from mtrec.paths import cache_dir
     from mtrec.plugin_host import PluginHost
+    from mtrec.run.checkpoints import load_model
     from mtrec.run.execute import new_record
     from mtrec.run.executors import LocalExecutor, ProcessExecutor
     from mtrec.run.trackers import combination_name, epoch_scalars, record_params, record_scalars
@@ -142,6 +144,8 @@ _LAZY: dict[str, str] = {
     **dict.fromkeys(("LocalExecutor", "ProcessExecutor"), "mtrec.run.executors"),
     **dict.fromkeys(("HostRecipe", "WorkerTask", "run_task"), "mtrec.run.workers"),
     "new_record": "mtrec.run.execute",
+    # saved models (output.save_model): loaded back for use or for a next round
+    "load_model": "mtrec.run.checkpoints",
     # trackers and how the built-ins flatten a record
     **dict.fromkeys(
         (
@@ -224,6 +228,7 @@ __all__ = [
     "WEIGHTINGS",
     "ArchitectureSpec",
     "BackboneSpec",
+    "CheckpointError",
     "Clusters",
     "Combination",
     "CombinationError",
@@ -293,6 +298,7 @@ __all__ = [
     "hookimpl",
     "hookspec",
     "label_fields_from",
+    "load_model",
     "load_pretrained",
     "locate",
     "new_record",

@@ -259,6 +259,14 @@ class ExplainConfig(_Strict):
     seed: Seed = 0  # draws the rows and seeds the random reference
 
 
+class OutputConfig(_Strict):
+    """What a run writes beyond results and predictions (``output:``). Never part of a
+    combination's key: it changes no result, only what is kept of it."""
+
+    # each ok combination's chosen model, under RUN/models/KEY (docs/checkpoints.md)
+    save_model: StrictBool = False
+
+
 class BackboneEntry(_Strict):
     """A backbone in a suite, with optional per-backbone settings."""
 
@@ -371,6 +379,7 @@ class Suite(_Strict):
     explain: ExplainConfig | None = None  # None: no explanations (they cost extra passes)
     resources: ResourcesConfig = ResourcesConfig()  # per combination, for the ray executor
     oom_retry: bool = False  # on CUDA out-of-memory, retry once at half the batch sizes
+    output: OutputConfig = OutputConfig()  # what else a run writes: saved models
     source: Literal["builtin", "file"] = "file"
     path: str = ""  # where it was read from, for messages
 

@@ -29,6 +29,7 @@ from mtrec.config import (
     HeadSetEntry,
     InputConfig,
     MeasureConfig,
+    OutputConfig,
     RankingConfig,
     ResourcesConfig,
     TrainingConfig,
@@ -60,6 +61,8 @@ class Combination:
     explain: ExplainConfig | None = None
     # how ranking heads are evaluated; in the key only when not the default
     ranking: RankingConfig = dataclasses.field(default_factory=RankingConfig)
+    # what else is written (the saved model); never in the key: it changes no result
+    output: OutputConfig = dataclasses.field(default_factory=OutputConfig)
 
     def config(self) -> dict[str, Any]:
         """JSON-ready configuration; the key is a hash of exactly this."""

@@ -31,6 +31,12 @@ class UnknownNameError(UsageError):
     """A name no plugin registered; the message suggests close names and lists known ones."""
 
 
+class CheckpointError(UsageError):
+    """A saved model that cannot be loaded as it was saved: a missing or altered file, a
+    field missing, another mtrec major version, or a backbone that no longer loads the
+    weights it was trained on. The message names the file or the field."""
+
+
 class CombinationError(MtrecError):
     """One combination failed; recorded in results, never fatal to the sweep."""
 

@@ -29,6 +29,7 @@ from mtrec.model.architectures import expert_gates
 from mtrec.model.training import effective_precision
 from mtrec.plugin_host import PluginHost
 from mtrec.run.baselines import baseline_seeds, plain_variant_key, single_task_baselines
+from mtrec.run.checkpoints import MODELS, describe_fit, save_checkpoint
 from mtrec.run.explain import explain_combination
 from mtrec.run.fit import EpochCallback, fit_variant, trivial_scores
 from mtrec.run.phases import phase
@@ -256,6 +257,20 @@ def run_combination(
                 device=device,
                 predictions_dir=predictions_dir,
             )
+    if combination.output.save_model:  # last: a record that fails on the way saves nothing
+        run_dir = predictions_dir.parent.parent
+        record["model"] = save_checkpoint(
+            model,
+            run_dir / MODELS / combination.key,
+            description=describe_fit(
+                combination,
+                fit,
+                family=backbone_spec.family,
+                head_set=head_set,
+                label_fields=data.label_fields,
+            ),
+            relative_to=run_dir,
+        )
     return record
 
 

@@ -19,6 +19,7 @@ from mtrec.contracts import (
 from mtrec.errors import StorageError
 from mtrec.plugin_host import PluginHost
 from mtrec.run import combination as combination_module
+from mtrec.run.checkpoints import drop_saved_model
 from mtrec.run.failures import failure_reason, first_line, out_of_memory
 from mtrec.run.faults import (
     describe_storage_fault,
@@ -154,12 +155,14 @@ def _executed(
             raise StorageError(f"{describe_storage_fault(fault)} ({where})") from exc
         record["status"] = "failed"
         record["error"] = failure_reason(exc)
+        drop_saved_model(record, run_dir)  # only an ok record keeps its saved model
         host.on_combination_error(key, config, exc)
     except (KeyboardInterrupt, SystemExit) as exc:
         if stop_requested():
             raise  # the user's Ctrl-C: the sweep stops
         record["status"] = "failed"
         record["error"] = plugin_exit_reason(exc)
+        drop_saved_model(record, run_dir)
         host.on_combination_error(key, config, exc)
     record["finished"] = now()
     if collect:

@@ -54,6 +54,7 @@ def expand(suite: Suite, pairing: Mapping[str, str] | None = None) -> list[Combi
                 explain=suite.explain,
                 input=backbone.input or suite.input,
                 ranking=suite.evaluation.ranking,
+                output=suite.output,
             )
             combinations.setdefault(combination.key, combination)
     return list(combinations.values())

@@ -1,0 +1,277 @@
+"""Saved models (``output.save_model``): the files, their digests, and the same predictions
+from the model loaded back, for every strategy a checkpoint supports."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import importlib.util
+import json
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import numpy as np
+import pytest
+
+import mtrec
+from mtrec.config import parse_suite
+from mtrec.errors import CheckpointError
+from mtrec.plugin_host import PluginHost
+from mtrec.run.matrix import check_suite
+from mtrec.run.runner import SweepResult, run_sweep
+from mtrec.specs import DomainSplit
+from mtrec.store.results import validate_results
+
+SUITE = """
+name: checkpoints
+backbones:
+  - {name: tiny-bert, training: {lr: 0.001}}
+  - {name: tiny-bert, training: {lr: 0.001, strategy: top_k, top_k: 1}}
+  - {name: tiny-bert, training: {strategy: frozen, head_lr: 0.003}}
+  - {name: "hybrid:tiny-bert", training: {strategy: frozen, head_lr: 0.003}}
+  - {name: id-embedding, training: {lr: 0.01}}
+  - trivial
+head_sets: [ecommerce-seed]
+domains: [{name: synthetic-ecommerce, options: {n_interactions: 150}}]
+training: {epochs: 1, batch_size: 32}
+measure: {latency_min_repeats: 1, latency_min_seconds: 0.0, latency_batch_sizes: [4], flops: false}
+fairness: {baseline_seeds: 0, bootstrap_resamples: 0}
+fairness_metrics: []
+evaluation: {ranking: {negatives: 9, validation_negatives: 9, train_negatives: 1}}
+"""
+LORA = importlib.util.find_spec("peft") is not None  # the lora extra
+MATRIX = (
+    SUITE.replace(
+        "  - trivial\n",
+        "  - trivial\n  - {name: tiny-bert, training: {lr: 0.001, strategy: lora, lora_r: 2}}\n",
+    )
+    if LORA
+    else SUITE
+)
+SAVING = MATRIX + "output: {save_model: true}\n"
+# Absolute tolerance on reloaded predictions. The same weights over the same batches give the
+# same numbers; a frozen model reloads as its serving path, whose backbone encodes each batch's
+# texts instead of reading the run's feature table (other padding, same vectors to rounding).
+EXACT, SERVED = 0.0, 1e-5
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory: pytest.TempPathFactory) -> SweepResult:
+    suite = parse_suite(SAVING, origin="checkpoints.yaml", source="file")
+    out: Path = tmp_path_factory.mktemp("checkpoints") / "run"
+    return run_sweep(suite, PluginHost(), out, device="cpu")
+
+
+def record_of(sweep: SweepResult, backbone: str, strategy: str) -> dict[str, Any]:
+    records: list[dict[str, Any]] = sweep.document["records"]
+    (record,) = [
+        r
+        for r in records
+        if r["backbone"] == backbone and r["training"].get("strategy") == strategy
+    ]
+    return record
+
+
+def test_every_ok_combination_saves_its_model_with_its_digest(sweep: SweepResult) -> None:
+    assert [r["error"] for r in sweep.failed] == []
+    records = sweep.document["records"]
+    assert len(records) == 6 + LORA
+    for record in records:
+        entry = record["model"]
+        folder = sweep.run_dir / entry["path"]
+        assert entry["path"] == f"models/{record['key']}"
+        weights = folder / "model.safetensors"
+        assert hashlib.sha256(weights.read_bytes()).hexdigest() == entry["sha256"]
+        assert weights.stat().st_size == entry["bytes"]
+        saved = json.loads((folder / "checkpoint.json").read_text(encoding="utf-8"))
+        assert saved["weights"]["sha256"] == entry["sha256"]
+        assert saved["key"] == record["key"]
+        assert saved["mtrec"] == mtrec.__version__
+        assert saved["backbone"]["name"] == record["backbone"]
+        assert [h["task"] for h in saved["heads"]] == list(record["tasks"])
+    # Nothing half-written is left beside the checkpoints.
+    assert sorted(p.name for p in (sweep.run_dir / "models").iterdir()) == sorted(
+        r["key"] for r in records
+    )
+    validate_results(sweep.document)
+    broken = json.loads(json.dumps(sweep.document))
+    broken["records"][0]["model"]["sha256"] = "not a digest"
+    with pytest.raises(jsonschema.ValidationError):
+        validate_results(broken)
+
+
+def test_a_frozen_checkpoint_holds_the_heads_not_the_backbone(sweep: SweepResult) -> None:
+    from safetensors import safe_open
+
+    frozen = record_of(sweep, "tiny-bert", "frozen")
+    full = record_of(sweep, "tiny-bert", "full")
+    with safe_open(str(sweep.run_dir / frozen["model"]["path"] / "model.safetensors"), "pt") as f:
+        names = list(f.keys())
+    assert names and not any(name.startswith("encoder.") for name in names)
+    assert frozen["model"]["bytes"] < full["model"]["bytes"] / 20
+    saved = json.loads(
+        (sweep.run_dir / frozen["model"]["path"] / "checkpoint.json").read_text(encoding="utf-8")
+    )
+    assert len(saved["backbone"]["frozen_sha256"]) == 64
+
+
+def read_predictions(path: Path) -> dict[str, np.ndarray]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    columns: dict[str, np.ndarray] = {}
+    for column in ("id", "y_pred", "score"):
+        if column in rows[0]:
+            columns[column] = np.array(
+                [[float(value) for value in row[column].split()] for row in rows]
+            ).squeeze(-1 if all(len(row[column].split()) == 1 for row in rows) else ())
+    return columns
+
+
+def rendered_test_split(sweep: SweepResult) -> DomainSplit:
+    (data,) = sweep.cache.rendered.values()  # the texts every backbone of the run read
+    return data.test
+
+
+@pytest.mark.parametrize(
+    ("backbone", "strategy", "tolerance"),
+    [
+        ("tiny-bert", "full", EXACT),
+        ("tiny-bert", "top_k", EXACT),
+        ("tiny-bert", "frozen", SERVED),
+        ("hybrid:tiny-bert", "frozen", SERVED),
+        ("id-embedding", "full", EXACT),
+        ("trivial", "none", EXACT),
+        pytest.param(
+            "tiny-bert",
+            "lora",
+            EXACT,
+            marks=pytest.mark.skipif(not LORA, reason="strategy lora needs peft"),
+        ),
+    ],
+)
+def test_the_reloaded_model_predicts_what_the_run_saved(
+    sweep: SweepResult, backbone: str, strategy: str, tolerance: float
+) -> None:
+    record = record_of(sweep, backbone, strategy)
+    saved = mtrec.load_model(sweep.run_dir / record["model"]["path"])
+    assert not saved.model.training
+    assert saved.metadata["key"] == record["key"]
+    split = rendered_test_split(sweep)
+    predicted = saved.predict(split)
+    compared = 0
+    for task, name in record["predictions"].items():
+        if record["tasks"][task]["type"] == "ranking":
+            continue  # ranked lists come from candidate pairs, not from these rows
+        run = read_predictions(sweep.run_dir / "predictions" / name)
+        np.testing.assert_array_equal(run["id"], split.ids)
+        np.testing.assert_allclose(predicted[task].y_pred, run["y_pred"], atol=tolerance, rtol=0)
+        if "score" in run:
+            score = predicted[task].score
+            assert score is not None
+            np.testing.assert_allclose(score, run["score"], atol=tolerance, rtol=0)
+        compared += 1
+    assert compared >= 3
+
+
+def test_reloaded_top_k_trains_the_layers_it_trained(sweep: SweepResult) -> None:
+    record = record_of(sweep, "tiny-bert", "top_k")
+    model = mtrec.load_model(sweep.run_dir / record["model"]["path"]).model
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    assert trainable == record["efficiency"]["trainable_params"]
+
+
+def copy_of(sweep: SweepResult, backbone: str, strategy: str, tmp_path: Path) -> Path:
+    source = sweep.run_dir / record_of(sweep, backbone, strategy)["model"]["path"]
+    return Path(shutil.copytree(source, tmp_path / "model"))
+
+
+def test_altered_weights_are_refused_naming_the_file(sweep: SweepResult, tmp_path: Path) -> None:
+    folder = copy_of(sweep, "id-embedding", "full", tmp_path)
+    weights = folder / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0xFF  # one bit pattern in the last weight
+    weights.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match=re.escape(f"{weights}: SHA-256 does not match")):
+        mtrec.load_model(folder)
+
+
+def edit_metadata(folder: Path, change: Any) -> None:
+    path = folder / "checkpoint.json"
+    metadata = json.loads(path.read_text(encoding="utf-8"))
+    change(metadata)
+    path.write_text(json.dumps(metadata), encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda m: m.pop("heads"), "field 'heads' is missing"),
+        (lambda m: m.update(mtrec="99.0.0"), "saved by mtrec 99.0.0"),
+        (lambda m: m["strategy"].update(name="adapters"), "strategy 'adapters' cannot be"),
+        (lambda m: m["backbone"].update(frozen_sha256="0" * 64), "now loads other weights"),
+    ],
+)
+def test_bad_metadata_is_refused_naming_the_file(
+    sweep: SweepResult, tmp_path: Path, change: Any, message: str
+) -> None:
+    folder = copy_of(sweep, "tiny-bert", "frozen", tmp_path)
+    edit_metadata(folder, change)
+    with pytest.raises(CheckpointError, match=message) as raised:
+        mtrec.load_model(folder)
+    assert str(folder / "checkpoint.json") in str(raised.value)
+    assert "\n" not in str(raised.value)
+
+
+def test_a_folder_without_a_checkpoint_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(CheckpointError, match=r"checkpoint\.json: not found"):
+        mtrec.load_model(tmp_path)
+
+
+def test_save_model_does_not_change_the_keys() -> None:
+    host = PluginHost()
+    plain = check_suite(parse_suite(MATRIX, origin="a.yaml", source="file"), host.registries)
+    saving = check_suite(parse_suite(SAVING, origin="b.yaml", source="file"), host.registries)
+    assert [c.key for c in plain] == [c.key for c in saving]
+    assert [c.output.save_model for c in saving] == [True] * len(saving)
+
+
+TRIVIAL = """
+name: trivial-only
+backbones: [trivial]
+head_sets: [ecommerce-seed]
+domains: [{name: synthetic-ecommerce, options: {n_interactions: 150}}]
+measure: {latency_min_repeats: 1, latency_min_seconds: 0.0, latency_batch_sizes: [4], flops: false}
+fairness: {baseline_seeds: 0, bootstrap_resamples: 0}
+fairness_metrics: []
+evaluation: {ranking: {negatives: 9, validation_negatives: 9, train_negatives: 1}}
+"""
+
+
+def test_without_save_model_no_models_folder(tmp_path: Path) -> None:
+    suite = parse_suite(TRIVIAL, origin="t.yaml", source="file")
+    result = run_sweep(suite, PluginHost(), tmp_path / "run", device="cpu")
+    assert [r["status"] for r in result.document["records"]] == ["ok"]
+    assert "model" not in result.document["records"][0]
+    assert not (tmp_path / "run" / "models").exists()
+
+
+def test_a_combination_failing_after_its_save_leaves_no_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mtrec.run.execute as execute
+
+    def fails(*args: Any, **kwargs: Any) -> Any:
+        # after run_combination returned: the model is on disk by now
+        assert any((tmp_path / "run" / "models").iterdir())
+        raise RuntimeError("planted failure after the save")
+
+    monkeypatch.setattr(execute, "combination_fingerprint", fails)
+    suite = parse_suite(TRIVIAL + "output: {save_model: true}\n", origin="t.yaml", source="file")
+    result = run_sweep(suite, PluginHost(), tmp_path / "run", device="cpu")
+    (record,) = result.document["records"]
+    assert record["status"] == "failed" and "planted failure" in record["error"]
+    assert "model" not in record
+    assert list((tmp_path / "run" / "models").iterdir()) == []
