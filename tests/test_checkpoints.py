@@ -275,3 +275,22 @@ def test_a_combination_failing_after_its_save_leaves_no_model(
     assert record["status"] == "failed" and "planted failure" in record["error"]
     assert "model" not in record
     assert list((tmp_path / "run" / "models").iterdir()) == []
+
+
+def test_a_record_reused_from_the_store_brings_its_model(tmp_path: Path) -> None:
+    from mtrec.store.database import Store
+
+    store = Store(tmp_path / "runs.sqlite")
+    plain = parse_suite(TRIVIAL, origin="t.yaml", source="file")
+    saving = parse_suite(TRIVIAL + "output: {save_model: true}\n", origin="t.yaml", source="file")
+    # A record that saved no model is not reused by a run that saves models: it is run again.
+    run_sweep(plain, PluginHost(), tmp_path / "a", device="cpu", store=store)
+    second = run_sweep(saving, PluginHost(), tmp_path / "b", device="cpu", store=store, resume=True)
+    (record,) = second.document["records"]
+    assert "resumed_from" not in record
+    # That one did save: the next run copies the record in, and its model folder with it.
+    third = run_sweep(saving, PluginHost(), tmp_path / "c", device="cpu", store=store, resume=True)
+    (copied,) = third.document["records"]
+    assert copied["resumed_from"] and copied["model"] == record["model"]
+    weights = tmp_path / "c" / copied["model"]["path"] / "model.safetensors"
+    assert hashlib.sha256(weights.read_bytes()).hexdigest() == record["model"]["sha256"]

@@ -180,6 +180,11 @@ def copy_from_store(
         files = (record.get("predictions") or {}).values()
         if not all((folder / "predictions" / name).is_file() for name in files):
             return False
+        model = record.get("model")  # output.save_model: the saved model comes along
+        if model is not None and not (folder / model["path"]).is_dir():
+            return False
+        if model is None and check.by_key[key].output.save_model:
+            return False  # this run saves models; that record has none
         reason = check.mismatch(record)
         if reason:
             earlier = record["run_id"]
@@ -194,6 +199,9 @@ def copy_from_store(
     target = out / "predictions" / key
     shutil.rmtree(target, ignore_errors=True)
     shutil.copytree(folder / "predictions" / key, target)
+    if record.get("model"):
+        shutil.rmtree(out / record["model"]["path"], ignore_errors=True)
+        shutil.copytree(folder / record["model"]["path"], out / record["model"]["path"])
     copied = {k: v for k, v in record.items() if k not in {"run_id", "summary", "pareto_optimal"}}
     copied["resumed_from"] = record["run_id"]
     copied["resume"] = {
