@@ -6,14 +6,12 @@ A checkpoint is a folder of two files (``docs/checkpoints.md``)::
     checkpoint.json     what rebuilds the model around them, the versions that wrote it and
                         the weights' SHA-256
 
-Loading rebuilds the model the way a run builds it (the backbone through its plugin, then the
-strategy's encoder, the multi-task tower and the heads) and only then reads the weights, after
-checking their digest. A frozen backbone is not stored: it never trains, so the checkpoint
-keeps the tower and heads, plus a digest of the backbone's weights; loading re-loads the
-backbone through its plugin, refuses it when its weights differ, and serves through the
-uncached path (:class:`~mtrec.model.strategies.FrozenTextEncoder`: the backbone encodes the
-user text and the item text of each request) instead of the run's feature tables, which hold
-only the texts of the run's splits.
+Saving writes both into a hidden staging folder renamed into place once complete. Loading
+checks checkpoint.json (every field, the format, the mtrec major version) and the weights'
+digest first, then rebuilds the model the way a run builds it (:mod:`mtrec.run.saved_models`)
+and reads the weights into it. A frozen backbone is not stored: it never trains, so the
+checkpoint keeps the tower and heads plus a digest of the backbone's weights, and a reloaded
+frozen model serves through its uncached path.
 """
 
 from __future__ import annotations
@@ -23,37 +21,25 @@ import json
 import os
 import shutil
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 
 from mtrec.contracts import Combination
-from mtrec.errors import CheckpointError, CombinationError, UsageError
-from mtrec.model.batching import Batchable, IndexedSplit, WithIds, encode_split
-from mtrec.model.inputs import InputOptions, render_split
-from mtrec.model.multitask import ConstantEncoder, HybridEncoder, MultiTaskModel
-from mtrec.model.strategies import (
-    FeatureCache,
-    FrozenTextEncoder,
-    TextRows,
-    accepts_segments,
-    prepare,
-)
+from mtrec.errors import CheckpointError
+from mtrec.model.inputs import InputOptions
+from mtrec.model.multitask import MultiTaskModel
 from mtrec.plugin_host import PluginHost
 from mtrec.run.fit import Fit
-from mtrec.run.plugin_calls import call_plugin
+from mtrec.run.saved_models import SavedModel, frozen_backbone, rebuild_model, weights_digest
 from mtrec.specs import (
-    DomainSplit,
     Family,
     HeadSetSpec,
     HeadSpec,
     LabelField,
-    LoadedBackbone,
     Pooling,
-    TaskPredictions,
     TaskType,
 )
 from mtrec.version import __version__
@@ -124,7 +110,7 @@ def describe_fit(
     frozen_digest = None
     if strategy == "frozen":
         assert fit.serving is not None  # a frozen model always has its uncached path
-        frozen_digest = weights_digest(_frozen_backbone(fit.serving.encoder))
+        frozen_digest = weights_digest(frozen_backbone(fit.serving.encoder))
     used = {head.label_field for head in fit.heads}
     return ModelDescription(
         key=combination.key,
@@ -323,85 +309,9 @@ def file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-def weights_digest(module: nn.Module) -> str:
-    """SHA-256 over a module's state: each tensor's name, dtype, shape and bytes, by name."""
-    digest = hashlib.sha256()
-    state = module.state_dict()
-    for name in sorted(state):
-        tensor = state[name].detach().cpu().contiguous()
-        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
-        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()
-
-
-def _frozen_backbone(encoder: nn.Module) -> nn.Module:
-    """The backbone inside a frozen model's uncached encoder (plain or hybrid)."""
-    if isinstance(encoder, HybridEncoder):
-        encoder = encoder.text
-    assert isinstance(encoder, FrozenTextEncoder)
-    return encoder.backbone
-
-
 # --------------------------------------------------------------------------------------
 # loading
 # --------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, kw_only=True)
-class SavedModel:
-    """A model loaded from a checkpoint, in eval mode, with what it needs to read rows."""
-
-    model: MultiTaskModel
-    metadata: Mapping[str, Any]  # checkpoint.json as written
-    tokenizer: Any  # the backbone's tokenizer; None for backbones that read no text
-    folder: Path  # where it was loaded from
-    segments: bool = False  # token pairs carry segment ids (BERT-like encoders)
-    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
-
-    def render(self, split: DomainSplit) -> DomainSplit:
-        """A split as a domain's plugin returns it -> the texts this model read in its run
-        (context and history rendered under the run's ``input`` options)."""
-        options = self.metadata["input"]
-        return render_split(
-            split, InputOptions(context=options["context"], history=options["history"])
-        )
-
-    def inputs(self, split: DomainSplit) -> Batchable:
-        """The rows of an already rendered split as this model reads them: the tokenized
-        (user, item) pair, the two texts apart (frozen), or the user and item ids."""
-        strategy = self.metadata["strategy"]
-        family = Family(self.metadata["backbone"]["family"])
-        if family in (Family.TRIVIAL, Family.ID_EMBEDDING):
-            return IndexedSplit(
-                columns={"user_ids": split.user_ids, "item_ids": split.item_ids},
-                labels=dict(split.labels),
-            )
-        rows: Batchable
-        if strategy["name"] == "frozen":
-            rows = TextRows(
-                split=split, tokenizer=self.tokenizer, max_length=strategy["max_length"]
-            )
-        else:
-            rows = encode_split(
-                split, self.tokenizer, strategy["max_length"], segments=self.segments
-            )
-        if isinstance(self.model.encoder, HybridEncoder):
-            return WithIds(split=rows, user_ids=split.user_ids, item_ids=split.item_ids)
-        return rows
-
-    def predict(self, split: DomainSplit, *, batch_size: int = 64) -> dict[str, TaskPredictions]:
-        """Predictions of every per-row head on an already rendered split (ranking heads
-        score (user, item) pairs: read ``model(**batch.model_inputs())[task]``)."""
-        from mtrec.measure.evaluation import predict
-
-        run = predict(
-            self.model,
-            self.inputs(split),
-            batch_size=batch_size,
-            device=self.device,
-            precision=self.metadata["strategy"]["precision"],
-        )
-        return dict(run.tasks)
 
 
 def load_model(
@@ -437,7 +347,7 @@ def load_checkpoint(
             "or damaged); save the model again"
         )
     host = host or PluginHost()
-    model, loaded, segments = _rebuild(folder, metadata, host)
+    model, loaded, segments = rebuild_model(folder / METADATA, metadata, host)
     from safetensors.torch import load_file
 
     tensors = load_file(str(weights))
@@ -510,125 +420,3 @@ def read_metadata(folder: Path) -> dict[str, Any]:
 
 def _major(version: str) -> str:
     return version.split(".", 1)[0]
-
-
-def _rebuild(
-    folder: Path, metadata: Mapping[str, Any], host: PluginHost
-) -> tuple[MultiTaskModel, LoadedBackbone | None, bool]:
-    """The model around the weights, built as a run builds it; and the loaded backbone."""
-    where = folder / METADATA
-    backbone = metadata["backbone"]
-    strategy = metadata["strategy"]
-    registries = host.registries
-    try:
-        spec = registries.backbones.get(backbone["name"])
-        architecture = registries.architectures.get(metadata["architecture"]["name"])
-        heads = tuple(
-            HeadSpec(
-                task=head["task"],
-                task_type=TaskType(head["type"]),
-                label_field=head["label_field"],
-                loss=head["loss"],
-                loss_weight=float(head.get("loss_weight", 1.0)),
-            )
-            for head in metadata["heads"]
-        )
-        family = Family(backbone["family"])
-    except UsageError as exc:
-        raise CheckpointError(f"{where}: {exc}") from None
-    except (KeyError, TypeError, ValueError) as exc:
-        raise CheckpointError(f"{where}: a head or the backbone is malformed ({exc})") from None
-    if family is not spec.family and family is not Family.TRIVIAL:
-        raise CheckpointError(
-            f"{where}: backbone '{spec.name}' is now {spec.family.value}, saved as {family.value}"
-        )
-    head_set = HeadSetSpec(
-        name=metadata["head_set"]["name"],
-        heads=heads,
-        architecture=architecture.name,
-        hidden_size=int(metadata["head_set"]["hidden_size"]),
-    )
-    label_fields = {
-        head["label_field"]: LabelField(
-            name=head["label_field"],
-            task_type=TaskType(head["type"]),
-            classes=tuple(head["classes"]),
-        )
-        for head in metadata["heads"]
-        if head["classes"]
-    }
-
-    def build_model(encoder: nn.Module, width: int, *_: Any) -> MultiTaskModel:
-        return MultiTaskModel(
-            encoder,
-            out_features=width,
-            head_set=head_set,
-            label_fields=label_fields,
-            dropout=float(metadata["dropout"]),
-            architecture=architecture,
-            architecture_options=metadata["architecture"]["options"],
-        )
-
-    if family is Family.TRIVIAL:
-        return build_model(ConstantEncoder(), 1), None, False
-    try:
-        loaded = call_plugin(host, "backbones", spec.name, spec.load, **dict(backbone["options"]))
-    except CombinationError as exc:
-        raise CheckpointError(f"{where}: cannot load its backbone: {exc}") from None
-    segments = family is Family.ENCODER and accepts_segments(loaded.model)
-    pooling = Pooling(backbone["pooling"]) if backbone.get("pooling") else None
-    if strategy["name"] == "frozen":
-        model = _frozen_model(where, loaded, pooling or loaded.pooling, build_model, backbone)
-    else:
-        model = prepare(
-            family=family,
-            backbone_name=spec.name,
-            loaded=loaded,
-            pooling=pooling,
-            splits={},
-            build_model=build_model,
-            strategy=strategy["name"],
-            top_k=int(strategy["top_k"]),
-            lora_r=int(strategy["lora_r"]),
-            max_length=int(strategy["max_length"]),
-            encoded_splits=_no_splits,
-            features=FeatureCache(),
-            device=torch.device("cpu"),
-            precision=strategy["precision"],
-            backbone_options=backbone["options"],
-        ).model
-    if model.encoder_features != metadata["encoder_width"]:
-        raise CheckpointError(
-            f"{where}: backbone '{spec.name}' now gives {model.encoder_features} features, "
-            f"the checkpoint was trained on {metadata['encoder_width']}"
-        )
-    return model, loaded, segments
-
-
-def _frozen_model(
-    where: Path,
-    loaded: LoadedBackbone,
-    pooling: Pooling,
-    build_model: Any,
-    backbone: Mapping[str, Any],
-) -> MultiTaskModel:
-    """A frozen model's serving path: the re-loaded backbone encodes each text, the saved
-    tower and heads read [user; item; user * item] (plus the ID side of a hybrid)."""
-    if weights_digest(loaded.model) != backbone.get("frozen_sha256"):
-        raise CheckpointError(
-            f"{where}: backbone '{backbone['name']}' now loads other weights than the frozen "
-            "backbone this model was trained on (backbone.frozen_sha256 differs)"
-        )
-    for parameter in loaded.model.parameters():
-        parameter.requires_grad_(False)
-    encoder: nn.Module = FrozenTextEncoder(loaded.model, pooling)
-    width = 3 * loaded.hidden_size
-    if loaded.with_ids is not None:
-        hybrid = HybridEncoder(encoder, loaded.with_ids(width))
-        encoder, width = hybrid, hybrid.out_features
-    model: MultiTaskModel = build_model(encoder, width)
-    return model
-
-
-def _no_splits(split_name: str, split: DomainSplit) -> Any:
-    raise AssertionError("a checkpoint is rebuilt without splits")
