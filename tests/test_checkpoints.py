@@ -10,19 +10,36 @@ import json
 import re
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import jsonschema
 import numpy as np
 import pytest
+import torch
+from safetensors import safe_open
 
 import mtrec
 from mtrec.config import parse_suite
 from mtrec.errors import CheckpointError
+from mtrec.hookspecs import hookimpl
+from mtrec.model.inputs import InputOptions
+from mtrec.model.multitask import MultiTaskModel
 from mtrec.plugin_host import PluginHost
+from mtrec.run.checkpoints import ModelDescription, load_checkpoint, save_checkpoint
 from mtrec.run.matrix import check_suite
 from mtrec.run.runner import SweepResult, run_sweep
-from mtrec.specs import DomainSplit
+from mtrec.specs import (
+    BackboneSpec,
+    DomainSplit,
+    Family,
+    HeadSetSpec,
+    HeadSpec,
+    LabelField,
+    LoadedBackbone,
+    Pooling,
+    TaskType,
+)
 from mtrec.store.results import validate_results
 
 SUITE = """
@@ -104,8 +121,6 @@ def test_every_ok_combination_saves_its_model_with_its_digest(sweep: SweepResult
 
 
 def test_a_frozen_checkpoint_holds_the_heads_not_the_backbone(sweep: SweepResult) -> None:
-    from safetensors import safe_open
-
     frozen = record_of(sweep, "tiny-bert", "frozen")
     full = record_of(sweep, "tiny-bert", "full")
     with safe_open(str(sweep.run_dir / frozen["model"]["path"] / "model.safetensors"), "pt") as f:
@@ -294,3 +309,101 @@ def test_a_record_reused_from_the_store_brings_its_model(tmp_path: Path) -> None
     assert copied["resumed_from"] and copied["model"] == record["model"]
     weights = tmp_path / "c" / copied["model"]["path"] / "model.safetensors"
     assert hashlib.sha256(weights.read_bytes()).hexdigest() == record["model"]["sha256"]
+
+
+class TiedIds(torch.nn.Module):
+    """An ID backbone whose user and item tables are one tensor (tied weights)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.users = torch.nn.Embedding(16, 8)
+        self.items = torch.nn.Embedding(16, 8)
+        self.items.weight = self.users.weight
+
+    def forward(self, user_ids: torch.Tensor, item_ids: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.users(user_ids % 16), self.items(item_ids % 16)], dim=-1)
+
+
+class Compiled(torch.nn.Module):
+    """Names its module's state as ``torch.compile``'s wrapper does (``_orig_mod.``), without
+    the compiler's start-up cost."""
+
+    def __init__(self, module: torch.nn.Module) -> None:
+        super().__init__()
+        self._orig_mod = module
+
+    def forward(self, **inputs: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self._orig_mod(**inputs)
+        return out
+
+
+TIED = SimpleNamespace(
+    mtrec_register_backbones=hookimpl(
+        lambda: [
+            BackboneSpec(
+                name="tied-ids",
+                family=Family.ID_EMBEDDING,
+                pooling=Pooling.CLS,
+                load=lambda: LoadedBackbone(
+                    model=TiedIds(),
+                    tokenizer=None,
+                    hidden_size=16,
+                    pooling=Pooling.CLS,
+                    source="tied-ids",
+                ),
+                pretrained=False,
+            )
+        ]
+    )
+)
+
+
+def test_tied_weights_are_stored_once_and_tied_again(tmp_path: Path) -> None:
+    heads = (
+        HeadSpec(task="rating", task_type=TaskType.REGRESSION, label_field="rating", loss="mse"),
+        HeadSpec(
+            task="kind", task_type=TaskType.MULTICLASS, label_field="kind", loss="cross_entropy"
+        ),
+    )
+    fields = {
+        "rating": LabelField(name="rating", task_type=TaskType.REGRESSION),
+        "kind": LabelField(name="kind", task_type=TaskType.MULTICLASS, classes=("a", "b", "c")),
+    }
+    model = MultiTaskModel(
+        TiedIds(),
+        out_features=16,
+        head_set=HeadSetSpec(name="mine", heads=heads),
+        label_fields=fields,
+        dropout=0.0,
+    )
+    model.set_target_scaling({"rating": np.array([1.0, 3.0, 5.0])})
+    model.encoder = Compiled(model.encoder)
+    description = ModelDescription(
+        key="k" * 16, backbone="tied-ids", backbone_options={}, family=Family.ID_EMBEDDING,
+        pooling=None, strategy="full", top_k=2, lora_r=8, max_length=64, precision="fp32",
+        head_set="mine", heads=heads, hidden_size=0, label_fields=fields,
+        architecture="shared-bottom", architecture_options={}, dropout=0.0, encoder_width=16,
+        input=InputOptions(),
+    )  # fmt: skip
+    entry = save_checkpoint(model, tmp_path / "models" / "k", description=description)
+    assert entry["path"] == "k"
+    with safe_open(str(tmp_path / "models" / "k" / "model.safetensors"), "pt") as f:
+        names = set(f.keys())
+    # One copy of the shared table, under the uncompiled model's names.
+    assert "encoder.users.weight" in names and "encoder.items.weight" not in names
+    assert not any("_orig_mod" in name for name in names)
+    saved = load_checkpoint(tmp_path / "models" / "k", PluginHost(extra_plugins=[("tied", TIED)]))
+    encoder = saved.model.encoder
+    assert isinstance(encoder, TiedIds) and encoder.items.weight is encoder.users.weight
+    ids = torch.arange(20)
+    original = model.encoder._orig_mod
+    assert isinstance(original, TiedIds)
+    torch.testing.assert_close(encoder.users.weight, original.users.weight, rtol=0, atol=0)
+    for head in ("rating", "kind"):
+        torch.testing.assert_close(
+            saved.model(user_ids=ids, item_ids=ids + 3)[head],
+            MultiTaskModel.forward(model, user_ids=ids, item_ids=ids + 3)[head],
+            rtol=0,
+            atol=0,
+        )
+    assert saved.metadata["heads"][1]["n_outputs"] == 3
