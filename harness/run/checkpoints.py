@@ -21,7 +21,7 @@ import json
 import os
 import shutil
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,7 @@ from mtrec.specs import (
     Pooling,
     TaskType,
 )
+from mtrec.store.results import now
 from mtrec.version import __version__
 
 FORMAT = 1  # checkpoint.json's layout; a reader refuses any other
@@ -92,6 +93,10 @@ class ModelDescription:
     dropout: float
     encoder_width: int  # the encoder's output width the tower reads
     input: InputOptions  # what of a row the backbone read (context, history)
+    # where it was trained, for the reader (the rebuild needs none of it)
+    domain: str = ""
+    domain_options: Mapping[str, Any] = field(default_factory=dict)
+    seed: int = 0
     # strategy frozen: SHA-256 of the backbone's weights, which the checkpoint does not hold
     frozen_backbone_sha256: str | None = None
 
@@ -126,12 +131,15 @@ def describe_fit(
         head_set=head_set.name,
         heads=tuple(fit.heads),
         hidden_size=head_set.hidden_size,
-        label_fields={name: field for name, field in label_fields.items() if name in used},
+        label_fields={name: spec for name, spec in label_fields.items() if name in used},
         architecture=fit.architecture,
         architecture_options=dict(combination.training.architecture_options),
         dropout=combination.training.dropout,
         encoder_width=fit.model.encoder_features,
         input=InputOptions(context=combination.input.context, history=combination.input.history),
+        domain=combination.domain.name,
+        domain_options=dict(combination.domain.options),
+        seed=combination.seed,
         frozen_backbone_sha256=frozen_digest,
     )
 
@@ -256,6 +264,9 @@ def _metadata(description: ModelDescription, *, weights: dict[str, Any]) -> dict
         "torch": torch.__version__,
         "transformers": transformers.__version__,
         "key": description.key,
+        "saved": now(),
+        "domain": {"name": description.domain, "options": dict(description.domain_options)},
+        "seed": description.seed,
         "backbone": {
             "name": description.backbone,
             "options": dict(description.backbone_options),
