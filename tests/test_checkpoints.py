@@ -407,3 +407,17 @@ def test_tied_weights_are_stored_once_and_tied_again(tmp_path: Path) -> None:
             atol=0,
         )
     assert saved.metadata["heads"][1]["n_outputs"] == 3
+
+
+def test_the_documented_recipe_predicts_the_run_s_test_split(sweep: SweepResult) -> None:
+    # docs/checkpoints.md: the domain loaded through its plugin, rendered by the saved model
+    record = record_of(sweep, "tiny-bert", "full")
+    saved = mtrec.load_model(sweep.run_dir / record["model"]["path"])
+    host = PluginHost()
+    domain = host.registries.domains.get(saved.metadata["domain"]["name"])
+    data = domain.load(seed=saved.metadata["seed"], **saved.metadata["domain"]["options"])
+    predictions = saved.predict(saved.render(data.test))
+    run = read_predictions(sweep.run_dir / "predictions" / record["predictions"]["rating"])
+    np.testing.assert_array_equal(predictions["rating"].y_pred, run["y_pred"])
+    # Unrendered texts are other inputs: the rendering is what makes them equal.
+    assert not np.array_equal(saved.predict(data.test)["rating"].y_pred, run["y_pred"])
