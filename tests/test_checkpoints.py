@@ -227,6 +227,9 @@ def edit_metadata(folder: Path, change: Any) -> None:
         (lambda m: m.update(mtrec="99.0.0"), "saved by mtrec 99.0.0"),
         (lambda m: m["strategy"].update(name="adapters"), "strategy 'adapters' cannot be"),
         (lambda m: m["backbone"].update(frozen_sha256="0" * 64), "now loads other weights"),
+        (lambda m: m.update(strategy="full"), "field 'strategy' must be an object"),
+        (lambda m: m["heads"][0].pop("type"), "a head is malformed .KeyError: 'type'"),
+        (lambda m: m["backbone"].update(name="no-such-backbone"), "unknown backbone"),
     ],
 )
 def test_bad_metadata_is_refused_naming_the_file(

@@ -68,6 +68,7 @@ FIELDS = (
     "input",
     "weights",
 )
+OBJECTS = ("backbone", "strategy", "head_set", "architecture", "input", "weights")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -415,9 +416,14 @@ def read_metadata(folder: Path) -> dict[str, Any]:
             f"{path}: saved by mtrec {metadata['mtrec']}; this is mtrec {__version__} (another "
             "major version): load it with the mtrec that saved it"
         )
+    for name in OBJECTS:
+        if not isinstance(metadata[name], dict):
+            raise CheckpointError(f"{path}: field '{name}' must be an object")
+    if not isinstance(metadata["heads"], list) or not metadata["heads"]:
+        raise CheckpointError(f"{path}: field 'heads' must list the model's heads")
     weights = metadata["weights"]
     for name in ("file", "sha256"):
-        if not isinstance(weights, dict) or not isinstance(weights.get(name), str):
+        if not isinstance(weights.get(name), str):
             raise CheckpointError(f"{path}: field 'weights.{name}' is missing")
     if Path(weights["file"]).name != weights["file"]:
         raise CheckpointError(f"{path}: weights.file must name a file in the checkpoint folder")

@@ -133,40 +133,45 @@ def rebuild_model(
     try:
         spec = registries.backbones.get(backbone["name"])
         architecture = registries.architectures.get(metadata["architecture"]["name"])
-        heads = tuple(
-            HeadSpec(
-                task=head["task"],
+        family = Family(backbone["family"])
+        pooling = Pooling(backbone["pooling"]) if backbone.get("pooling") else None
+        options = dict(backbone["options"])
+        head_set = HeadSetSpec(
+            name=metadata["head_set"]["name"],
+            heads=tuple(
+                HeadSpec(
+                    task=head["task"],
+                    task_type=TaskType(head["type"]),
+                    label_field=head["label_field"],
+                    loss=head["loss"],
+                    loss_weight=float(head.get("loss_weight", 1.0)),
+                )
+                for head in metadata["heads"]
+            ),
+            architecture=architecture.name,
+            hidden_size=int(metadata["head_set"]["hidden_size"]),
+        )
+        label_fields = {
+            head["label_field"]: LabelField(
+                name=head["label_field"],
                 task_type=TaskType(head["type"]),
-                label_field=head["label_field"],
-                loss=head["loss"],
-                loss_weight=float(head.get("loss_weight", 1.0)),
+                classes=tuple(head["classes"]),
             )
             for head in metadata["heads"]
-        )
-        family = Family(backbone["family"])
-    except UsageError as exc:
+            if head["classes"]
+        }
+        settings = {name: int(strategy[name]) for name in ("top_k", "lora_r", "max_length")}
+    except UsageError as exc:  # a backbone or architecture no longer registered
         raise CheckpointError(f"{where}: {exc}") from None
-    except (KeyError, TypeError, ValueError) as exc:
-        raise CheckpointError(f"{where}: a head or the backbone is malformed ({exc})") from None
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise CheckpointError(
+            f"{where}: the backbone, strategy, head set or a head is malformed "
+            f"({type(exc).__name__}: {exc})"
+        ) from None
     if family is not spec.family and family is not Family.TRIVIAL:
         raise CheckpointError(
             f"{where}: backbone '{spec.name}' is now {spec.family.value}, saved as {family.value}"
         )
-    head_set = HeadSetSpec(
-        name=metadata["head_set"]["name"],
-        heads=heads,
-        architecture=architecture.name,
-        hidden_size=int(metadata["head_set"]["hidden_size"]),
-    )
-    label_fields = {
-        head["label_field"]: LabelField(
-            name=head["label_field"],
-            task_type=TaskType(head["type"]),
-            classes=tuple(head["classes"]),
-        )
-        for head in metadata["heads"]
-        if head["classes"]
-    }
 
     def build_model(encoder: nn.Module, width: int, *_: Any) -> MultiTaskModel:
         return MultiTaskModel(
@@ -182,11 +187,10 @@ def rebuild_model(
     if family is Family.TRIVIAL:
         return build_model(ConstantEncoder(), 1), None, False
     try:
-        loaded = call_plugin(host, "backbones", spec.name, spec.load, **dict(backbone["options"]))
+        loaded = call_plugin(host, "backbones", spec.name, spec.load, **options)
     except CombinationError as exc:
         raise CheckpointError(f"{where}: cannot load its backbone: {exc}") from None
     segments = family is Family.ENCODER and accepts_segments(loaded.model)
-    pooling = Pooling(backbone["pooling"]) if backbone.get("pooling") else None
     if strategy["name"] == "frozen":
         model = _frozen_model(where, loaded, pooling or loaded.pooling, build_model, backbone)
     else:
@@ -198,14 +202,14 @@ def rebuild_model(
             splits={},
             build_model=build_model,
             strategy=strategy["name"],
-            top_k=int(strategy["top_k"]),
-            lora_r=int(strategy["lora_r"]),
-            max_length=int(strategy["max_length"]),
+            top_k=settings["top_k"],
+            lora_r=settings["lora_r"],
+            max_length=settings["max_length"],
             encoded_splits=_no_splits,
             features=FeatureCache(),
             device=torch.device("cpu"),
             precision=strategy["precision"],
-            backbone_options=backbone["options"],
+            backbone_options=options,
         ).model
     if model.encoder_features != metadata["encoder_width"]:
         raise CheckpointError(
