@@ -424,3 +424,12 @@ def test_the_documented_recipe_predicts_the_run_s_test_split(sweep: SweepResult)
     np.testing.assert_array_equal(predictions["rating"].y_pred, run["y_pred"])
     # Unrendered texts are other inputs: the rendering is what makes them equal.
     assert not np.array_equal(saved.predict(data.test)["rating"].y_pred, run["y_pred"])
+
+
+def test_a_worker_process_saves_the_model_too(tmp_path: Path) -> None:
+    suite = parse_suite(TRIVIAL + "output: {save_model: true}\n", origin="t.yaml", source="file")
+    result = run_sweep(suite, PluginHost(), tmp_path / "run", device="cpu", executor="process")
+    (record,) = result.document["records"]
+    assert record["status"] == "ok", record["error"]
+    weights = tmp_path / "run" / record["model"]["path"] / "model.safetensors"
+    assert hashlib.sha256(weights.read_bytes()).hexdigest() == record["model"]["sha256"]
