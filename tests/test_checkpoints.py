@@ -433,3 +433,15 @@ def test_a_worker_process_saves_the_model_too(tmp_path: Path) -> None:
     assert record["status"] == "ok", record["error"]
     weights = tmp_path / "run" / record["model"]["path"] / "model.safetensors"
     assert hashlib.sha256(weights.read_bytes()).hexdigest() == record["model"]["sha256"]
+
+
+def test_resume_reads_a_suite_without_an_output_block_as_saving_nothing() -> None:
+    from mtrec.run.resume import same_suite
+
+    plain = parse_suite(TRIVIAL, origin="t.yaml", source="file").model_dump(mode="json")
+    older = {k: v for k, v in plain.items() if k != "output"}  # written before the block
+    saving = parse_suite(
+        TRIVIAL + "output: {save_model: true}\n", origin="t.yaml", source="file"
+    ).model_dump(mode="json")
+    assert same_suite(older, plain)
+    assert not same_suite(older, saving) and not same_suite(plain, saving)

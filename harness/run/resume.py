@@ -15,6 +15,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from mtrec.config import OutputConfig
 from mtrec.contracts import Combination
 from mtrec.errors import UsageError
 from mtrec.plugin_host import PluginHost
@@ -86,7 +87,9 @@ def same_suite(first: dict[str, Any], second: dict[str, Any]) -> bool:
     the file they came from aside)."""
 
     def what(config: dict[str, Any]) -> dict[str, Any]:
-        return {k: v for k, v in config.items() if k not in EXECUTION_FIELDS}
+        # a run written before the output block existed saved no models: the default
+        defaults = {"output": OutputConfig().model_dump(mode="json")}
+        return {**defaults, **{k: v for k, v in config.items() if k not in EXECUTION_FIELDS}}
 
     return what(first) == what(second)
 
