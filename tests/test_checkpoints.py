@@ -445,3 +445,19 @@ def test_resume_reads_a_suite_without_an_output_block_as_saving_nothing() -> Non
     ).model_dump(mode="json")
     assert same_suite(older, plain)
     assert not same_suite(older, saving) and not same_suite(plain, saving)
+
+
+def test_merged_shards_bring_their_saved_models(tmp_path: Path) -> None:
+    from mtrec.run.runner import Shard
+    from mtrec.store.merge import merge_runs
+
+    text = TRIVIAL.replace("name: trivial-only\n", "name: trivial-only\nseeds: [0, 1]\n")
+    suite = parse_suite(text + "output: {save_model: true}\n", origin="t.yaml", source="file")
+    shards = [tmp_path / "shard1", tmp_path / "shard2"]
+    for index, folder in enumerate(shards, start=1):
+        run_sweep(suite, PluginHost(), folder, device="cpu", shard=Shard(index, 2))
+    document = merge_runs(tmp_path / "merged", shards)
+    assert len(document["records"]) == 2
+    for record in document["records"]:
+        weights = tmp_path / "merged" / record["model"]["path"] / "model.safetensors"
+        assert hashlib.sha256(weights.read_bytes()).hexdigest() == record["model"]["sha256"]

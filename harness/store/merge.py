@@ -116,6 +116,9 @@ def merge_runs(out: Path, folders: Sequence[Path], store: Store | None = None) -
             source = owner[record["key"]] / "predictions" / record["key"]
             if source.is_dir():
                 shutil.copytree(source, out / "predictions" / record["key"])
+            model = record.get("model")  # output.save_model: the shard's saved model
+            if model is not None and (owner[record["key"]] / model["path"]).is_dir():
+                shutil.copytree(owner[record["key"]] / model["path"], out / model["path"])
         from mtrec.measure.ablation import input_ablations
 
         ablations = input_ablations(document, out)  # pairs may span shards
