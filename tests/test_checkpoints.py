@@ -230,6 +230,11 @@ def edit_metadata(folder: Path, change: Any) -> None:
         (lambda m: m.update(strategy="full"), "field 'strategy' must be an object"),
         (lambda m: m["heads"][0].pop("type"), "a head is malformed .KeyError: 'type'"),
         (lambda m: m["backbone"].update(name="no-such-backbone"), "unknown backbone"),
+        (
+            lambda m: m["heads"][0]["classes"].append("one more"),
+            "model.safetensors: does not fit the rebuilt model: .*size mismatch",
+        ),
+        (lambda m: m["weights"].update(aliases={"a": "b"}), "aliases names tensors not stored"),
     ],
 )
 def test_bad_metadata_is_refused_naming_the_file(
@@ -239,7 +244,9 @@ def test_bad_metadata_is_refused_naming_the_file(
     edit_metadata(folder, change)
     with pytest.raises(CheckpointError, match=message) as raised:
         mtrec.load_model(folder)
-    assert str(folder / "checkpoint.json") in str(raised.value)
+    # checkpoint.json, or the weights file it no longer fits
+    named = "model.safetensors" if message.startswith("model.safetensors") else "checkpoint.json"
+    assert str(raised.value).startswith(f"{folder / named}: ")
     assert "\n" not in str(raised.value)
 
 

@@ -363,13 +363,16 @@ def load_checkpoint(
     from safetensors.torch import load_file
 
     tensors = load_file(str(weights))
-    for alias, stored in metadata["weights"].get("aliases", {}).items():
-        tensors[alias] = tensors[stored]
+    aliases = metadata["weights"].get("aliases", {})
+    if not isinstance(aliases, dict) or not set(aliases.values()) <= set(tensors):
+        raise CheckpointError(f"{folder / METADATA}: weights.aliases names tensors not stored")
+    tensors.update({alias: tensors[stored] for alias, stored in aliases.items()})
     frozen_prefixes = ("encoder.backbone.", "encoder.text.backbone.")
     try:
         missing, unexpected = model.load_state_dict(tensors, strict=False)
     except RuntimeError as exc:  # a shape that differs from the rebuilt model's
-        raise CheckpointError(f"{weights}: does not fit the rebuilt model: {exc}") from None
+        problem = " ".join(str(exc).split())[:300]  # torch's message spans lines
+        raise CheckpointError(f"{weights}: does not fit the rebuilt model: {problem}") from None
     if metadata["strategy"]["name"] == "frozen":
         missing = [name for name in missing if not name.startswith(frozen_prefixes)]
     if missing or unexpected:
