@@ -82,7 +82,17 @@ def build_optimizer(model: MultiTaskModel, config: TrainingConfig) -> torch.opti
                 "weight_decay": config.weight_decay if decays else 0.0,
             }
             for (is_head, decays), params in sorted(groups.items())
-        ]
+        ],
+        # one fused kernel per tensor instead of a handful of passes over each: the update of
+        # a large embedding table otherwise costs as much as the backward pass on a CPU
+        fused=_fusable(model),
+    )
+
+
+def _fusable(model: torch.nn.Module) -> bool:
+    """torch's fused AdamW takes floating-point parameters on the CPU or CUDA."""
+    return all(
+        p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in model.parameters()
     )
 
 
