@@ -37,6 +37,7 @@ domains:
     options: {{n_users: 60, n_items: 60, n_interactions: 800, test_fraction: 0.3}}
 training: {{epochs: {epochs}, batch_size: 32, lr: {lr}, head_lr: {lr}, patience: 0,
             max_length: 48}}
+evaluation: {{ranking: {{negatives: 19, validation_negatives: 9, train_negatives: 1}}}}
 fairness_metrics: [group-gap]  # no single-task baselines: keeps the module fast
 measure: {{latency_batch_sizes: [1], latency_warmup: 1, latency_min_repeats: 5,
           latency_min_seconds: 0.02}}

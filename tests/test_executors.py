@@ -21,6 +21,7 @@ FAST = """
 head_sets: [ecommerce-seed]
 domains: [{name: synthetic-ecommerce, options: {n_users: 30, n_items: 30, n_interactions: 150}}]
 training: {epochs: 1, batch_size: 32}
+evaluation: {ranking: {negatives: 19, validation_negatives: 9, train_negatives: 1}}
 fairness_metrics: []
 measure: {latency_batch_sizes: [1], latency_warmup: 0, latency_min_repeats: 1,
           latency_min_seconds: 0, flops: false}

@@ -69,6 +69,7 @@ domains:
   - name: synthetic-ecommerce
     options: {n_users: 60, n_items: 60, n_interactions: 700}
 training: {epochs: 3, batch_size: 32, lr: 0.002, head_lr: 0.005, max_length: 96}
+evaluation: {ranking: {negatives: 19, validation_negatives: 9, train_negatives: 1}}
 measure: {latency_batch_sizes: [1], latency_warmup: 0, latency_min_repeats: 1,
           latency_min_seconds: 0.0, flops: false}
 fairness: {baseline_seeds: 0, bootstrap_resamples: 0}

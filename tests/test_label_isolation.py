@@ -57,6 +57,7 @@ domains:
 fairness_metrics: [group-gap, subtask-gain]
 fairness: {{baseline_seeds: 1, bootstrap_resamples: 0}}
 training: {{epochs: 2, batch_size: 32, max_length: 32, patience: 0}}
+evaluation: {{ranking: {{negatives: 19, validation_negatives: 9, train_negatives: 1}}}}
 measure: {{latency_batch_sizes: [1], latency_warmup: 0, latency_min_repeats: 1,
           latency_min_seconds: 0, flops: false}}
 """

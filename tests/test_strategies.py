@@ -28,6 +28,9 @@ head_sets: [ecommerce-seed, click-only]
 domains: [{name: synthetic-ecommerce, options: {n_interactions: 600}}]
 training: {epochs: 2, batch_size: 32}
 measure: {latency_min_repeats: 2, latency_min_seconds: 0.0, latency_batch_sizes: [4]}
+# next-item trains on one sampled negative per positive and ranks among 19: what is tested here
+# is how each strategy trains and scores, not ranking quality
+evaluation: {ranking: {negatives: 19, validation_negatives: 9, train_negatives: 1}}
 """
 
 CLICK_ONLY = SimpleNamespace(

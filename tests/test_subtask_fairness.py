@@ -32,6 +32,7 @@ domains:
     options: {n_users: 40, n_items: 50, n_interactions: 500}
 fairness: {baseline_seeds: 2, bootstrap_resamples: 200}
 training: {epochs: 2, batch_size: 32, lr: 0.003, max_length: 48}
+evaluation: {ranking: {negatives: 19, validation_negatives: 9, train_negatives: 1}}
 measure: {latency_batch_sizes: [1], latency_warmup: 0, latency_min_repeats: 1,
           latency_min_seconds: 0.0, flops: false}
 """

@@ -38,6 +38,7 @@ domains:
 fairness_metrics: []
 training: {epochs: 2, batch_size: 16, lr: 0.001, head_lr: 0.003, max_train_samples: 48,
            max_length: 48, patience: 0}
+evaluation: {ranking: {negatives: 19, validation_negatives: 9, train_negatives: 1}}
 measure: {latency_batch_sizes: [1], latency_warmup: 0, latency_min_repeats: 1,
           latency_min_seconds: 0.0, flops: false}
 """

@@ -170,7 +170,10 @@ def _mtrec_rating(folder: Path, tmp_path: Path, backbone: str, data: DomainData)
         " flops: false}\n"
         # Only the rating predictions are read: no fairness metric, no single-task baselines
         # (three more trainings on 80,000 rows each that nothing here reads).
-        "fairness_metrics: []\nfairness: {baseline_seeds: 0}\n",
+        "fairness_metrics: []\nfairness: {baseline_seeds: 0}\n"
+        # next-item trains as the movielens suite trains it (one sampled negative per
+        # positive); nothing here reads its lists, so they rank among a few sampled items
+        "evaluation: {ranking: {negatives: 9, validation_negatives: 9, train_negatives: 1}}\n",
         origin="ref.yaml",
         source="file",
     )
