@@ -10,7 +10,7 @@ report.md and report.html.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,7 +41,8 @@ EXPLANATION = (
     "Seconds per phase, summed over the combinations this run computed, and each phase's share "
     "of the total (the wall time when combinations run one at a time). Model work is "
     "training steps, validation passes and test inference. Writing the reports is not here "
-    "(results.json's timing.reports_s)."
+    "(results.json's timing.reports_s). Peak RSS is the process's largest resident set size "
+    "sampled in the phase (MiB), the highest over the combinations."
 )
 
 
@@ -54,6 +55,7 @@ class TimeRow:
     seconds: float
     share: float  # of the total, in [0, 1]
     model_work: bool  # training or inference steps
+    peak_rss_mb: float | None  # the largest resident set size sampled in it (None: not sampled)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -71,7 +73,10 @@ def time_summary(document: Mapping[str, Any]) -> TimeSummary | None:
     timing = timing if isinstance(timing, Mapping) else {}
     phases = timing.get("phases")
     if not isinstance(phases, Mapping):
-        phases = _summed_records(document)
+        phases = _summed_records(document, "time_breakdown", sum)
+    rss = timing.get("rss_by_phase_mb")
+    if not isinstance(rss, Mapping):
+        rss = _summed_records(document, "rss_by_phase_mb", max)
     seconds = {
         "startup": timing.get("startup_s"),
         **{name: phases.get(name) for name in PHASES},
@@ -94,6 +99,7 @@ def time_summary(document: Mapping[str, Any]) -> TimeSummary | None:
             seconds=taken[name],
             share=taken[name] / total,
             model_work=name in MODEL_WORK,
+            peak_rss_mb=_number(rss.get(name)),
         )
         for name in LABELS
         if name in taken
@@ -102,14 +108,23 @@ def time_summary(document: Mapping[str, Any]) -> TimeSummary | None:
     return TimeSummary(rows=rows, total_s=total, model_work_share=work / total)
 
 
-def _summed_records(document: Mapping[str, Any]) -> dict[str, float]:
-    summed: dict[str, float] = {}
+def _summed_records(
+    document: Mapping[str, Any], field: str, combine: Callable[[Iterable[float]], float]
+) -> dict[str, float]:
+    """Each phase's ``efficiency[field]`` values over the records, combined (sum or max)."""
+    values: dict[str, list[float]] = {}
     for record in document.get("records") or []:
-        breakdown = (record.get("efficiency") or {}).get("time_breakdown")
-        for name, value in (breakdown if isinstance(breakdown, Mapping) else {}).items():
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                summed[name] = summed.get(name, 0.0) + float(value)
-    return summed
+        by_phase = (record.get("efficiency") or {}).get(field)
+        for name, value in (by_phase if isinstance(by_phase, Mapping) else {}).items():
+            if _number(value) is not None:
+                values.setdefault(name, []).append(float(value))
+    return {name: combine(found) for name, found in values.items()}
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return None
 
 
 def _seconds(value: float) -> str:
@@ -124,11 +139,21 @@ def _headline(summary: TimeSummary) -> str:
     return f"Model work: {_percent(summary.model_work_share)} of {_seconds(summary.total_s)} s."
 
 
-HEADER = ["phase", "seconds", "share", "model work"]
+HEADER = ["phase", "seconds", "share", "model work", "peak RSS (MiB)"]
+
+
+def _rss(row: TimeRow) -> str:
+    return "" if row.peak_rss_mb is None else f"{row.peak_rss_mb:,.0f}"
 
 
 def _cells(row: TimeRow) -> list[str]:
-    return [row.label, _seconds(row.seconds), _percent(row.share), "yes" if row.model_work else ""]
+    return [
+        row.label,
+        _seconds(row.seconds),
+        _percent(row.share),
+        "yes" if row.model_work else "",
+        _rss(row),
+    ]
 
 
 def markdown_lines(document: Mapping[str, Any]) -> list[str]:
@@ -155,9 +180,10 @@ def terminal_table(document: Mapping[str, Any]) -> Table | None:
     table.add_column("phase", overflow="fold")
     table.add_column("seconds", justify="right")
     table.add_column("share", justify="right")
+    table.add_column("peak RSS (MiB)", justify="right")
     for row in summary.rows:
         label = f"[bold]{row.label}[/bold]" if row.model_work else row.label
-        table.add_row(label, _seconds(row.seconds), _percent(row.share))
+        table.add_row(label, _seconds(row.seconds), _percent(row.share), _rss(row))
     table.caption = f"{_headline(summary)} (bold: model work)"
     return table
 
@@ -171,7 +197,8 @@ def html_section(document: Mapping[str, Any]) -> str | None:
     body = "".join(
         f'<tr><td>{text(row.label)}</td><td class="num" data-sort="{row.seconds}">'
         f'{text(_seconds(row.seconds))}</td><td class="num" data-sort="{row.share}">'
-        f"{text(_percent(row.share))}</td><td>{'yes' if row.model_work else ''}</td></tr>"
+        f"{text(_percent(row.share))}</td><td>{'yes' if row.model_work else ''}</td>"
+        f'<td class="num" data-sort="{row.peak_rss_mb or 0}">{text(_rss(row))}</td></tr>'
         for row in summary.rows
     )
     return (

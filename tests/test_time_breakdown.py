@@ -131,6 +131,35 @@ def test_phases_without_a_clock_do_nothing_and_names_are_checked(fake_time: Fake
         pass
 
 
+def test_memory_samples_are_charged_to_the_phase_open_when_taken() -> None:
+    """A sampler thread reads the resident set size every 50 ms and charges it to the phase
+    open at that moment: each phase keeps its own peak."""
+    import time as real_time
+
+    held = {"other": 50.0, "load": 80.0, "train": 500.0}
+    clocks: list[phases.PhaseClock] = []
+
+    def rss() -> float:  # what the process would hold in the phase open now
+        return held[clocks[0].current()] if clocks else held["other"]
+
+    with phase_clock(rss=rss) as clock:
+        clocks.append(clock)
+        real_time.sleep(0.12)
+        with phase("load"):
+            real_time.sleep(0.12)
+        with phase("train"):
+            real_time.sleep(0.12)
+            with phase("validation"):  # sampled while open, charged nothing but its samples
+                held["validation"] = 120.0
+                real_time.sleep(0.12)
+    peaks = clock.rss_breakdown()
+    assert peaks == {"load": 80.0, "train": 500.0, "validation": 120.0, "other": 50.0}
+    assert list(peaks) == [name for name in phases.PHASES if name in peaks]  # report order
+    with phase_clock() as quiet:  # no sampler unless asked
+        real_time.sleep(0.06)
+    assert quiet.rss_breakdown() == {}
+
+
 def test_process_age_is_positive_where_proc_is_readable() -> None:
     age = phases.process_age_seconds()
     if not Path("/proc/self/stat").exists():
@@ -249,6 +278,13 @@ def test_the_sweep_timing_sums_its_records(sweep: tuple[Path, dict[str, Any]]) -
     work = sum(timing["phases"][name] for name in MODEL_WORK)
     assert 0.0 <= timing["model_work_share"] <= 1.0
     assert timing["model_work_share"] == pytest.approx(work / timing["total_s"])
+    # memory: each record's peak resident set per phase, the sweep's the highest per phase
+    for record in records:
+        by_phase = record["efficiency"]["rss_by_phase_mb"]
+        assert by_phase["train"] > 0 and set(by_phase) <= RECORD_PHASES
+        assert max(by_phase.values()) <= record["efficiency"]["peak_memory_mb"] * 1.5 + 50
+    for name, peak in timing["rss_by_phase_mb"].items():
+        assert peak == max(r["efficiency"]["rss_by_phase_mb"].get(name, 0.0) for r in records)
     validate_results(document)
 
 
@@ -258,7 +294,7 @@ def _time_rows(markdown: str) -> dict[str, tuple[float, float]]:
     rows = {}
     for line in section.splitlines():
         cells = [c.strip() for c in line.strip("|").split("|")]
-        if len(cells) == 4 and cells[1].replace(",", "").replace(".", "").isdigit():
+        if len(cells) == 5 and cells[1].replace(",", "").replace(".", "").isdigit():
             rows[cells[0]] = (float(cells[1].replace(",", "")), float(cells[2].rstrip("%")))
     return rows
 
@@ -276,6 +312,12 @@ def test_the_reports_show_where_the_time_went(
     assert "explanations" not in rows  # took no time
     assert sum(share for _, share in rows.values()) == pytest.approx(100.0, abs=0.1 * len(rows))
     assert f"Model work: {100 * timing['model_work_share']:.1f}% of" in markdown
+    rss_cells = {
+        line.strip("|").split("|")[0].strip(): line.strip("|").split("|")[4].strip()
+        for line in markdown.split("## Where the time went", 1)[1].splitlines()
+        if line.count("|") == 6
+    }
+    assert rss_cells["training steps"] == f"{timing['rss_by_phase_mb']['train']:,.0f}"
 
     html = render_html(document, out)
     assert 'data-table="time"' in html and "Where the time went" in html

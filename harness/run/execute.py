@@ -17,6 +17,7 @@ from mtrec.contracts import (
     Combination,
 )
 from mtrec.errors import StorageError
+from mtrec.measure.efficiency import current_rss_mb
 from mtrec.plugin_host import PluginHost
 from mtrec.run import combination as combination_module
 from mtrec.run.checkpoints import drop_saved_model
@@ -83,7 +84,7 @@ def execute(
     The record's wall time is split into phases (``efficiency.time_breakdown``,
     :mod:`mtrec.run.phases`), a failed record's up to its failure.
     """
-    with phase_clock() as clock:
+    with phase_clock(rss=current_rss_mb) as clock:
         record = _executed(
             combination,
             host,
@@ -99,6 +100,7 @@ def execute(
     record["duration_s"] = clock.wall_seconds
     record["efficiency"]["time_breakdown"] = breakdown
     record["efficiency"]["model_work_share"] = model_work_share(breakdown, clock.wall_seconds)
+    record["efficiency"]["rss_by_phase_mb"] = clock.rss_breakdown()
     return record
 
 

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
@@ -55,6 +56,20 @@ class PhaseClock:
     _open: list[str] = field(default_factory=list)  # the phases open, innermost last
     _since: float = 0.0  # when the innermost open phase last took over the clock
     _whole: int = 0  # depth inside a ``whole`` phase: nested phases are not charged
+    rss_peaks: dict[str, float] = field(default_factory=dict)  # MiB, by phase (and "other")
+
+    def current(self) -> str:
+        """The phase charged now: the innermost open one, else ``other``."""
+        try:
+            return self._open[-1]
+        except IndexError:  # none open (or closed by the clock's own thread meanwhile)
+            return "other"
+
+    def charge_rss(self, mib: float) -> None:
+        """Charge a resident-set sample to the phase open now (peak per phase)."""
+        name = self.current()
+        if mib > self.rss_peaks.get(name, 0.0):
+            self.rss_peaks[name] = mib
 
     def _charge(self, now: float) -> None:
         if self._open:
@@ -82,6 +97,11 @@ class PhaseClock:
         end = self.finished if self.finished is not None else time.perf_counter()
         return end - self.started
 
+    def rss_breakdown(self) -> dict[str, float]:
+        """Peak resident set size (MiB) sampled in each phase that was sampled, in
+        :data:`PHASES` order (the peak of a ``whole`` phase covers everything inside it)."""
+        return {name: round(self.rss_peaks[name], 1) for name in PHASES if name in self.rss_peaks}
+
     def breakdown(self) -> dict[str, float]:
         """Every phase's seconds (0.0 for one that did not run), ``other`` the rest of the
         wall time: the values add up to :attr:`wall_seconds`."""
@@ -92,17 +112,41 @@ class PhaseClock:
 _CLOCK: ContextVar[PhaseClock | None] = ContextVar("mtrec_phase_clock", default=None)
 
 
+RSS_SAMPLE_SECONDS = 0.05
+
+
 @contextlib.contextmanager
-def phase_clock() -> Iterator[PhaseClock]:
+def phase_clock(*, rss: Callable[[], float] | None = None) -> Iterator[PhaseClock]:
     """Time one record: every :func:`phase` opened inside (in this context) is charged to the
-    clock yielded, which is stopped on the way out."""
+    clock yielded, which is stopped on the way out.
+
+    ``rss``: a function returning the process's resident set size (MiB); when given, a thread
+    samples it every :data:`RSS_SAMPLE_SECONDS` and charges each sample to the phase open at
+    that moment, so :meth:`PhaseClock.rss_breakdown` says which phase holds the peak.
+    """
     clock = PhaseClock(started=time.perf_counter())
     token = _CLOCK.set(clock)
+    stop = threading.Event()
+    sampler = None
+    if rss is not None:
+        sample = rss
+
+        def watch() -> None:
+            clock.charge_rss(sample())
+            while not stop.wait(RSS_SAMPLE_SECONDS):
+                clock.charge_rss(sample())
+
+        sampler = threading.Thread(target=watch, name="mtrec-phase-rss", daemon=True)
+        sampler.start()
     try:
         yield clock
     finally:
         _CLOCK.reset(token)
         clock.finished = time.perf_counter()
+        if sampler is not None and rss is not None:
+            stop.set()
+            sampler.join()
+            clock.charge_rss(rss())
 
 
 @contextlib.contextmanager
@@ -161,11 +205,15 @@ def sweep_timing(
     ``reports_s`` is filled in by :func:`with_reports_time` once the reports are written.
     """
     phases = {name: 0.0 for name in PHASES}
+    rss: dict[str, float] = {}
     for record in records:
-        breakdown = (record.get("efficiency") or {}).get("time_breakdown") or {}
-        for name, seconds in breakdown.items():
+        efficiency = record.get("efficiency") or {}
+        for name, seconds in (efficiency.get("time_breakdown") or {}).items():
             if name in phases and isinstance(seconds, (int, float)):
                 phases[name] += float(seconds)
+        for name, mib in (efficiency.get("rss_by_phase_mb") or {}).items():
+            if name in phases and isinstance(mib, (int, float)):
+                rss[name] = max(rss.get(name, 0.0), float(mib))
     records_seconds = sum(float(record.get("duration_s") or 0.0) for record in records)
     return _totalled(
         {
@@ -176,6 +224,7 @@ def sweep_timing(
             "outside_records_s": max(0.0, sweep_seconds - records_seconds),
             "reports_s": None,
             "phases": phases,
+            "rss_by_phase_mb": {name: rss[name] for name in PHASES if name in rss},
         }
     )
 
