@@ -368,7 +368,8 @@ TIED = SimpleNamespace(
 )
 
 
-def test_tied_weights_are_stored_once_and_tied_again(tmp_path: Path) -> None:
+def tied_model() -> tuple[MultiTaskModel, ModelDescription]:
+    """A small model on the hand-registered ``tied-ids`` backbone, and its description."""
     heads = (
         HeadSpec(task="rating", task_type=TaskType.REGRESSION, label_field="rating", loss="mse"),
         HeadSpec(
@@ -387,7 +388,6 @@ def test_tied_weights_are_stored_once_and_tied_again(tmp_path: Path) -> None:
         dropout=0.0,
     )
     model.set_target_scaling({"rating": np.array([1.0, 3.0, 5.0])})
-    model.encoder = Compiled(model.encoder)
     description = ModelDescription(
         key="k" * 16, backbone="tied-ids", backbone_options={}, family=Family.ID_EMBEDDING,
         pooling=None, strategy="full", top_k=2, lora_r=8, max_length=64, precision="fp32",
@@ -395,6 +395,12 @@ def test_tied_weights_are_stored_once_and_tied_again(tmp_path: Path) -> None:
         architecture="shared-bottom", architecture_options={}, dropout=0.0, encoder_width=16,
         input=InputOptions(),
     )  # fmt: skip
+    return model, description
+
+
+def test_tied_weights_are_stored_once_and_tied_again(tmp_path: Path) -> None:
+    model, description = tied_model()
+    model.encoder = Compiled(model.encoder)
     entry = save_checkpoint(model, tmp_path / "models" / "k", description=description)
     assert entry["path"] == "k"
     with safe_open(str(tmp_path / "models" / "k" / "model.safetensors"), "pt") as f:
@@ -468,3 +474,45 @@ def test_merged_shards_bring_their_saved_models(tmp_path: Path) -> None:
     for record in document["records"]:
         weights = tmp_path / "merged" / record["model"]["path"] / "model.safetensors"
         assert hashlib.sha256(weights.read_bytes()).hexdigest() == record["model"]["sha256"]
+
+
+def rating_bias(model: MultiTaskModel) -> torch.Tensor:
+    (head,) = [head for head in model.task_heads() if head.spec.task == "rating"]
+    return head.output.bias.detach()
+
+
+def test_a_save_that_fails_leaves_the_earlier_checkpoint_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import safetensors.torch
+
+    folder = tmp_path / "models" / "k"
+    model, description = tied_model()
+    first = save_checkpoint(model, folder, description=description)
+    with torch.no_grad():
+        rating_bias(model).add_(1.0)
+    second = save_checkpoint(model, folder, description=description)
+    assert second["sha256"] != first["sha256"]  # saved again: replaced whole
+    assert (
+        hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest()
+        == (second["sha256"])
+    )
+
+    def killed(tensors: Any, filename: str, metadata: Any = None) -> None:
+        Path(filename).write_bytes(b"half a file")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(safetensors.torch, "save_file", killed)
+    kept = float(rating_bias(model))
+    with torch.no_grad():
+        rating_bias(model).add_(1.0)
+    with pytest.raises(OSError, match="No space left"):
+        save_checkpoint(model, folder, description=description)
+    # The earlier checkpoint is untouched and nothing half-written is left beside it.
+    assert sorted(p.name for p in folder.parent.iterdir()) == ["k"]
+    assert (
+        hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest()
+        == (second["sha256"])
+    )
+    loaded = load_checkpoint(folder, PluginHost(extra_plugins=[("tied", TIED)]))
+    assert float(rating_bias(loaded.model)) == kept != float(rating_bias(model))
