@@ -49,6 +49,7 @@ backbones:
   - {name: tiny-bert, training: {lr: 0.001, strategy: top_k, top_k: 1}}
   - {name: tiny-bert, training: {strategy: frozen, head_lr: 0.003}}
   - {name: "hybrid:tiny-bert", training: {strategy: frozen, head_lr: 0.003}}
+  - {name: "hybrid:tiny-bert", training: {lr: 0.001}}
   - {name: id-embedding, training: {lr: 0.01}}
   - trivial
 head_sets: [ecommerce-seed]
@@ -95,7 +96,7 @@ def record_of(sweep: SweepResult, backbone: str, strategy: str) -> dict[str, Any
 def test_every_ok_combination_saves_its_model_with_its_digest(sweep: SweepResult) -> None:
     assert [r["error"] for r in sweep.failed] == []
     records = sweep.document["records"]
-    assert len(records) == 6 + LORA
+    assert len(records) == 7 + LORA
     for record in records:
         entry = record["model"]
         folder = sweep.run_dir / entry["path"]
@@ -157,6 +158,7 @@ def rendered_test_split(sweep: SweepResult) -> DomainSplit:
         ("tiny-bert", "top_k", EXACT),
         ("tiny-bert", "frozen", SERVED),
         ("hybrid:tiny-bert", "frozen", SERVED),
+        ("hybrid:tiny-bert", "full", EXACT),
         ("id-embedding", "full", EXACT),
         ("trivial", "none", EXACT),
         pytest.param(
