@@ -9,6 +9,7 @@ import importlib.util
 import json
 import re
 import shutil
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -26,7 +27,12 @@ from mtrec.hookspecs import hookimpl
 from mtrec.model.inputs import InputOptions
 from mtrec.model.multitask import MultiTaskModel
 from mtrec.plugin_host import PluginHost
-from mtrec.run.checkpoints import ModelDescription, load_checkpoint, save_checkpoint
+from mtrec.run.checkpoints import (
+    ModelDescription,
+    load_checkpoint,
+    read_metadata,
+    save_checkpoint,
+)
 from mtrec.run.matrix import check_suite
 from mtrec.run.runner import SweepResult, run_sweep
 from mtrec.specs import (
@@ -490,7 +496,8 @@ def test_a_save_that_fails_leaves_the_earlier_checkpoint_whole(
 
     folder = tmp_path / "models" / "k"
     model, description = tied_model()
-    first = save_checkpoint(model, folder, description=description)
+    first = save_checkpoint(model, folder, description=replace(description, extra={"round": 3}))
+    assert read_metadata(folder)["extra"] == {"round": 3}
     with torch.no_grad():
         rating_bias(model).add_(1.0)
     second = save_checkpoint(model, folder, description=description)

@@ -98,6 +98,8 @@ class ModelDescription:
     domain: str = ""
     domain_options: Mapping[str, Any] = field(default_factory=dict)
     seed: int = 0
+    # what the caller wants kept with the model (JSON values), e.g. a feedback loop's round
+    extra: Mapping[str, Any] = field(default_factory=dict)
     # strategy frozen: SHA-256 of the backbone's weights, which the checkpoint does not hold
     frozen_backbone_sha256: str | None = None
 
@@ -292,6 +294,7 @@ def _metadata(description: ModelDescription, *, weights: dict[str, Any]) -> dict
         "encoder_width": description.encoder_width,
         "input": {"context": description.input.context, "history": description.input.history},
         "weights": weights,
+        "extra": dict(description.extra),
     }
 
 
