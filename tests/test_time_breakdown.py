@@ -281,7 +281,10 @@ def test_the_sweep_timing_sums_its_records(sweep: tuple[Path, dict[str, Any]]) -
     # memory: each record's peak resident set per phase, the sweep's the highest per phase
     for record in records:
         by_phase = record["efficiency"]["rss_by_phase_mb"]
-        assert by_phase["train"] > 0 and set(by_phase) <= RECORD_PHASES
+        # sampled at the start and the end at least; a phase shorter than the 50 ms between
+        # samples may have none
+        assert by_phase and set(by_phase) <= RECORD_PHASES
+        assert all(mib > 0 for mib in by_phase.values())
         assert max(by_phase.values()) <= record["efficiency"]["peak_memory_mb"] * 1.5 + 50
     for name, peak in timing["rss_by_phase_mb"].items():
         assert peak == max(r["efficiency"]["rss_by_phase_mb"].get(name, 0.0) for r in records)
@@ -317,7 +320,8 @@ def test_the_reports_show_where_the_time_went(
         for line in markdown.split("## Where the time went", 1)[1].splitlines()
         if line.count("|") == 6
     }
-    assert rss_cells["training steps"] == f"{timing['rss_by_phase_mb']['train']:,.0f}"
+    train_peak = timing["rss_by_phase_mb"].get("train")  # None: no sample fell in training
+    assert rss_cells["training steps"] == ("" if train_peak is None else f"{train_peak:,.0f}")
 
     html = render_html(document, out)
     assert 'data-table="time"' in html and "Where the time went" in html

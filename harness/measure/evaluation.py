@@ -112,24 +112,25 @@ def pair_scores(
     precision: str,
 ) -> dict[str, np.ndarray]:
     """Each ranking head's score (its logit) of every (user, candidate) row of ``pairs``, in
-    row order; one host transfer per task at the end."""
+    row order; one host transfer per task at the end.
+
+    Each batch's scores go straight into one buffer per task, allocated before the loop. Kept
+    as a list of small per-batch tensors instead, they would sit in the allocator's heap
+    between each batch's large, short-lived activations and pin it: on a full-catalogue
+    ranking (MovieLens: 1.46 M pairs) the process grew by gigabytes that were never touched
+    again.
+    """
     model.eval()
-    outputs: dict[str, list[torch.Tensor]] = {task: [] for task in tasks}
-    order: list[np.ndarray] = []
+    n = len(pairs)
+    scores = {task: torch.empty(n, dtype=torch.float32, device=device) for task in tasks}
     for batch in iterate_batches(pairs, batch_size):
+        rows = torch.from_numpy(batch.rows).to(device, non_blocking=True)
         batch = batch.to(device)
         with autocast_for(device, precision):
             result = model(**batch.model_inputs())
         for task in tasks:
-            outputs[task].append(result[task].float())
-        order.append(batch.rows)
-    rows = np.concatenate(order) if order else np.zeros(0, dtype=np.int64)
-    inverse = np.empty(len(rows), dtype=np.int64)
-    inverse[rows] = np.arange(len(rows))
-    return {
-        task: (torch.cat(values).double().cpu().numpy()[inverse] if values else np.zeros(0))
-        for task, values in outputs.items()
-    }
+            scores[task].index_copy_(0, rows, result[task].float())
+    return {task: values.double().cpu().numpy() for task, values in scores.items()}
 
 
 def score_tasks(tasks: Mapping[str, TaskPredictions]) -> dict[str, dict[str, float]]:

@@ -40,7 +40,7 @@ from mtrec.model.multitask import (
     pool,
 )
 from mtrec.model.training import autocast_for, effective_precision
-from mtrec.run.phases import phase
+from mtrec.run.phases import phase, release_heap
 from mtrec.specs import DomainSplit, Family, LoadedBackbone, Pooling
 
 SPLITS = ("train", "validation", "test")
@@ -390,6 +390,7 @@ def _frozen(
         features.encodings += len(missing)
         features.seconds += time.perf_counter() - started
         loaded.model.to("cpu")
+        release_heap()  # the encoding's activations: freed, handed back before training
     user_rows = {text: row for row, text in enumerate(user_texts)}
     item_rows = {text: row for row, text in enumerate(item_texts)}
     encoder = CachedFeatureEncoder(

@@ -29,7 +29,7 @@ from mtrec.run.faults import (
     storage_fault,
 )
 from mtrec.run.fingerprint import combination_fingerprint
-from mtrec.run.phases import model_work_share, phase_clock
+from mtrec.run.phases import model_work_share, phase_clock, release_heap
 from mtrec.run.sweep_cache import SweepCache
 from mtrec.store.results import now
 
@@ -169,6 +169,7 @@ def _executed(
     record["finished"] = now()
     if collect:
         gc.collect()  # the combination's model is garbage now; free it before the next one
+        release_heap()  # and hand what it held back to the system
     return record
 
 

@@ -18,6 +18,7 @@ No torch import here.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import threading
 import time
@@ -167,6 +168,24 @@ def phase(name: str, *, whole: bool = False) -> Iterator[None]:
         yield
     finally:
         clock.leave(whole)
+
+
+def release_heap() -> bool:
+    """Hand the C heap's free pages back to the system (glibc's ``malloc_trim``).
+
+    Memory torch and numpy free on the CPU goes back to the C allocator, which keeps much of
+    it mapped for reuse: after a phase with large short-lived buffers (encoding, ranking a
+    whole catalogue) the process holds that peak for the rest of the sweep. Called between
+    phases and combinations; False (nothing done) where the C library has no such call.
+    """
+    try:
+        libc = ctypes.CDLL(None)
+        trim = libc.malloc_trim
+    except (OSError, AttributeError):
+        return False
+    trim.argtypes = [ctypes.c_size_t]
+    trim(0)
+    return True
 
 
 def model_work_share(breakdown: Mapping[str, float], wall_seconds: float) -> float | None:
