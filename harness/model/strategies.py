@@ -40,7 +40,7 @@ from mtrec.model.multitask import (
     pool,
 )
 from mtrec.model.training import autocast_for, effective_precision
-from mtrec.run.phases import phase, release_heap
+from mtrec.run.phases import large_buffers_mapped, phase
 from mtrec.specs import DomainSplit, Family, LoadedBackbone, Pooling
 
 SPLITS = ("train", "validation", "test")
@@ -384,13 +384,12 @@ def _frozen(
     if missing:
         started = time.perf_counter()
         loaded.model.to(device)
-        with phase("encode"):
+        with phase("encode"), large_buffers_mapped():
             vectors = encode_texts(loaded, pooling, missing, max_length, device, precision)
         table.update(zip(missing, vectors, strict=True))
         features.encodings += len(missing)
         features.seconds += time.perf_counter() - started
         loaded.model.to("cpu")
-        release_heap()  # the encoding's activations: freed, handed back before training
     user_rows = {text: row for row, text in enumerate(user_texts)}
     item_rows = {text: row for row, text in enumerate(item_texts)}
     encoder = CachedFeatureEncoder(

@@ -178,14 +178,52 @@ def release_heap() -> bool:
     whole catalogue) the process holds that peak for the rest of the sweep. Called between
     phases and combinations; False (nothing done) where the C library has no such call.
     """
-    try:
-        libc = ctypes.CDLL(None)
-        trim = libc.malloc_trim
-    except (OSError, AttributeError):
+    trim = _libc_function("malloc_trim")
+    if trim is None:
         return False
     trim.argtypes = [ctypes.c_size_t]
     trim(0)
     return True
+
+
+# glibc's mallopt parameters, and the ceilings its dynamic thresholds rise to on 64-bit systems
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+DYNAMIC_MMAP_CEILING, DYNAMIC_TRIM_CEILING = 32 * 2**20, 64 * 2**20
+
+
+@contextlib.contextmanager
+def large_buffers_mapped(threshold: int = 4 * 2**20) -> Iterator[None]:
+    """Inside the block, the C allocator serves every buffer of ``threshold`` bytes or more
+    with its own memory mapping, returned to the system when freed (glibc's
+    ``M_MMAP_THRESHOLD``); on the way out the thresholds go to the ceilings glibc's dynamic
+    adjustment would reach, and the heap's free pages are handed back.
+
+    For phases whose large short-lived buffers change size batch after batch (the frozen
+    encoding's activations follow each batch's text length): served from the heap, they
+    fragment it, and the process keeps hundreds of megabytes it no longer uses. Elsewhere
+    (training, ranking) repeated buffers of one size reuse the heap well and mapping each one
+    would cost page faults, hence the scope. A no-op where the C library is not glibc.
+    """
+    mallopt = _libc_function("mallopt")
+    if mallopt is None:
+        yield
+        return
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    mallopt(M_MMAP_THRESHOLD, threshold)
+    try:
+        yield
+    finally:
+        mallopt(M_MMAP_THRESHOLD, DYNAMIC_MMAP_CEILING)
+        mallopt(M_TRIM_THRESHOLD, DYNAMIC_TRIM_CEILING)
+        release_heap()
+
+
+def _libc_function(name: str) -> Any:
+    """The C library's function ``name``; None where there is none (not glibc)."""
+    try:
+        return getattr(ctypes.CDLL(None), name)
+    except (OSError, AttributeError):
+        return None
 
 
 def model_work_share(breakdown: Mapping[str, float], wall_seconds: float) -> float | None:
