@@ -44,10 +44,12 @@ from mtrec.run.phases import large_buffers_mapped, phase
 from mtrec.specs import DomainSplit, Family, LoadedBackbone, Pooling
 
 SPLITS = ("train", "validation", "test")
-# Padded tokens per forward pass when a frozen backbone fills the feature cache: 128 rows of
-# 64 tokens. On MiniLM over 2 CPU cores, 4k and 8k tokens ran alike and 2k slower (smaller
-# matrix products); a larger budget only grows memory.
+# Padded tokens per forward pass when a frozen backbone fills the feature cache. On a GPU,
+# 128 rows of 64 tokens. On a CPU, 32 rows of 64: on MiniLM over 2 quiet cores 2k tokens ran
+# 122-129 texts/s against 104-111 at 8k (what one batch touches stays in the caches; the
+# earlier finding the other way was made on a busy machine); a larger budget also grows memory.
 FEATURE_TOKENS = 8192
+FEATURE_TOKENS_CPU = 2048
 
 
 @dataclass
@@ -440,15 +442,15 @@ def encode_texts(
     device: torch.device,
     precision: str,
     *,
-    token_budget: int = FEATURE_TOKENS,
+    token_budget: int | None = None,
 ) -> np.ndarray:
     """Pooled float32 vectors of single texts, [len(texts), hidden], row i for text i; the
     backbone running at ``precision`` (autocast on CUDA).
 
     The texts are tokenized in one call and run longest first in batches of about
-    ``token_budget`` tokens (padded rows x width), so every batch holds texts of nearly one
-    length: little compute goes to padding, short texts share large batches and long texts
-    small ones. Padding never changes a vector: it is masked in attention and in pooling.
+    ``token_budget`` tokens (padded rows x width; by default ``FEATURE_TOKENS`` on a GPU,
+    ``FEATURE_TOKENS_CPU`` on a CPU), so every batch holds texts of nearly one length: little
+    compute goes to padding, short texts share large batches and long texts small ones. Padding never changes a vector: it is masked in attention and in pooling.
     """
     loaded.model.eval()
     tokens = _FlatTokens.of(
@@ -463,7 +465,8 @@ def encode_texts(
         pad_id=int(loaded.tokenizer.pad_token_id),
     )
     out: np.ndarray | None = None
-    for rows in feature_batches(tokens.lengths, token_budget):
+    budget = token_budget or (FEATURE_TOKENS_CPU if device.type == "cpu" else FEATURE_TOKENS)
+    for rows in feature_batches(tokens.lengths, budget):
         input_ids, attention_mask = (t.to(device) for t in tokens.padded(rows))
         with autocast_for(device, precision):
             hidden = loaded.model(input_ids=input_ids, attention_mask=attention_mask)
