@@ -450,7 +450,8 @@ def encode_texts(
     The texts are tokenized in one call and run longest first in batches of about
     ``token_budget`` tokens (padded rows x width; by default ``FEATURE_TOKENS`` on a GPU,
     ``FEATURE_TOKENS_CPU`` on a CPU), so every batch holds texts of nearly one length: little
-    compute goes to padding, short texts share large batches and long texts small ones. Padding never changes a vector: it is masked in attention and in pooling.
+    compute goes to padding, short texts share large batches and long texts small ones.
+    Padding never changes a vector: it is masked in attention and in pooling.
     """
     loaded.model.eval()
     tokens = _FlatTokens.of(
