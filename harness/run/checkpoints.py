@@ -16,7 +16,6 @@ frozen model serves through its uncached path.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -27,6 +26,7 @@ from typing import Any
 
 import torch
 
+from mtrec.cache_files import file_digest
 from mtrec.contracts import Combination
 from mtrec.errors import CheckpointError
 from mtrec.model.inputs import InputOptions
@@ -313,15 +313,6 @@ def _head_json(head: HeadSpec, label_fields: Mapping[str, LabelField]) -> dict[s
         "n_outputs": len(classes) or 1,
         "classes": classes,
     }
-
-
-def file_digest(path: Path) -> str:
-    """SHA-256 of a file's bytes, read in blocks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 # --------------------------------------------------------------------------------------
