@@ -219,6 +219,23 @@ def test_plugin_calling_sys_exit_or_raising_keyboardinterrupt_fails_its_combinat
     assert failure_summary(result)[0] == "2 of 3 combinations failed:"
 
 
+def _ctrl_c_as_in_a_terminal() -> None:
+    """SIGINT at its default, as in a terminal: a test run started in the background of a
+    non-interactive shell inherits it ignored, and mtrec leaves an ignored signal alone."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+@pytest.fixture
+def ctrl_c_reaches_python() -> Iterator[None]:
+    """Python's own SIGINT handler for the test, whatever this test run inherited."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@pytest.mark.usefixtures("ctrl_c_reaches_python")
 def test_a_real_ctrl_c_still_stops_the_sweep(tmp_path: Path) -> None:
     out = tmp_path / "run"
     with pytest.raises(KeyboardInterrupt):
@@ -547,6 +564,7 @@ def slow_sweep(tmp_path: Path) -> tuple[subprocess.Popen[str], int]:
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "MTREC_TEST_TRAINING": str(training)},
+        preexec_fn=_ctrl_c_as_in_a_terminal,
     )  # fmt: skip
     deadline = time.monotonic() + 180
     while not training.is_file() and time.monotonic() < deadline and sweep.poll() is None:
