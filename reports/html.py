@@ -26,6 +26,7 @@ from mtrec.reports.explanations import html_section as explanation_section
 from mtrec.reports.leaderboard import leaderboard_html
 from mtrec.reports.overview import build_overview, finite
 from mtrec.reports.plots import text
+from mtrec.reports.rounds import html_section as rounds_section
 from mtrec.reports.summary import compact, is_ranking, number, reference_name, shown_metrics
 from mtrec.reports.timing import html_section as time_section
 from mtrec.store.leaderboard import build_leaderboard, source_of
@@ -42,6 +43,7 @@ def render_html(document: Mapping[str, Any], run_dir: Path | None = None) -> str
         leaderboard=board,
         explanations=explanation_section(document, run_dir),
         timing=time_section(document),
+        feedback=rounds_section(document),
     )
 
 
@@ -50,11 +52,13 @@ def render_overview_html(
     leaderboard: str | None = None,
     explanations: str | None = None,
     timing: str | None = None,
+    feedback: str | None = None,
 ) -> str:
     """The HTML report from an overview built by ``mtrec.reports.overview.build_overview``;
     ``leaderboard``: the leaderboard section's HTML (:mod:`mtrec.reports.leaderboard`);
     ``explanations``: the Explanations section's (:mod:`mtrec.reports.explanations`);
-    ``timing``: the "Where the time went" section's (:mod:`mtrec.reports.timing`)."""
+    ``timing``: the "Where the time went" section's (:mod:`mtrec.reports.timing`);
+    ``feedback``: the "Feedback loop" section's (:mod:`mtrec.reports.rounds`)."""
     run = overview["run"]
     title = f"mtrec report: {run.get('suite') or '?'}"
     sections = [
@@ -68,6 +72,7 @@ def render_overview_html(
             else []
         ),
         ("accuracy", "Accuracy", _accuracy_section(overview)),
+        *([("feedback-loop", "Feedback loop", feedback)] if feedback else []),
         ("group-fairness", "Group fairness", _group_section(overview)),
         ("latency", "Latency and cost", _latency_section(overview)),
         *([("explanations", "Explanations", explanations)] if explanations else []),

@@ -16,6 +16,7 @@ from rich.measure import Measurement
 from rich.table import Table
 
 from mtrec.reports.plots import text as html_text
+from mtrec.reports.rounds import board_html, board_markdown, board_table
 from mtrec.reports.summary import compact, number
 from mtrec.reports.text import markdown_cell, terminal_markup
 from mtrec.store.leaderboard import (
@@ -280,6 +281,9 @@ def print_leaderboard(board: Leaderboard, console: Console, title: str = "leader
                 *(_cell_markup(matrix.cells.get((source, t))) for t in matrix.targets),
             )
         print_fitted(console, table)
+    loop = board_table(board.feedback, title)  # the feedback loop (protocol: rounds)
+    if loop is not None:
+        print_fitted(console, loop)
     settings = _settings_lines(board, hidden_only=True)
     if settings:
         console.print("[bold]variants[/bold] (the settings that set each apart):")
@@ -388,6 +392,7 @@ def leaderboard_markdown(board: Leaderboard, heading: str = "##") -> list[str]:
             [(s, {t: c for (s2, t), c in matrix.cells.items() if s2 == s}) for s in matrix.sources],
         )
         lines += [""]
+    lines += board_markdown(board.feedback, heading)  # the feedback loop (protocol: rounds)
     settings = _settings_lines(board)
     if settings:
         lines += [f"{heading}# Variants", ""]
@@ -487,6 +492,7 @@ def leaderboard_html(board: Leaderboard) -> str:
             (s, {t: c for (s2, t), c in matrix.cells.items() if s2 == s}) for s in matrix.sources
         ]
         parts.append(_html_grid("leaderboard transfer", "source", matrix.targets, rows))
+    parts.append(board_html(board.feedback))  # the feedback loop (protocol: rounds)
     settings = _settings_lines(board)
     if settings:
         parts.append("<h3>Variants</h3><ul>")

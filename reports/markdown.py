@@ -11,6 +11,7 @@ from mtrec.reports.ablation import markdown_lines as ablation_lines
 from mtrec.reports.explanations import markdown_lines as explanation_lines
 from mtrec.reports.leaderboard import leaderboard_markdown
 from mtrec.reports.overview import build_overview, labelled
+from mtrec.reports.rounds import markdown_lines as rounds_lines
 from mtrec.reports.scenes import markdown_lines as scene_lines
 from mtrec.reports.summary import (
     TaskColumn,
@@ -95,6 +96,7 @@ def render_markdown(document: Mapping[str, Any], run_dir: Path | None = None) ->
         ]
         lines += _table(["domain", *(c.title for c in columns)], _reference_rows(ok, columns))
         lines += _ranking_lines(ok)
+        lines += rounds_lines(document)  # the feedback loop (protocol: rounds)
         lines += ["", "## Efficiency", ""]
         if any(r["efficiency"].get("flops_per_sample_cached") is not None for r in ok):
             lines += [

@@ -107,6 +107,10 @@ def _backbone_settings(record: Mapping[str, Any]) -> dict[str, Any]:
     for key, value in (config.get("training") or {}).items():
         if key != "strategy":
             flat[f"training.{key}"] = value
+    # the feedback loop (protocol: rounds): one record per update strategy
+    update = (config.get("protocol") or {}).get("update")
+    if update is not None:
+        flat["update"] = update
     return flat
 
 

@@ -491,3 +491,110 @@ def distributions(rows: Sequence[Distribution], *, x_label: str, title: str) -> 
                 f'<circle class="sample" cx="{xs(value):.1f}" cy="{middle + offset:.1f}" r="1.8"/>'
             )
     return _svg(WIDTH, height, title, body, "distribution")
+
+
+# --------------------------------------------------------------------------------------
+# lines over rounds: one line per series, its interval as a shaded band
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class Line:
+    """One series of a line plot (a record's metric over the rounds)."""
+
+    label: str  # legend and tooltip
+    # (x, y, low, high) per point, in x order; low/high None where there is no interval
+    points: Sequence[tuple[float, float, float | None, float | None]] = ()
+
+
+DASHES = ("", "6 3", "2 3", "9 3 2 3")  # after the palette's colours run out
+
+
+def round_lines(lines: Sequence[Line], *, x_label: str, y_label: str, title: str) -> str:
+    """A line per series over integer x values (rounds), each point marked, and where the
+    series has intervals a band between them in the line's colour; one tick per x value."""
+    xs_seen = sorted({x for line in lines for x, *_ in line.points})
+    legend_rows: list[list[tuple[int, str]]] = [[]]
+    width_used = 0.0
+    for i, line in enumerate(lines):  # the legend wraps onto further rows
+        shown = shorten(line.label, 44)
+        needed = 34 + 6.5 * len(shown)
+        if legend_rows[-1] and width_used + needed > WIDTH - 100:
+            legend_rows.append([])
+            width_used = 0.0
+        legend_rows[-1].append((i, shown))
+        width_used += needed
+    height = 330 + 16 * len(legend_rows)
+    left, right, top, bottom = 78, WIDTH - 20, 16, 300 - 16
+    values = [
+        v
+        for line in lines
+        for _, y, low, high in line.points
+        for v in (y, low, high)
+        if v is not None
+    ]
+    xs = Scale(
+        low=(xs_seen[0] if xs_seen else 0.0) - 0.3,
+        high=(xs_seen[-1] if xs_seen else 1.0) + 0.3,
+        start=left,
+        end=right,
+    )
+    ys = fitted_scale(values, bottom, top)
+    body = [f'<line class="axis" x1="{left}" x2="{right}" y1="{bottom}" y2="{bottom}"/>']
+    for x in xs_seen:
+        body.append(
+            f'<text class="tick" x="{xs(x):.1f}" y="{bottom + 14}" text-anchor="middle">'
+            f"{text(tick_label(x))}</text>"
+        )
+    body.append(
+        f'<text class="axis-label" x="{(left + right) / 2:.1f}" y="{bottom + 32}" '
+        f'text-anchor="middle">{text(x_label)}</text>'
+    )
+    body += _y_axis(ys, left, right, y_label)
+    for i, line in enumerate(lines):
+        colour = PALETTE[i % len(PALETTE)]
+        banded = [
+            (x, low, high)
+            for x, _, low, high in line.points
+            if low is not None and high is not None
+        ]
+        if banded:
+            upper = "L".join(f"{xs(x):.1f} {ys(high):.1f}" for x, _, high in banded)
+            lower = "L".join(f"{xs(x):.1f} {ys(low):.1f}" for x, low, _ in reversed(banded))
+            body.append(
+                f'<path class="band" d="M{upper}L{lower}Z" fill="{colour}" fill-opacity="0.14" '
+                f'stroke="none"><title>{text(line.label)}: 95% interval</title></path>'
+            )
+    for i, line in enumerate(lines):
+        colour = PALETTE[i % len(PALETTE)]
+        dash = DASHES[(i // len(PALETTE)) % len(DASHES)]
+        style = f' stroke-dasharray="{dash}"' if dash else ""
+        path = "L".join(f"{xs(x):.1f} {ys(y):.1f}" for x, y, _, _ in line.points)
+        tooltip = line.label + "".join(
+            f"\n{tick_label(x)}: {number(y, 4)}"
+            + ("" if low is None or high is None else f" [{number(low, 4)}, {number(high, 4)}]")
+            for x, y, low, high in line.points
+        )
+        body.append(
+            f'<path class="line" d="M{path}" fill="none" stroke="{colour}" stroke-width="2"'
+            f"{style}><title>{text(tooltip)}</title></path>"
+        )
+        for x, y, _, _ in line.points:
+            body.append(
+                f'<circle class="mark" cx="{xs(x):.1f}" cy="{ys(y):.1f}" r="3" fill="{colour}"/>'
+            )
+    y = 300 + 30
+    for row in legend_rows:
+        x = float(left)
+        for i, shown in row:
+            colour = PALETTE[i % len(PALETTE)]
+            dash = DASHES[(i // len(PALETTE)) % len(DASHES)]
+            style = f' stroke-dasharray="{dash}"' if dash else ""
+            body.append(
+                f'<line x1="{x:.1f}" x2="{x + 20:.1f}" y1="{y - 4}" y2="{y - 4}" '
+                f'stroke="{colour}" stroke-width="2"{style}/>'
+                f'<text x="{x + 24:.1f}" y="{y}">{text(shown)}</text>'
+            )
+            x += 34 + 6.5 * len(shown)
+        y += 16
+    return _svg(WIDTH, height, title, body, "lines")

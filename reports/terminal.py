@@ -16,6 +16,7 @@ from rich.table import Table
 from mtrec.reports.ablation import terminal_table as ablation_table
 from mtrec.reports.leaderboard import print_fitted
 from mtrec.reports.overview import labelled
+from mtrec.reports.rounds import terminal_tables as rounds_tables
 from mtrec.reports.summary import (
     compact,
     flops_cell,
@@ -62,6 +63,8 @@ def print_summary(document: Mapping[str, Any], console: Console) -> None:
         _cost_table(f"mtrec {suite}: cost", records, identity, names),
     ):
         print_fitted(console, table, keep=len(identity))
+    for table in rounds_tables(document):  # the feedback loop (protocol: rounds)
+        print_fitted(console, table, keep=1)
     ablation = ablation_table(document)  # records differing only in their input options
     if ablation is not None:
         console.print(ablation)

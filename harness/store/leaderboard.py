@@ -41,6 +41,7 @@ from mtrec.errors import UsageError
 from mtrec.measure.pareto import summarise
 from mtrec.measure.seed_intervals import paired_gain_bootstrap, t_half_width, user_bootstrap
 from mtrec.store.compare import load_run
+from mtrec.store.feedback import FeedbackTable, feedback_json, feedback_tables
 from mtrec.store.variants import domain_names, variant_names
 
 LEVEL = 0.95
@@ -176,6 +177,8 @@ class Leaderboard:
     failures: tuple[Failure, ...]
     variants: Mapping[str, Mapping[str, str]]  # variant -> the settings that tell it apart
     notes: tuple[str, ...] = field(default=())  # duplicates left out, filters that matched none
+    # the feedback loop (records with a ``rounds`` section): strategies ranked per domain/task
+    feedback: tuple[FeedbackTable, ...] = field(default=())
 
 
 # --------------------------------------------------------------------------------------
@@ -252,6 +255,9 @@ def build_leaderboard(
         ),
         variants=variants,
         notes=tuple(notes),
+        feedback=tuple(
+            feedback_tables([(e.record, e.source.document, e.domain) for e in ok], task=task)
+        ),
     )
 
 
@@ -733,4 +739,5 @@ def leaderboard_json(board: Leaderboard) -> dict[str, Any]:
         ],
         "failures": [f.__dict__ for f in board.failures],
         "notes": list(board.notes),
+        **({"feedback": feedback_json(board.feedback)} if board.feedback else {}),
     }
