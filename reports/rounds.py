@@ -258,8 +258,8 @@ def update_costs(document: Mapping[str, Any]) -> list[UpdateCost]:
         def values(key: str, kept: Sequence[Mapping[str, Any]] = updates) -> list[float]:
             return [v for u in kept if (v := figure(u.get(key))) is not None]
 
-        initial = [
-            result.get("update")
+        initial: list[Mapping[str, Any]] = [
+            result["update"]
             for result in entry.section.get("results") or []
             if isinstance(result, Mapping)
             and result.get("round") == 0
@@ -275,7 +275,7 @@ def update_costs(document: Mapping[str, Any]) -> list[UpdateCost]:
                 name=entry.name,
                 update=entry.update,
                 updates=len(updates),
-                initial_seconds=(values("seconds", initial) or [None])[0],
+                initial_seconds=next(iter(values("seconds", initial)), None),
                 seconds_mean=_mean(seconds),
                 seconds_total=sum(seconds) if seconds else None,
                 samples_mean=_mean(samples),

@@ -523,3 +523,29 @@ def test_a_failed_record_is_left_out_of_the_loop() -> None:
     rows = table_rows(render_markdown(document), "### Forgetting")
     assert len(rows) == 2 * 5
     assert [BACKBONES[0], UPDATES[0]] not in [row[1:3] for row in rows]
+
+
+def test_a_partial_section_shows_dashes_not_errors() -> None:
+    """Two windows (one evaluated round), no intervals, no cold/warm split, no forgetting and
+    no update entry: every renderer still draws the section, with "-" where figures lack."""
+    document = loop_document()
+    document["records"] = document["records"][:1]
+    section = document["records"][0]["rounds"]
+    section["results"] = section["results"][:2]
+    evaluation = section["results"][1]["evaluation"]
+    for key in ("intervals", "cold", "warm"):
+        evaluation.pop(key)
+    section["results"][1]["forgetting"] = None
+    section["results"][1].pop("update")
+    markdown = render_markdown(document)
+    value = planted(0, 0, "click", 1)
+    assert table_rows(markdown, "### click auc \u2191 per round") == [
+        ["tiny-bert", "frozen", four(value)]
+    ]
+    assert table_rows(markdown, "### Forgetting")[0][-2:] == ["-", "-"]
+    assert table_rows(markdown, "### Update cost")[0][3:7] == ["0", "20.00", "-", "-"]
+    assert table_rows(markdown, "### Cold and warm rows")[0][5:] == ["-", "0", "-", "0"]
+    page = render_html(document)
+    svg = re.findall(r'<svg class="plot plot-lines".*?</svg>', page, re.DOTALL)[0]
+    assert svg.count('<path class="line"') == 1 and 'class="band"' not in svg
+    assert "round 1" in terminal(document)

@@ -34,7 +34,8 @@ def rounds_section(record: Mapping[str, Any]) -> Mapping[str, Any] | None:
 
 def update_strategy(record: Mapping[str, Any]) -> str:
     """How the record's model was updated between rounds (``fine-tune``, ``replay``, ...)."""
-    section = record.get("rounds") if isinstance(record.get("rounds"), Mapping) else {}
+    section = record.get("rounds")
+    section = section if isinstance(section, Mapping) else {}
     protocol = (record.get("config") or {}).get("protocol") or {}
     found = section.get("update") or (
         protocol.get("update") if isinstance(protocol, Mapping) else None
