@@ -267,6 +267,46 @@ class OutputConfig(_Strict):
     save_model: StrictBool = False
 
 
+class UpdateBudget(_Strict):
+    """What one update of the rounds protocol may spend: at most ``epochs`` epochs over at
+    most ``samples`` rows (a strategy's rows beyond it are sampled down, seeded)."""
+
+    epochs: Annotated[int, Field(ge=1, le=100)] = 2
+    samples: Annotated[int, Field(ge=1)] | None = None  # None: every row the strategy picks
+
+
+class ProtocolConfig(_Strict):
+    """How a combination meets its data (``protocol:``; docs/rounds.md).
+
+    ``rounds``: the feedback loop. The domain's interactions, ordered by time, are cut into
+    ``rounds`` windows; round 0 trains on the first, and each later round first evaluates the
+    model on its window (prequential: before the model has seen it), then updates the model
+    on it with an update strategy. Each strategy of ``updates`` is a combination of its own.
+    """
+
+    kind: Literal["rounds"] = "rounds"
+    rounds: Annotated[int, Field(ge=2, le=100)] = 5
+    # time: windows of equal time spans; count: windows of equal numbers of rows
+    window: Literal["time", "count"] = "time"
+    updates: Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)] = [
+        "frozen",
+        "fine-tune",
+        "replay",
+        "retrain",
+    ]
+    budget: UpdateBudget = UpdateBudget()
+    replay: Annotated[float, Field(gt=0, le=100)] = 1.0  # replay: old rows per new row
+    holdout: Annotated[float, Field(gt=0, lt=1)] = 0.2  # share of window 0 kept as a probe
+    validation: Annotated[float, Field(gt=0, lt=1)] = 0.1  # share of a window that validates
+
+    @field_validator("updates")
+    @classmethod
+    def _distinct(cls, value: list[str]) -> list[str]:
+        if len(set(value)) < len(value):
+            raise ValueError("an update strategy is listed twice")
+        return value
+
+
 class BackboneEntry(_Strict):
     """A backbone in a suite, with optional per-backbone settings."""
 
@@ -275,6 +315,8 @@ class BackboneEntry(_Strict):
     options: dict[str, Any] = {}  # passed to the backbone's loader
     training: TrainingOverrides = TrainingOverrides()
     input: InputConfig | None = None  # None: the suite's; else completed from the suite's
+    # protocol rounds: this backbone's update strategies (None: the protocol's ``updates``)
+    updates: list[Annotated[str, Field(min_length=1)]] | None = None
 
 
 class HeadSetEntry(_Strict):
@@ -380,6 +422,7 @@ class Suite(_Strict):
     resources: ResourcesConfig = ResourcesConfig()  # per combination, for the ray executor
     oom_retry: bool = False  # on CUDA out-of-memory, retry once at half the batch sizes
     output: OutputConfig = OutputConfig()  # what else a run writes: saved models
+    protocol: ProtocolConfig | None = None  # None: train once on the static split
     source: Literal["builtin", "file"] = "file"
     path: str = ""  # where it was read from, for messages
 

@@ -30,6 +30,7 @@ from mtrec.config import (
     InputConfig,
     MeasureConfig,
     OutputConfig,
+    ProtocolConfig,
     RankingConfig,
     ResourcesConfig,
     TrainingConfig,
@@ -63,13 +64,19 @@ class Combination:
     ranking: RankingConfig = dataclasses.field(default_factory=RankingConfig)
     # what else is written (the saved model); never in the key: it changes no result
     output: OutputConfig = dataclasses.field(default_factory=OutputConfig)
+    # the rounds protocol (None: one training on the static split) and, with it, this
+    # combination's update strategy; in the key only when set
+    protocol: ProtocolConfig | None = None
+    update: str | None = None
 
     def config(self) -> dict[str, Any]:
         """JSON-ready configuration; the key is a hash of exactly this."""
         explain = {} if self.explain is None else {"explain": self.explain.model_dump(mode="json")}
         return {
             **explain,
-            "backbone": self.backbone.model_dump(mode="json", exclude={"training", "input"}),
+            "backbone": self.backbone.model_dump(
+                mode="json", exclude={"training", "input", "updates"}
+            ),
             "head_set": self.head_set.model_dump(mode="json"),
             "domain": self.domain.model_dump(mode="json"),
             "seed": self.seed,
@@ -85,6 +92,16 @@ class Combination:
                 if self.ranking == RankingConfig()
                 else {"ranking": self.ranking.model_dump(mode="json")}
             ),
+            **(
+                {}
+                if self.protocol is None
+                else {
+                    "protocol": {
+                        **self.protocol.model_dump(mode="json", exclude={"updates"}),
+                        "update": self.update,
+                    }
+                }
+            ),
         }
 
     @property
@@ -99,7 +116,12 @@ class Combination:
             history = "all" if self.input.history is None else self.input.history
             reads = f" [context {'on' if self.input.context else 'off'}, history {history}]"
         backbone = variant_label(self.backbone.name, self.training.model_dump())
-        return f"{backbone} x {self.head_set.name} x {self.domain.name} (seed {self.seed})" + reads
+        update = "" if self.update is None else f" [update {self.update}]"
+        return (
+            f"{backbone} x {self.head_set.name} x {self.domain.name} (seed {self.seed})"
+            + reads
+            + update
+        )
 
 
 def variant_label(backbone: str, training: Mapping[str, Any]) -> str:

@@ -29,6 +29,7 @@ from mtrec.specs import (
     ExplainerSpec,
     FairnessMetricSpec,
     HeadSetSpec,
+    UpdateStrategySpec,
     WeightingSpec,
 )
 
@@ -42,7 +43,7 @@ hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 
 
 # --------------------------------------------------------------------------------------
-# registration: the nine plugin kinds
+# registration: the ten plugin kinds
 # --------------------------------------------------------------------------------------
 
 
@@ -100,6 +101,15 @@ def mtrec_register_loss_weightings() -> Iterable[WeightingSpec]:
 
     Called once per plugin while the registry is built; names must be unique across
     all plugins. Suites pick one with ``training.loss_weighting``.
+    """
+
+
+@hookspec
+def mtrec_register_update_strategies() -> Iterable[UpdateStrategySpec]:
+    """Return the update strategies this plugin provides (frozen, fine-tune, replay, ...).
+
+    Called once per plugin while the registry is built; names must be unique across all
+    plugins. Suites with ``protocol: {kind: rounds}`` pick them with ``protocol.updates``.
     """
 
 

@@ -27,6 +27,7 @@ from mtrec.specs import (
     ExplainerSpec,
     FairnessMetricSpec,
     HeadSetSpec,
+    UpdateStrategySpec,
     WeightingSpec,
 )
 
@@ -55,6 +56,9 @@ class Registries:
     trackers: Registry[TrackerSpec] = field(default_factory=lambda: Registry("tracker"))
     executors: Registry[ExecutorSpec] = field(default_factory=lambda: Registry("executor"))
     explainers: Registry[ExplainerSpec] = field(default_factory=lambda: Registry("explainer"))
+    update_strategies: Registry[UpdateStrategySpec] = field(
+        default_factory=lambda: Registry("update strategy")
+    )
 
 
 def blocked_from_env() -> list[str]:
@@ -173,6 +177,11 @@ class PluginHost:
             ("mtrec_register_trackers", registries.trackers, TrackerSpec),
             ("mtrec_register_executors", registries.executors, ExecutorSpec),
             ("mtrec_register_explainers", registries.explainers, ExplainerSpec),
+            (
+                "mtrec_register_update_strategies",
+                registries.update_strategies,
+                UpdateStrategySpec,
+            ),
         ]
         for hook_name, registry, spec_type in kinds:
             caller = getattr(self.pm.hook, hook_name)

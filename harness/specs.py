@@ -373,3 +373,42 @@ class ExplainerSpec:
     # faithfulness is reported against it
     reference: bool = False
     available: Callable[[], str | None] = lambda: None  # None if usable here, else the reason
+
+
+# --------------------------------------------------------------------------------------
+# update strategies (the rounds protocol, docs/rounds.md)
+# --------------------------------------------------------------------------------------
+# Between rounds of the feedback loop, a strategy says what the model learns from next: which
+# rows, starting from which weights, training which parameters. It returns a plan; the
+# harness trains it within the protocol's budget, so every strategy is measured the same way.
+
+
+@dataclass(frozen=True, kw_only=True)
+class UpdateContext:
+    """What a strategy may read when it plans the update of one round."""
+
+    round: int  # 1..rounds-1: the window just evaluated, now learned from
+    new_rows: np.ndarray  # int64 rows of the new window the update may train on
+    seen_rows: np.ndarray  # int64 training rows of every earlier window (round 0 included)
+    rng: np.random.Generator  # seeded per (combination, round): draw samples from it
+    replay: float  # the protocol's ``replay``: old rows per new row
+
+
+@dataclass(frozen=True, kw_only=True)
+class UpdatePlan:
+    """One update: train on ``rows`` from ``start``, the parameters ``adapters`` says."""
+
+    rows: np.ndarray | None  # int64 rows to train on; None: no update (the model stays)
+    start: str = "current"  # "current": the model as it is; "fresh": a newly loaded backbone
+    # True: train low-rank adapters on the backbone's attention (added at the first such
+    # update) and the heads, every other weight fixed
+    adapters: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class UpdateStrategySpec:
+    """A registered update strategy (``protocol.updates``)."""
+
+    name: str  # unique name, e.g. "replay"
+    plan: Callable[[UpdateContext], UpdatePlan]
+    description: str = ""  # one line for `mtrec plugins`

@@ -36,6 +36,7 @@ from mtrec.run.phases import phase
 from mtrec.run.plugin_calls import check_head_set, load_domain
 from mtrec.run.ranking import popularity_scores
 from mtrec.run.record import fairness_results, measure_cost, selected_fairness
+from mtrec.run.rounds import run_rounds
 from mtrec.run.sweep_cache import Outcome, SweepCache
 from mtrec.run.transfer import transfer_gain
 from mtrec.specs import (
@@ -58,6 +59,15 @@ def run_combination(
 
     Raises on failure; the caller records the error and goes on with the sweep.
     """
+    if combination.protocol is not None:  # the feedback loop: its own record section
+        return run_rounds(
+            combination,
+            host,
+            cache,
+            device=device,
+            predictions_dir=predictions_dir,
+            fairness_metrics=fairness_metrics,
+        )
     registries = host.registries
     backbone_spec = registries.backbones.get(combination.backbone.name)
     head_set = registries.head_sets.get(combination.head_set.name)

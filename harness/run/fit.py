@@ -33,7 +33,7 @@ from mtrec.measure.tasks import (
 )
 from mtrec.model.batching import Batchable, EncodedSplit
 from mtrec.model.multitask import MultiTaskModel
-from mtrec.model.strategies import ServingPath, accepts_segments, prepare
+from mtrec.model.strategies import Prepared, ServingPath, accepts_segments, prepare
 from mtrec.model.training import TrainResult, Validation, train
 from mtrec.model.weighting import LossWeighting
 from mtrec.plugin_host import PluginHost
@@ -54,11 +54,13 @@ from mtrec.run.ranking import (
 )
 from mtrec.run.sweep_cache import SweepCache
 from mtrec.specs import (
+    ArchitectureSpec,
     DomainData,
     DomainSplit,
     Family,
     HeadSetSpec,
     HeadSpec,
+    LabelField,
     LoadedBackbone,
     TaskPredictions,
     TaskType,
@@ -284,28 +286,10 @@ def _train_variant(
     transfer: TransferConfig | None,
 ) -> _Trained:
     """Train one variant at the single learning rate ``training.lr``; no test predictions."""
-    registries = host.registries
-    backbone_spec = registries.backbones.get(combination.backbone.name)
     config = training
     torch.manual_seed(seed)
     np.random.seed(seed % 2**32)
-    family = backbone_spec.family
-    loaded: LoadedBackbone | None = None
-    if family is not Family.TRIVIAL:
-        with phase("load"):
-            loaded = call_plugin(
-                host,
-                "backbones",
-                backbone_spec.name,
-                backbone_spec.load,
-                **combination.backbone.options,
-            )
-        if not isinstance(loaded, LoadedBackbone):
-            provider = host.provider_of("backbones", backbone_spec.name)
-            raise CombinationError(
-                f"backbone '{backbone_spec.name}' ({provider.describe()}) returned "
-                f"{type(loaded).__name__} from its loader; expected LoadedBackbone"
-            )
+    family = host.registries.backbones.get(combination.backbone.name).family
     train_split = data.train
     if config.max_train_samples is not None and config.max_train_samples < len(train_split):
         train_split = _head(train_split, config.max_train_samples)
@@ -321,48 +305,18 @@ def _train_variant(
                 "train": training_rows(train_split, setup, seed),
                 **pair_splits(data, setup),
             }
-
-    architecture = registries.architectures.get(config.architecture or head_set.architecture)
-
-    def build_model(
-        encoder: torch.nn.Module, width: int, heads: HeadSetSpec = head_set, fields: Any = None
-    ) -> MultiTaskModel:
-        return MultiTaskModel(
-            encoder,
-            out_features=width,
-            head_set=heads,
-            label_fields=fields or data.label_fields,
-            dropout=config.dropout,
-            architecture=architecture,
-            architecture_options=config.architecture_options,
-        )
-
-    encoded_splits = _no_text
-    if loaded is not None and loaded.tokenizer is not None:
-        tokenizer = loaded.tokenizer
-        segments = family is Family.ENCODER and accepts_segments(loaded.model)
-
-        def encoded_splits(split_name: str, split: DomainSplit) -> EncodedSplit:
-            with phase("tokenise"):
-                return cache.tokens.get(split, tokenizer, config.max_length, segments=segments)
-
-    prepared = prepare(
-        family=family,
-        backbone_name=backbone_spec.name,
-        loaded=loaded,
-        pooling=combination.backbone.pooling,
+    built = build_variant(
+        combination,
+        host,
+        cache,
         splits=splits,
-        build_model=build_model,
-        strategy=config.strategy,
-        top_k=config.top_k,
-        lora_r=config.lora_r,
-        max_length=config.max_length,
-        encoded_splits=encoded_splits,
-        features=cache.features,
+        head_set=head_set,
+        config=config,
         device=device,
-        precision=config.precision,
-        backbone_options=combination.backbone.options,
+        label_fields=data.label_fields,
     )
+    prepared, architecture = built.prepared, built.architecture
+    build_model, encoded_splits = built.build_model, built.encoded_splits
     model = prepared.model
     model.set_target_scaling(train_split.labels)
     model.to(device)
@@ -386,7 +340,8 @@ def _train_variant(
     if transfer is not None:
         if family not in (Family.ENCODER, Family.DECODER) or not prepared.trains:
             raise CombinationError(
-                f"transfer needs a language backbone; '{backbone_spec.name}' is {family.value}"
+                f"transfer needs a language backbone; '{combination.backbone.name}' is "
+                f"{family.value}"
             )
         if prepared.details.get("strategy") == "frozen":
             raise CombinationError(
@@ -406,13 +361,13 @@ def _train_variant(
             device=device,
         )
 
-    weighting = registries.loss_weightings.get(config.loss_weighting).build(
+    weighting = host.registries.loss_weightings.get(config.loss_weighting).build(
         tasks=tuple(head.task for head in heads), **config.loss_weighting_options
     )
     validation_runs: list[Mapping[str, TaskPredictions]] = []
     with track_memory(device) as train_memory:
         trained = (
-            _train_on(
+            train_on(
                 model,
                 train_split,
                 train_enc,
@@ -449,6 +404,102 @@ def _train_variant(
     )
 
 
+@dataclass(frozen=True, kw_only=True)
+class Built:
+    """A variant's model, built (not trained), and the means to build more on its encoder."""
+
+    prepared: Prepared
+    architecture: ArchitectureSpec
+    family: Family
+    build_model: Callable[..., MultiTaskModel]
+    encoded_splits: Callable[[str, DomainSplit], EncodedSplit]
+
+
+def build_variant(
+    combination: Combination,
+    host: PluginHost,
+    cache: SweepCache,
+    *,
+    splits: Mapping[str, DomainSplit],
+    head_set: HeadSetSpec,
+    config: TrainingConfig,
+    device: torch.device,
+    label_fields: Mapping[str, LabelField],
+) -> Built:
+    """Load the combination's backbone afresh and build its model over ``splits``.
+
+    ``splits["train"]`` fits the trivial predictor's constants; every split is encoded the
+    way the backbone and ``config.strategy`` read it (tokens, cached features, ids).
+    """
+    registries = host.registries
+    backbone_spec = registries.backbones.get(combination.backbone.name)
+    family = backbone_spec.family
+    loaded: LoadedBackbone | None = None
+    if family is not Family.TRIVIAL:
+        with phase("load"):
+            loaded = call_plugin(
+                host,
+                "backbones",
+                backbone_spec.name,
+                backbone_spec.load,
+                **combination.backbone.options,
+            )
+        if not isinstance(loaded, LoadedBackbone):
+            provider = host.provider_of("backbones", backbone_spec.name)
+            raise CombinationError(
+                f"backbone '{backbone_spec.name}' ({provider.describe()}) returned "
+                f"{type(loaded).__name__} from its loader; expected LoadedBackbone"
+            )
+    architecture = registries.architectures.get(config.architecture or head_set.architecture)
+
+    def build_model(
+        encoder: torch.nn.Module, width: int, heads: HeadSetSpec = head_set, fields: Any = None
+    ) -> MultiTaskModel:
+        return MultiTaskModel(
+            encoder,
+            out_features=width,
+            head_set=heads,
+            label_fields=fields or label_fields,
+            dropout=config.dropout,
+            architecture=architecture,
+            architecture_options=config.architecture_options,
+        )
+
+    encoded_splits = _no_text
+    if loaded is not None and loaded.tokenizer is not None:
+        tokenizer = loaded.tokenizer
+        segments = family is Family.ENCODER and accepts_segments(loaded.model)
+
+        def encoded_splits(split_name: str, split: DomainSplit) -> EncodedSplit:
+            with phase("tokenise"):
+                return cache.tokens.get(split, tokenizer, config.max_length, segments=segments)
+
+    prepared = prepare(
+        family=family,
+        backbone_name=backbone_spec.name,
+        loaded=loaded,
+        pooling=combination.backbone.pooling,
+        splits=splits,
+        build_model=build_model,
+        strategy=config.strategy,
+        top_k=config.top_k,
+        lora_r=config.lora_r,
+        max_length=config.max_length,
+        encoded_splits=encoded_splits,
+        features=cache.features,
+        device=device,
+        precision=config.precision,
+        backbone_options=combination.backbone.options,
+    )
+    return Built(
+        prepared=prepared,
+        architecture=architecture,
+        family=family,
+        build_model=build_model,
+        encoded_splits=encoded_splits,
+    )
+
+
 def trivial_scores(
     heads: Sequence[HeadSpec],
     train_labels: Mapping[str, np.ndarray],
@@ -470,7 +521,7 @@ def trivial_scores(
     )
 
 
-def _train_on(
+def train_on(
     model: MultiTaskModel,
     train_split: DomainSplit,
     train_enc: Batchable,
@@ -585,7 +636,7 @@ def _source_stage(
         source_model.set_target_scaling(train_split.labels)
         source_model.to(device)
         heads = source_model.head_specs()
-        trained = _train_on(
+        trained = train_on(
             source_model,
             train_split,
             encoded_splits("train", train_split),

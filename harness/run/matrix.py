@@ -43,21 +43,31 @@ def expand(suite: Suite, pairing: Mapping[str, str] | None = None) -> list[Combi
     combinations: dict[str, Combination] = {}
     for seed in suite.seeds:
         for backbone, head_set, domain in cells:
-            combination = Combination(
-                backbone=backbone,
-                head_set=head_set,
-                domain=domain,
-                seed=seed,
-                training=merge_training(suite.training, backbone),
-                measure=suite.measure,
-                fairness=suite.fairness,
-                explain=suite.explain,
-                input=backbone.input or suite.input,
-                ranking=suite.evaluation.ranking,
-                output=suite.output,
-            )
-            combinations.setdefault(combination.key, combination)
+            for update in _updates(suite, backbone):
+                combination = Combination(
+                    backbone=backbone,
+                    head_set=head_set,
+                    domain=domain,
+                    seed=seed,
+                    training=merge_training(suite.training, backbone),
+                    measure=suite.measure,
+                    fairness=suite.fairness,
+                    explain=suite.explain,
+                    input=backbone.input or suite.input,
+                    ranking=suite.evaluation.ranking,
+                    output=suite.output,
+                    protocol=suite.protocol,
+                    update=update,
+                )
+                combinations.setdefault(combination.key, combination)
     return list(combinations.values())
+
+
+def _updates(suite: Suite, backbone: BackboneEntry) -> list[str | None]:
+    """The update strategies a cell runs under the rounds protocol (one combination each)."""
+    if suite.protocol is None:
+        return [None]
+    return list(backbone.updates or suite.protocol.updates)
 
 
 def _head_sets_of(
@@ -178,6 +188,7 @@ def check_suite(suite: Suite, registries: Registries) -> list[Combination]:
         )
     for index, metric in enumerate(suite.fairness_metrics or []):
         check(registries.fairness_metrics, metric, f"fairness_metrics[{index}]")
+    _check_protocol(suite, registries, backbones, domain_fields)
     pairing = domain_head_sets(suite, registries)
     _check_exclude(suite, pairing)
     combinations = expand(suite, pairing)
@@ -187,6 +198,49 @@ def check_suite(suite: Suite, registries: Registries) -> list[Combination]:
             "(or an include entry), and check that exclude does not remove everything"
         )
     return combinations
+
+
+def _check_protocol(
+    suite: Suite,
+    registries: Registries,
+    backbones: list[tuple[str, BackboneEntry]],
+    domains: list[tuple[str, DomainEntry]],
+) -> None:
+    """Update strategies exist, and only a suite with the rounds protocol names them."""
+    origin = suite.path
+    if suite.protocol is not None:
+        for index, name in enumerate(suite.protocol.updates):
+            if name not in registries.update_strategies:
+                raise UnknownNameError(
+                    f"{origin}: protocol.updates[{index}]: "
+                    + registries.update_strategies.unknown_message(name)
+                )
+    for field_name, backbone in backbones:
+        if backbone.updates is None:
+            continue
+        if suite.protocol is None:
+            raise ConfigError(
+                f"{origin}: {field_name}.updates: update strategies need "
+                "protocol: {kind: rounds} in the suite"
+            )
+        for index, name in enumerate(backbone.updates):
+            if name not in registries.update_strategies:
+                raise UnknownNameError(
+                    f"{origin}: {field_name}.updates[{index}]: "
+                    + registries.update_strategies.unknown_message(name)
+                )
+    if suite.protocol is not None and suite.output.save_model:
+        raise ConfigError(
+            f"{origin}: output.save_model: a rounds protocol keeps each round's model only "
+            "until the loop is done; save_model is for a single training"
+        )
+    if suite.protocol is not None:
+        for field_name, domain in domains:
+            if domain.transfer is not None:
+                raise ConfigError(
+                    f"{origin}: {field_name}.transfer: the rounds protocol trains on one "
+                    "domain's time windows; it does not combine with transfer"
+                )
 
 
 def _check_exclude(suite: Suite, pairing: Mapping[str, str] | None) -> None:

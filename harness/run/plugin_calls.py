@@ -40,6 +40,7 @@ def call_plugin(
             "backbones": "backbone",
             "domains": "domain",
             "fairness_metrics": "fairness metric",
+            "update_strategies": "update strategy",
         }[kind]
         raise CombinationError(
             f"{singular} '{name}' ({provider.describe()}) raised {type(exc).__name__}: {exc}"
