@@ -83,10 +83,29 @@ standard deviation and flips the engagement label (or redraws the trip length) w
 probability min(0.5, group_disparity / 4) for the disadvantaged group only. ``label_noise``
 replaces a fraction of all labels by random ones.
 
+``drift`` (in [0, 1], default 0) makes the domain change with time, for protocols that train
+on early rows and update on later ones; three things move, each scaled by drift. *Tastes*: a
+share ``drift`` of the users there from the start trade their two liked categories for two
+others on a day within the middle half of the span; the categories they browse and every
+label made from the affinity (filing, tags, rating, engagement) follow the taste valid on the
+row's day, while the profile, written when the user joined, names the early taste only (the
+history shows the change once it happened). *Popularity*: within its category an item is drawn
+with weight exp(1.5 * drift * slope * s), s going from -1 on the first day to +1 on the last
+and slope ~ N(0, 1) per item, so items popular early fade and others rise. *Newcomers*: about
+0.3 * drift of the users and of the items (never a category's last item from the start) first
+appear on a day within 50%-90% of the span; a row drawn for a user not there yet goes to one
+who is, and a new item's popularity rises. A model trained on the earliest rows gets worse on
+the latest ones, one trained on recent rows does not. The drift's draws come from a generator
+of its own (seeded with the seed, the domain and a constant), so ``drift: 0`` leaves every row
+exactly as it is without the option, and a larger drift keeps the switchers and newcomers of
+a smaller one.
+
 The random draws do not depend on ``label_noise``, ``group_disparity``, ``task_conflict`` or
 ``context_effect``: with the same seed those options change only the labels they act on (the
-history shows the ratings and reactions before them). :func:`evidence_words` names the words
-that carry each label.
+history shows the ratings and reactions before them). ``drift`` keeps the users, the items,
+their texts and each row's time and scene draws, and redraws which user and item a row holds
+from the same per-row draws at the row's time. :func:`evidence_words` names the words that
+carry each label.
 """
 
 from __future__ import annotations
@@ -293,6 +312,7 @@ class SyntheticOptions:
     label_noise: float = 0.0
     group_disparity: float = 0.0
     task_conflict: float = 0.0
+    drift: float = 0.0
     validation_fraction: float = 0.1
     test_fraction: float = 0.1
 
@@ -315,6 +335,7 @@ class SyntheticOptions:
             ("difficulty", self.difficulty),
             ("label_noise", self.label_noise),
             ("task_conflict", self.task_conflict),
+            ("drift", self.drift),
         )
         for name, number in unit:
             _check(
@@ -355,23 +376,152 @@ def _pick(rng: np.random.Generator, options: Sequence[str]) -> str:
     return options[int(rng.integers(len(options)))]
 
 
+@dataclass(frozen=True, kw_only=True)
+class _RowDraws:
+    """The random draws behind each row's user and item (see :func:`sample_interactions`)."""
+
+    users: IntArray  # a user, uniform
+    from_liked: NDArray[np.bool_]  # the row's category is one the user likes (else any)
+    slot: IntArray  # which of the two liked categories
+    any_category: IntArray  # the category when not a liked one
+    position: FloatArray  # in [0, 1): where among the category's items
+
+
+def _draw_rows(rng: np.random.Generator, n_users: int, n_cat: int, n: int) -> _RowDraws:
+    users = rng.integers(n_users, size=n)
+    from_liked = rng.random(n) < 0.65
+    slot = rng.integers(2, size=n)
+    return _RowDraws(
+        users=users,
+        from_liked=from_liked,
+        slot=slot,
+        any_category=rng.integers(n_cat, size=n),
+        position=rng.random(n),
+    )
+
+
+def _assemble_rows(
+    draws: _RowDraws, liked: IntArray, category: IntArray
+) -> tuple[IntArray, IntArray]:
+    n_cat = int(category.max()) + 1
+    users = draws.users
+    wanted = np.where(draws.from_liked, liked[users, draws.slot], draws.any_category)
+    by_category = np.argsort(category, kind="stable")
+    counts = np.bincount(category, minlength=n_cat)
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    pos = starts[wanted] + (draws.position * counts[wanted]).astype(np.int64)
+    return users, by_category[pos]
+
+
 def sample_interactions(
     rng: np.random.Generator, liked: IntArray, category: IntArray, n_interactions: int
 ) -> tuple[IntArray, IntArray]:
     """Draw (user, item) rows: a user, then a category (one of the user's two liked ones 65% of
     the time, else any), then an item whose category it is."""
-    n_users, n_cat = len(liked), int(category.max()) + 1
-    users = rng.integers(n_users, size=n_interactions)
-    wanted = np.where(
-        rng.random(n_interactions) < 0.65,
-        liked[users, rng.integers(2, size=n_interactions)],
-        rng.integers(n_cat, size=n_interactions),
+    draws = _draw_rows(rng, len(liked), int(category.max()) + 1, n_interactions)
+    return _assemble_rows(draws, liked, category)
+
+
+# drift: its own random stream, so that the rows of a domain without drift stay what they are
+_DRIFT_STREAM = 0xD81F7  # salts the drift's generator
+_NEWCOMER_SHARE = 0.3  # at drift 1, about this share of users and of items arrive late
+_ARRIVAL = (0.5, 0.9)  # newcomers arrive within this part of the time span
+_SWITCH = (0.25, 0.75)  # a drifting user's taste changes within this part of the time span
+_POPULARITY_SHIFT = 1.5  # an item's log-popularity moves by drift * 1.5 * slope from mid-span
+
+
+@dataclass(frozen=True, kw_only=True)
+class _DriftPlan:
+    """What moves with time under ``drift``: day indices in [0, DAYS)."""
+
+    drift: float
+    user_arrival: IntArray  # the first day a user can appear (0: from the start)
+    item_arrival: IntArray  # the first day an item can appear
+    switch_day: IntArray  # from this day on the user likes late_liked (DAYS: never)
+    late_liked: IntArray  # [n_users, 2]: the two categories liked after the switch
+    slope: FloatArray  # per item: > 0 rises in popularity, < 0 fades
+    stand_in: FloatArray  # per row: picks the user who stands in for one not there yet
+
+
+def _plan_drift(
+    seed: int, name: str, liked: IntArray, category: IntArray, n: int, drift: float
+) -> _DriftPlan:
+    """Draw the drift's latent plan. Every draw is made whatever ``drift`` is (it only sets
+    the thresholds), so a larger drift keeps the newcomers and switchers of a smaller one."""
+    rng = np.random.default_rng([seed, zlib.crc32(name.encode()), _DRIFT_STREAM])
+    n_users, n_items, n_cat = len(liked), len(category), int(category.max()) + 1
+    user_late, user_when = rng.random(n_users), rng.random(n_users)
+    item_late, item_when = rng.random(n_items), rng.random(n_items)
+    switch_draw, switch_when = rng.random(n_users), rng.random(n_users)
+    taste = rng.random((n_users, n_cat))
+    slope = rng.normal(0.0, 1.0, n_items)
+    stand_in = rng.random(n)
+
+    share = _NEWCOMER_SHARE * drift
+    late_users = user_late < share
+    late_users[int(np.argmax(user_late))] = False  # someone is there from the start
+    late_items = item_late < share
+    # each category keeps one item from the start: the one least inclined to arrive late
+    by_draw = np.lexsort((-item_late, category))
+    first_of_category = np.concatenate(([True], category[by_draw][1:] != category[by_draw][:-1]))
+    late_items[by_draw[first_of_category]] = False
+    low, high = _ARRIVAL
+    user_arrival = np.where(late_users, (DAYS * (low + (high - low) * user_when)).astype(int), 0)
+    item_arrival = np.where(late_items, (DAYS * (low + (high - low) * item_when)).astype(int), 0)
+    # users there from the start drift; a newcomer's profile is fresh and keeps its taste
+    low, high = _SWITCH
+    switching = (switch_draw < drift) & ~late_users
+    switch_day = np.where(switching, (DAYS * (low + (high - low) * switch_when)).astype(int), DAYS)
+    taste[np.arange(n_users)[:, None], liked] = 2.0  # the late taste is two other categories
+    late_liked = np.argsort(taste, axis=1)[:, :2]
+    return _DriftPlan(
+        drift=drift,
+        user_arrival=user_arrival.astype(np.int64),
+        item_arrival=item_arrival.astype(np.int64),
+        switch_day=switch_day.astype(np.int64),
+        late_liked=late_liked.astype(np.int64),
+        slope=np.where(late_items, np.abs(slope), slope),  # a new item rises
+        stand_in=stand_in,
     )
+
+
+def _drifting_rows(
+    draws: _RowDraws, liked: IntArray, category: IntArray, day: IntArray, plan: _DriftPlan
+) -> tuple[IntArray, IntArray]:
+    """(user, item) rows as :func:`sample_interactions` draws them, but at the row's time: a
+    user who has not arrived yet is replaced by one who has (uniform among them), the
+    category follows the user's taste at that day and the item is drawn by its popularity
+    that day among the items already there."""
+    n, n_cat = len(day), int(category.max()) + 1
+    rows = np.arange(n)
+    by_arrival = np.argsort(plan.user_arrival, kind="stable")
+    present = np.searchsorted(plan.user_arrival[by_arrival], day, side="right")
+    stand_in = by_arrival[(plan.stand_in * present).astype(np.int64)]
+    users = np.where(plan.user_arrival[draws.users] > day, stand_in, draws.users)
+    switched = day >= plan.switch_day[users]
+    liked_now = np.where(switched[:, None], plan.late_liked[users], liked[users])
+    wanted = np.where(draws.from_liked, liked_now[rows, draws.slot], draws.any_category)
+
     by_category = np.argsort(category, kind="stable")
     counts = np.bincount(category, minlength=n_cat)
     starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
-    pos = starts[wanted] + (rng.random(n_interactions) * counts[wanted]).astype(np.int64)
-    return users, by_category[pos]
+    ends = starts + counts
+    slope, arrival = plan.slope[by_category], plan.item_arrival[by_category]
+    sorted_items = np.empty(n, dtype=np.int64)
+    for today in np.unique(day):
+        at = np.flatnonzero(day == today)
+        mid_span = 2.0 * today / (DAYS - 1) - 1.0  # -1 on the first day, +1 on the last
+        weight = np.exp(_POPULARITY_SHIFT * plan.drift * slope * mid_span) * (arrival <= today)
+        cumulative = np.concatenate(([0.0], np.cumsum(weight)))
+        c = wanted[at]
+        low, high = cumulative[starts[c]], cumulative[ends[c]]
+        target = low + draws.position[at] * (high - low)
+        pos = np.clip(np.searchsorted(cumulative, target, side="right") - 1, starts[c], ends[c] - 1)
+        # rounding at a category's edge can land on an item not there yet: step back to one
+        while not (weight[pos] > 0).all():
+            pos = np.where(weight[pos] > 0, pos, pos - 1)
+        sorted_items[at] = pos
+    return users, by_category[sorted_items]
 
 
 def conflicted_logit(aligned: FloatArray, lure: FloatArray, task_conflict: float) -> FloatArray:
@@ -426,27 +576,31 @@ def _scene(theme: Theme, context: Mapping[str, np.ndarray], n: int) -> FloatArra
 
 
 def _draw_context(
-    rng: np.random.Generator, theme: Theme, users: IntArray, n_users: int
-) -> tuple[IntArray, dict[str, np.ndarray]]:
-    """Timestamps and every context field (all drawn, whatever the theme records)."""
-    n = len(users)
+    rng: np.random.Generator, theme: Theme, n: int, n_users: int
+) -> tuple[IntArray, dict[str, np.ndarray], Callable[[IntArray], np.ndarray]]:
+    """Timestamps, every context field but the device (all drawn, whatever the theme records)
+    and the device of each row given its user (the user's usual one most of the time)."""
     day = rng.integers(DAYS, size=n)
     hour = rng.choice(24, size=n, p=_HOUR_WEIGHTS / _HOUR_WEIGHTS.sum())
     second = rng.integers(3600, size=n)
     timestamps = (START_TIME + day * 86400 + hour * 3600 + second).astype(np.int64)
     usual = rng.choice(len(theme.devices), size=n_users, p=_device_probs(len(theme.devices)))
-    device = np.where(rng.random(n) < 0.7, usual[users], rng.integers(len(theme.devices), size=n))
+    own = rng.random(n) < 0.7
+    other = rng.integers(len(theme.devices), size=n)
     time_index = np.select([hour < 5, hour < 12, hour < 17, hour < 22], [3, 0, 1, 2], 3)
     context = {
         "time_of_day": np.array(_TIMES, dtype=object)[time_index],
         "weekday": np.array(_WEEKDAYS, dtype=object)[day % 7],
-        "device": np.array(theme.devices, dtype=object)[device],
         "location": np.array(_LOCATIONS, dtype=object)[rng.choice(3, size=n, p=[0.55, 0.3, 0.15])],
         "session_position": np.array(_SESSION, dtype=object)[
             rng.choice(3, size=n, p=[0.35, 0.4, 0.25])
         ],
     }
-    return timestamps, context
+
+    def devices(users: IntArray) -> np.ndarray:
+        return np.array(theme.devices, dtype=object)[np.where(own, usual[users], other)]
+
+    return timestamps, context, devices
 
 
 def _device_probs(k: int) -> FloatArray:
@@ -569,8 +723,18 @@ def _simulate(theme: Theme, **options: Any) -> _Simulation:
     item_text, titles = _item_texts(
         rng, theme, category, item_sets, (quality, facet, fmt), difficulty
     )
-    users, items = sample_interactions(rng, liked, category, n)
-    timestamps, all_context = _draw_context(rng, theme, users, n_users)
+    row_draws = _draw_rows(rng, n_users, n_cat, n)
+    timestamps, all_context, devices = _draw_context(rng, theme, n, n_users)
+    day = (timestamps - START_TIME) // 86400
+    if opts.drift:
+        plan = _plan_drift(opts.seed, theme.name, liked, category, n, float(opts.drift))
+        users, items = _drifting_rows(row_draws, liked, category, day, plan)
+        switched = day >= plan.switch_day[users]
+        liked_now = np.where(switched[:, None], plan.late_liked[users], liked[users])
+    else:
+        users, items = _assemble_rows(row_draws, liked, category)
+        liked_now = liked[users]
+    all_context["device"] = devices(users)
 
     # every per-row random draw, made whatever the options are
     star_noise = rng.normal(0.0, 0.5, n)
@@ -595,8 +759,8 @@ def _simulate(theme: Theme, **options: Any) -> _Simulation:
     rows = np.arange(n)
     sets = item_sets[items]
     likes = np.zeros((n, n_cat), dtype=bool)
-    likes[rows, liked[users, 0]] = True
-    likes[rows, liked[users, 1]] = True
+    likes[rows, liked_now[:, 0]] = True  # the taste valid at the row's time
+    likes[rows, liked_now[:, 1]] = True
     affinity = np.asarray((sets.astype(bool) & likes).any(axis=1), dtype=np.float64)
     q_eff = _QUALITY_EFFECT[quality[items]]
     g_eff = _GENEROSITY_EFFECT[generosity[users]]

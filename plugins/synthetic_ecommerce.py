@@ -7,7 +7,7 @@ and ``device`` (late-night mobile sessions favour cheap products, desktop mornin
 ones); each user's history of earlier purchases and their star ratings. It is one theme of
 the engine in :mod:`mtrec.plugins.synthetic_domains` (see there for what is planted and for
 the options: seed, sizes, difficulty, context_effect, label_noise, group_disparity,
-task_conflict, split fractions); this module registers it and names it for importers.
+task_conflict, drift, split fractions); this module registers it and names it for importers.
 """
 
 from __future__ import annotations

@@ -39,6 +39,7 @@ OPTIONS = (
     "label_noise",
     "group_disparity",
     "task_conflict",
+    "drift",
     "validation_fraction",
     "test_fraction",
 )
@@ -373,6 +374,7 @@ REFUSED: dict[str, tuple[Any, ...]] = {
     "label_noise": (1.5, -0.1),
     "group_disparity": (-0.1, float("nan"), float("inf")),
     "task_conflict": (1.5, -0.2, float("nan")),
+    "drift": (1.5, -0.1, float("nan")),
     "validation_fraction": (0.0, 1.0),
     "test_fraction": (1.0, -0.5),
 }
