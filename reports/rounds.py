@@ -383,10 +383,11 @@ def _metric_title(key: tuple[str, str, str, str], several_domains: bool) -> str:
 
 
 def _forgetting_cells(row: ForgettingRow) -> list[str]:
-    last = number(row.last)
+    last = number(_signed_zero(row.last))
     if row.last is not None and row.last_round is not None:
         last += f" (round {row.last_round})"
-    return [row.domain, row.name, row.update, row.task, row.metric, last, number(row.mean)]
+    mean = number(_signed_zero(row.mean))
+    return [row.domain, row.name, row.update, row.task, row.metric, last, mean]
 
 
 FORGETTING_HEADER = ["domain", "backbone", "update", "task", "metric", "last round", "mean"]
@@ -397,6 +398,11 @@ COST_HEADER = [
 ]  # fmt: skip
 COLD_WARM_HEADER = ["domain", "backbone", "update", "task", "metric", "cold", "cold rows",
                     "warm", "warm rows"]  # fmt: skip
+
+
+def _signed_zero(value: float | None) -> float | None:
+    """-0.0 (no change, computed as a difference) shown as 0."""
+    return None if value is None else value + 0.0
 
 
 def _count(value: float | None) -> str:
@@ -531,8 +537,8 @@ def terminal_tables(document: Mapping[str, Any]) -> list[Table]:
         forgetting_table.add_row(
             who(row.domain, row.name, row.update),
             terminal_markup(f"{row.task} {row.metric}"),
-            number(row.last),
-            number(row.mean),
+            number(_signed_zero(row.last)),
+            number(_signed_zero(row.mean)),
         )
     tables.append(forgetting_table)
     cost_table = Table(title=f"mtrec {suite}: update cost (rounds 1..R-1)", title_justify="left")
@@ -677,7 +683,7 @@ def board_rows(tables: Sequence[FeedbackTable]) -> list[list[str]]:
             row.variant,
             row.update,
             number(row.mean),
-            number(row.forgetting),
+            number(_signed_zero(row.forgetting)),
             _amount(row.update_seconds, 2),
             ", ".join(str(seed) for seed in row.seeds),
         ]
@@ -701,15 +707,32 @@ def board_markdown(tables: Sequence[FeedbackTable], heading: str = "##") -> list
 
 
 def board_table(tables: Sequence[FeedbackTable], title: str) -> Table | None:
-    """The leaderboard's feedback-loop table for the terminal (None without loop records)."""
+    """The leaderboard's feedback-loop table for the terminal, narrow enough for 80 columns
+    (None without loop records)."""
     if not tables:
         return None
+    several = len({t.domain for t in tables}) > 1
     table = Table(title=f"{title}: feedback loop (strategies ranked)", title_justify="left")
-    for i, heading in enumerate(BOARD_HEADER):
-        table.add_column(heading, justify="right" if i == 2 or i >= 5 else "left")
-    for row in board_rows(tables):
-        table.add_row(*(terminal_markup(cell) for cell in row))
-    table.caption = BOARD_READING
+    table.add_column("task")
+    table.add_column("rank", justify="right")
+    table.add_column("variant \u00b7 update")
+    for heading in ("prequential", "forgetting\n(last)", "s /\nupdate"):
+        table.add_column(heading, justify="right")
+    for t in tables:
+        task = f"{t.task} {t.metric} {_arrow(t.direction)}"
+        for row in t.rows:
+            table.add_row(
+                terminal_markup(f"{t.domain} \u00b7 {task}" if several else task),
+                str(row.rank),
+                terminal_markup(f"{row.variant} \u00b7 {row.update}"),
+                number(row.mean),
+                number(_signed_zero(row.forgetting)),
+                _amount(row.update_seconds, 2),
+            )
+    table.caption = (
+        "ranked by the prequential primary metric (mean over seeds); forgetting: the last "
+        "round's, positive = worse than after round 0; s / update: rounds 1..R-1"
+    )
     return table
 
 

@@ -476,7 +476,12 @@ def test_leaderboard_ranks_the_strategies_per_task() -> None:
     print_leaderboard(board, console)
     shown = console.export_text()
     assert "feedback loop (strategies ranked)" in shown
-    assert re.search(r"id-embedding\s+\u2502\s+replay", shown)
+    assert re.search(
+        r"rating rmse \u2193\s+\u2502\s+1\s+\u2502\s+id-embedding \u00b7 replay", shown
+    )
+    narrow = Console(width=80, record=True, color_system=None, file=io.StringIO())
+    print_leaderboard(board, narrow)  # one table at 80 columns, not split in parts
+    assert re.search(r"feedback loop \(strategies ranked\) *\n", narrow.export_text())
     assert "leaderboard feedback" in leaderboard_html(board)
     assert len(leaderboard_json(board)["feedback"]) == 2
 
