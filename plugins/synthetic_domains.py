@@ -92,7 +92,7 @@ row's day, while the profile, written when the user joined, names the early tast
 history shows the change once it happened). *Popularity*: within its category an item is drawn
 with weight exp(1.5 * drift * slope * s), s going from -1 on the first day to +1 on the last
 and slope ~ N(0, 1) per item, so items popular early fade and others rise. *Newcomers*: about
-0.3 * drift of the users and of the items (never a category's last item from the start) first
+0.3 * drift of the users and of the items (each category keeps one item from the start) first
 appear on a day within 50%-90% of the span; a row drawn for a user not there yet goes to one
 who is, and a new item's popularity rises. A model trained on the earliest rows gets worse on
 the latest ones, one trained on recent rows does not. The drift's draws come from a generator
@@ -487,11 +487,12 @@ def _plan_drift(
 
 def _drifting_rows(
     draws: _RowDraws, liked: IntArray, category: IntArray, day: IntArray, plan: _DriftPlan
-) -> tuple[IntArray, IntArray]:
+) -> tuple[IntArray, IntArray, IntArray]:
     """(user, item) rows as :func:`sample_interactions` draws them, but at the row's time: a
     user who has not arrived yet is replaced by one who has (uniform among them), the
-    category follows the user's taste at that day and the item is drawn by its popularity
-    that day among the items already there."""
+    category follows the user's taste that day and the item is drawn by its popularity that
+    day among the items already there. Also returns each row's two liked categories that
+    day ([n, 2])."""
     n, n_cat = len(day), int(category.max()) + 1
     rows = np.arange(n)
     by_arrival = np.argsort(plan.user_arrival, kind="stable")
@@ -521,7 +522,7 @@ def _drifting_rows(
         while not (weight[pos] > 0).all():
             pos = np.where(weight[pos] > 0, pos, pos - 1)
         sorted_items[at] = pos
-    return users, by_category[sorted_items]
+    return users, by_category[sorted_items], liked_now
 
 
 def conflicted_logit(aligned: FloatArray, lure: FloatArray, task_conflict: float) -> FloatArray:
@@ -728,9 +729,7 @@ def _simulate(theme: Theme, **options: Any) -> _Simulation:
     day = (timestamps - START_TIME) // 86400
     if opts.drift:
         plan = _plan_drift(opts.seed, theme.name, liked, category, n, float(opts.drift))
-        users, items = _drifting_rows(row_draws, liked, category, day, plan)
-        switched = day >= plan.switch_day[users]
-        liked_now = np.where(switched[:, None], plan.late_liked[users], liked[users])
+        users, items, liked_now = _drifting_rows(row_draws, liked, category, day, plan)
     else:
         users, items = _assemble_rows(row_draws, liked, category)
         liked_now = liked[users]
