@@ -513,10 +513,12 @@ def _update(
     if budget is not None and len(rows) > budget:
         rows = np.sort(rng.choice(rows, size=budget, replace=False))
     validation = windows.validation[round_index]
+    # Each round draws its own random numbers (dropout, a fresh model's init), so a resumed
+    # loop trains exactly as one that never stopped.
+    torch.manual_seed(seed + 1000 * round_index)
     with track_memory(device) as memory:
         started = time.perf_counter()
         if plan.start == "fresh":
-            torch.manual_seed(seed + 1000 * round_index)
             built = _build(combination, host, cache, data, pool, rows, head_set, device)
             loop.model, loop.pool_enc = built.prepared.model, built.prepared.splits["test"]
             loop.details, loop.adapters = built.prepared.details, False

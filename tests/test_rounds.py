@@ -1,0 +1,323 @@
+"""The rounds protocol (the feedback loop): order, figures, plugins, resume.
+
+Every figure is recomputed here from the saved CSVs with code of its own (numpy and
+scikit-learn), never through mtrec's scoring.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from mtrec import hookimpl
+from mtrec.config import parse_suite
+from mtrec.errors import CombinationError, ConfigError, UnknownNameError
+from mtrec.plugin_host import PluginHost
+from mtrec.run.matrix import check_suite
+from mtrec.run.rounds import check_prequential
+from mtrec.run.runner import run_sweep
+from mtrec.specs import UpdateContext, UpdatePlan, UpdateStrategySpec
+
+DOMAIN = "{name: synthetic-ecommerce, options: {n_users: 60, n_items: 60, n_interactions: 700}}"
+
+
+def suite(backbones: str = "[id-embedding]", protocol: str = "", extra: str = "") -> Any:
+    text = f"""
+name: rounds-test
+backbones: {backbones}
+head_sets: [ecommerce-seed]
+domains: [{DOMAIN}]
+training: {{epochs: 2, batch_size: 32, lr: 0.003}}
+fairness: {{baseline_seeds: 0, bootstrap_resamples: 50}}
+fairness_metrics: [group-gap]
+measure: {{latency_batch_sizes: [1], latency_warmup: 0, latency_min_repeats: 1,
+          latency_min_seconds: 0, flops: false}}
+protocol: {{rounds: 4, budget: {{epochs: 1}}{protocol}}}
+{extra}
+"""
+    return parse_suite(text, origin="rounds.yaml", source="file")
+
+
+# a strategy that fails at round 2 while a flag file exists, and logs every round it plans
+CRASH: dict[str, Path] = {}
+
+
+def _crashy(context: UpdateContext) -> UpdatePlan:
+    with open(CRASH["log"], "a", encoding="utf-8") as handle:
+        handle.write(f"{context.round}\n")
+    if context.round == 2 and CRASH["flag"].exists():
+        raise RuntimeError("killed on purpose")
+    return UpdatePlan(rows=context.new_rows)
+
+
+def _peek(context: UpdateContext) -> UpdatePlan:  # reads rows no round has revealed yet
+    return UpdatePlan(rows=context.new_rows + len(context.new_rows) + 40)
+
+
+@hookimpl
+def mtrec_register_update_strategies() -> list[UpdateStrategySpec]:
+    return [
+        UpdateStrategySpec(name="crashy", plan=_crashy),
+        UpdateStrategySpec(name="peek", plan=_peek),
+    ]
+
+
+def host() -> PluginHost:
+    return PluginHost(extra_plugins=[("rounds-test", sys.modules[__name__])])
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def figures(rows: list[dict[str, str]], task: str) -> dict[str, float]:
+    """The primary figure of a task from its rows, computed here."""
+    y_true = np.array([float(r["y_true"]) for r in rows])
+    y_pred = np.array([float(r["y_pred"]) for r in rows])
+    if task == "rating":
+        return {"rmse": float(np.sqrt(np.mean((y_true - y_pred) ** 2)))}
+    if task == "click":
+        score = np.array([float(r["score"]) for r in rows])
+        if len(set(y_true.tolist())) < 2:
+            return {}
+        return {"auc": float(roc_auc_score(y_true, score))}
+    return {"accuracy": float(np.mean(y_true == y_pred))}
+
+
+PRIMARY = {"rating": "rmse", "click": "auc", "category": "accuracy"}
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    out = tmp_path_factory.mktemp("rounds") / "run"
+    result = run_sweep(suite("[id-embedding, trivial]"), host(), out, device="cpu")
+    return out, result.document
+
+
+def by_update(document: dict[str, Any], backbone: str) -> dict[str, dict[str, Any]]:
+    return {
+        r["rounds"]["update"]: r
+        for r in document["records"]
+        if r["backbone"] == backbone and r["status"] == "ok"
+    }
+
+
+def test_every_record_is_ok_with_one_result_per_round(sweep: tuple[Path, dict[str, Any]]) -> None:
+    out, document = sweep
+    records = document["records"]
+    assert len(records) == 8  # 2 backbones x 4 default update strategies
+    assert [r["status"] for r in records] == ["ok"] * 8, [r["error"] for r in records]
+    for record in records:
+        rounds = record["rounds"]
+        assert [r["round"] for r in rounds["results"]] == [0, 1, 2, 3]
+        assert rounds["results"][0]["evaluation"] is None
+        assert record["config"]["protocol"]["update"] == rounds["update"]
+        assert [w["round"] for w in rounds["windows"]] == [0, 1, 2, 3]
+    assert not (out / "rounds").exists()  # the loop's state is gone once it is done
+
+
+def test_the_first_evaluation_is_the_round_zero_model_for_every_strategy(
+    sweep: tuple[Path, dict[str, Any]],
+) -> None:
+    """Prequential order: each window is scored before the update that reads it. Every
+    strategy starts from the same round-0 model, so round 1's predictions are identical; had
+    the loop scored after updating, they would differ (fine-tune, replay and retrain train
+    on that window)."""
+    out, document = sweep
+    records = by_update(document, "id-embedding")
+    first = {
+        update: (
+            out / "predictions" / r["rounds"]["results"][1]["evaluation"]["predictions"]["rating"]
+        ).read_text()
+        for update, r in records.items()
+    }
+    assert len(set(first.values())) == 1
+    later = {
+        update: (
+            out / "predictions" / r["rounds"]["results"][3]["evaluation"]["predictions"]["rating"]
+        ).read_text()
+        for update, r in records.items()
+    }
+    assert later["fine-tune"] != later["frozen"]
+    assert records["frozen"]["rounds"]["results"][2]["update"]["samples"] == 0
+
+
+def test_check_prequential_refuses_rows_trained_on() -> None:
+    check_prequential(1, np.arange(0, 10), np.arange(10, 20))
+    with pytest.raises(CombinationError, match="round 3: 2 evaluated rows were trained on"):
+        check_prequential(3, np.arange(0, 12), np.arange(10, 20))
+
+
+def test_every_round_figure_is_recomputed_from_the_saved_predictions(
+    sweep: tuple[Path, dict[str, Any]],
+) -> None:
+    out, document = sweep
+    predictions = out / "predictions"
+    for record in document["records"]:
+        rounds = record["rounds"]
+        pooled: dict[str, list[dict[str, str]]] = {}
+        probe0 = {
+            task: figures(read_csv(predictions / path), task)
+            for task, path in rounds["results"][0]["probe"]["predictions"].items()
+        }
+        for result in rounds["results"][1:]:
+            evaluation = result["evaluation"]
+            for task, path in evaluation["predictions"].items():
+                rows = read_csv(predictions / path)
+                pooled.setdefault(task, []).extend(rows)
+                assert len(rows) == evaluation["n"]
+                for name, value in figures(rows, task).items():
+                    assert evaluation["metrics"][task][name] == pytest.approx(value, abs=1e-12)
+                    low, high = evaluation["intervals"][task][name]
+                    assert low <= high
+            probe = {
+                task: figures(read_csv(predictions / path), task)
+                for task, path in result["probe"]["predictions"].items()
+            }
+            for task, metric in PRIMARY.items():
+                if metric not in probe[task] or metric not in probe0[task]:
+                    continue
+                sign = -1.0 if metric == "rmse" else 1.0
+                expected = (probe0[task][metric] - probe[task][metric]) * sign
+                assert result["forgetting"][task][metric] == pytest.approx(expected, abs=1e-12)
+            assert evaluation["cold"]["n"] + evaluation["warm"]["n"] == evaluation["n"]
+        for task, rows in pooled.items():  # the record's metrics: every window pooled
+            for name, value in figures(rows, task).items():
+                assert record["metrics"][task][name] == pytest.approx(value, abs=1e-12)
+            assert len(read_csv(predictions / record["predictions"][task])) == len(rows)
+
+
+def test_cold_rows_are_those_whose_user_or_item_no_earlier_window_held(
+    sweep: tuple[Path, dict[str, Any]],
+) -> None:
+    out, document = sweep
+    record = by_update(document, "id-embedding")["fine-tune"]
+    results = record["rounds"]["results"]
+    # users and items of every earlier window: window 0 from the domain, later ones from files
+    from mtrec.plugin_host import PluginHost as Host
+
+    data = (
+        Host()
+        .registries.domains.get("synthetic-ecommerce")
+        .load(seed=0, n_users=60, n_items=60, n_interactions=700)
+    )
+    splits = (data.train, data.validation, data.test)
+    stamps = np.concatenate([s.timestamps for s in splits])
+    users = np.concatenate([s.user_ids for s in splits])[np.argsort(stamps, kind="stable")]
+    items = np.concatenate([s.item_ids for s in splits])[np.argsort(stamps, kind="stable")]
+    n0 = record["rounds"]["windows"][0]["rows"]
+    seen_users, seen_items = set(users[:n0].tolist()), set(items[:n0].tolist())
+    for result in results[1:]:
+        rows = read_csv(out / "predictions" / result["evaluation"]["predictions"]["rating"])
+        cold = [
+            int(r["user_id"]) not in seen_users or int(r["item_id"]) not in seen_items for r in rows
+        ]
+        assert result["evaluation"]["cold"]["n"] == sum(cold)
+        cold_rows = [r for r, c in zip(rows, cold, strict=True) if c]
+        if cold_rows:
+            expected = figures(cold_rows, "rating")["rmse"]
+            got = result["evaluation"]["cold"]["metrics"]["rating"]["rmse"]
+            assert got == pytest.approx(expected, abs=1e-12)
+        seen_users |= {int(r["user_id"]) for r in rows}
+        seen_items |= {int(r["item_id"]) for r in rows}
+
+
+def test_update_cost_and_budget_are_in_the_record(sweep: tuple[Path, dict[str, Any]]) -> None:
+    _, document = sweep
+    records = by_update(document, "id-embedding")
+    for update, record in records.items():
+        windows = record["rounds"]["windows"]
+        for result in record["rounds"]["results"][1:]:
+            cost = result["update"]
+            assert cost["strategy"] == update
+            if update == "frozen":
+                assert cost["samples"] == cost["steps"] == 0
+                continue
+            assert cost["epochs"] <= 1  # budget.epochs
+            assert cost["samples"] == cost["rows"] * cost["epochs"]
+            assert cost["seconds"] > 0 and cost["peak_memory_mb"] > 0
+            new = windows[result["round"]]["train_rows"]
+            earlier = sum(w["train_rows"] for w in windows[: result["round"]])
+            assert (
+                cost["rows"]
+                == {
+                    "fine-tune": new,
+                    "replay": new + min(new, earlier),
+                    "retrain": new + earlier,
+                }[update]
+            )
+        fairness = record["rounds"]["results"][2]["evaluation"]["fairness"]
+        assert "group-gap" in fairness
+
+
+def test_a_strategy_reading_the_future_fails_its_combination(tmp_path: Path) -> None:
+    result = run_sweep(suite(protocol=", updates: [peek]"), host(), tmp_path / "run", device="cpu")
+    record = result.document["records"][0]
+    assert record["status"] == "failed"
+    assert "may not read the probe or the future" in record["error"]
+
+
+def test_a_killed_loop_resumes_after_its_last_completed_round(tmp_path: Path) -> None:
+    CRASH["log"], CRASH["flag"] = tmp_path / "planned.txt", tmp_path / "crash"
+    CRASH["flag"].write_text("", encoding="utf-8")
+    config = suite(protocol=", updates: [crashy]")
+    out = tmp_path / "run"
+    first = run_sweep(config, host(), out, device="cpu")
+    record = first.document["records"][0]
+    assert record["status"] == "failed" and "killed on purpose" in record["error"]
+    state = json.loads((out / "rounds" / record["key"] / "state.json").read_text())
+    assert state["completed"] == 1
+    CRASH["flag"].unlink()
+    resumed = run_sweep(config, host(), out, device="cpu", resume=True)
+    record = resumed.document["records"][0]
+    assert record["status"] == "ok", record["error"]
+    assert record["rounds"]["resumed_from"] == 1
+    # round 1 was planned once; round 2 twice (the crash, then the resumed run); then 3
+    assert (tmp_path / "planned.txt").read_text().split() == ["1", "2", "2", "3"]
+    assert not (out / "rounds").exists()
+    # the same figures as a loop that was never interrupted
+    whole = run_sweep(config, host(), tmp_path / "whole", device="cpu").document["records"][0]
+    assert whole["metrics"] == record["metrics"]
+    assert [r["evaluation"] and r["evaluation"]["metrics"] for r in whole["rounds"]["results"]] == [
+        r["evaluation"] and r["evaluation"]["metrics"] for r in record["rounds"]["results"]
+    ]
+
+
+def test_suite_errors_name_the_field() -> None:
+    registries = host().registries
+    with pytest.raises(UnknownNameError, match=r"protocol.updates\[1\]: .*'fine-tun'"):
+        check_suite(suite(protocol=", updates: [frozen, fine-tun]"), registries)
+    plain = parse_suite(
+        "name: x\nbackbones: [{name: trivial, updates: [frozen]}]\nhead_sets: [ecommerce-seed]\n"
+        f"domains: [{DOMAIN}]\n",
+        origin="x.yaml",
+        source="file",
+    )
+    with pytest.raises(ConfigError, match=r"backbones\[0\].updates: update strategies need"):
+        check_suite(plain, registries)
+    with pytest.raises(ConfigError, match="updates"):
+        parse_suite(
+            "name: x\nprotocol: {updates: [frozen, frozen]}\n", origin="x.yaml", source="file"
+        )
+
+
+def test_each_update_strategy_is_a_combination_with_its_own_key() -> None:
+    combinations = check_suite(suite(protocol=", updates: [frozen, replay]"), host().registries)
+    assert [c.update for c in combinations] == ["frozen", "replay"]
+    assert len({c.key for c in combinations}) == 2
+    assert combinations[0].label.endswith("[update frozen]")
+    per_backbone = suite(
+        "[{name: id-embedding, updates: [retrain]}, trivial]", protocol=", updates: [frozen]"
+    )
+    assert [(c.backbone.name, c.update) for c in check_suite(per_backbone, host().registries)] == [
+        ("id-embedding", "retrain"),
+        ("trivial", "frozen"),
+    ]
