@@ -115,7 +115,7 @@ def undocumented_fields(text: str, classes: Sequence[type]) -> list[str]:
 
 def test_every_hook_has_a_section() -> None:
     hooks = hook_names()
-    assert len(hooks) == 12, hooks  # 9 registration hooks, 3 lifecycle hooks
+    assert len(hooks) == 13, hooks  # 10 registration hooks, 3 lifecycle hooks
     assert undocumented_hooks(guide(), hooks) == []
 
 
