@@ -321,3 +321,44 @@ def test_each_update_strategy_is_a_combination_with_its_own_key() -> None:
         ("id-embedding", "retrain"),
         ("trivial", "frozen"),
     ]
+
+
+def drift_suite(drift: float, seed: int) -> Any:
+    """Window 0 large enough that more of the same data adds little; label noise widens the
+    intervals so that what little it adds stays inside them."""
+    text = f"""
+name: rounds-drift
+seeds: [{seed}]
+backbones: [id-embedding]
+head_sets: [ecommerce-seed]
+domains: [{{name: synthetic-ecommerce, options: {{n_users: 30, n_items: 60,
+           n_interactions: 9000, label_noise: 0.5, drift: {drift}}}}}]
+training: {{epochs: 10, batch_size: 64, lr: 0.003, patience: 3}}
+fairness: {{baseline_seeds: 0, bootstrap_resamples: 200}}
+fairness_metrics: []
+measure: {{latency_batch_sizes: [1], latency_warmup: 0, latency_min_repeats: 1,
+          latency_min_seconds: 0, flops: false}}
+protocol: {{rounds: 3, updates: [frozen, fine-tune, replay], budget: {{epochs: 2}}}}
+"""
+    return parse_suite(text, origin="drift.yaml", source="file")
+
+
+@pytest.mark.parametrize(("drift", "beats"), [(1.0, True), (0.0, False)])
+def test_updates_beat_frozen_beyond_their_intervals_only_under_drift(
+    tmp_path: Path, drift: float, beats: bool
+) -> None:
+    """The planted drift (tastes switch, items come and go) makes the round-0 model stale:
+    fine-tune and replay, which learn the latest window, score the last window's category
+    accuracy beyond their own 95% interval from frozen's. Without drift, frozen's figure lies
+    inside both intervals."""
+    document = run_sweep(drift_suite(drift, 0), host(), tmp_path / "run", device="cpu").document
+    last = {
+        r["rounds"]["update"]: r["rounds"]["results"][-1]["evaluation"] for r in document["records"]
+    }
+    frozen = last["frozen"]["metrics"]["category"]["accuracy"]
+    for update in ("fine-tune", "replay"):
+        low, high = last[update]["intervals"]["category"]["accuracy"]
+        if beats:
+            assert frozen < low, (update, frozen, low)
+        else:
+            assert low <= frozen <= high, (update, frozen, low, high)
