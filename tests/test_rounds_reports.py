@@ -376,10 +376,10 @@ def test_terminal_shows_every_table() -> None:
     start = next(i for i, line in enumerate(lines) if "forgetting (positive" in line)
     for b, s in combos():
         for task, (metric, _) in TASKS.items():
-            values = [planted_forgetting(b, s, task, r) for r in EVALUATED]
+            forgotten = [planted_forgetting(b, s, task, r) for r in EVALUATED]
             pattern = (
                 rf"{re.escape(BACKBONES[b])} {re.escape(UPDATES[s])}\s.*{task} {metric}{SEP}"
-                rf"{re.escape(four(values[-1]))}{SEP}{re.escape(four(sum(values) / 3))}"
+                rf"{re.escape(four(forgotten[-1]))}{SEP}{re.escape(four(sum(forgotten) / 3))}"
             )
             assert any(re.search(pattern, line) for line in lines[start:]), pattern
     start = next(i for i, line in enumerate(lines) if "update cost" in line)
