@@ -668,8 +668,9 @@ HOOKSPECS = sorted(
 
 
 def test_hookspecs_are_found() -> None:
-    assert len(HOOKSPECS) == 12
+    assert len(HOOKSPECS) == 13
     assert {
+        "mtrec_register_update_strategies",
         "mtrec_register_backbones",
         "mtrec_register_head_sets",
         "mtrec_register_domains",

@@ -362,3 +362,47 @@ def test_updates_beat_frozen_beyond_their_intervals_only_under_drift(
             assert frozen < low, (update, frozen, low)
         else:
             assert low <= frozen <= high, (update, frozen, low, high)
+
+
+def test_a_loop_killed_by_sigkill_resumes_after_its_last_completed_round(
+    tmp_path: Path, with_fixture_plugin: Path
+) -> None:
+    """The process dies mid-loop with no chance to clean up (SIGKILL while planning round 2);
+    ``--resume`` takes the loop up after round 1: round 1 is not planned again."""
+    import os
+    import signal
+    import subprocess
+
+    suite_file = tmp_path / "killed.yaml"
+    suite_file.write_text(
+        "name: killed\nbackbones: [id-embedding]\nhead_sets: [ecommerce-seed]\n"
+        f"domains: [{DOMAIN}]\ntraining: {{epochs: 1, batch_size: 32}}\n"
+        "fairness_metrics: []\nfairness: {baseline_seeds: 0, bootstrap_resamples: 20}\n"
+        "measure: {latency_batch_sizes: [1], latency_warmup: 0, latency_min_repeats: 1, "
+        "latency_min_seconds: 0, flops: false}\n"
+        "protocol: {rounds: 4, updates: [fixture-killer], budget: {epochs: 1}}\n"
+    )
+    log = tmp_path / "planned.txt"
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "mtrec.cli", "run", str(suite_file), "--out", str(out)]
+    env = {**os.environ, "MTREC_FIXTURE_PLAN_LOG": str(log), "OMP_NUM_THREADS": "1"}
+    killed = subprocess.run(
+        command,
+        env={**env, "MTREC_FIXTURE_KILL_AT_ROUND": "2"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    (state_file,) = (out / "rounds").glob("*/state.json")
+    assert json.loads(state_file.read_text())["completed"] == 1
+    resumed = subprocess.run(
+        [*command, "--resume"], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    (record,) = json.loads((out / "results.json").read_text())["records"]
+    assert record["status"] == "ok", record["error"]
+    assert record["rounds"]["resumed_from"] == 1
+    assert log.read_text().split() == ["1", "2", "2", "3"]
+    assert [r["round"] for r in record["rounds"]["results"]] == [0, 1, 2, 3]
+    assert not (out / "rounds").exists()

@@ -14,6 +14,9 @@
 * executor ``fixture-reversed``: the ``local`` executor, last combination first;
 * tracker ``fixture-tracker``: one JSON line per finished record in
   ``RUN_DIR/fixture-tracker.jsonl``;
+* update strategy ``fixture-killer``: fine-tune, except that the process kills itself
+  (SIGKILL) on planning round ``MTREC_FIXTURE_KILL_AT_ROUND``; with ``MTREC_FIXTURE_PLAN_LOG``
+  set to a file, each round it plans is appended to it;
 * lifecycle hooks: with ``MTREC_FIXTURE_EVENTS`` set to a file, each call appends a line
   ``HOOK KEY PID`` to it (the process id shows where the hook ran).
 
@@ -29,6 +32,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import signal
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -55,6 +59,9 @@ from mtrec import (
     TaskType,
     TrackerContext,
     TrackerSpec,
+    UpdateContext,
+    UpdatePlan,
+    UpdateStrategySpec,
     WeightingSpec,
 )
 
@@ -337,5 +344,26 @@ def mtrec_register_trackers() -> list[TrackerSpec]:
             name=TRACKER,
             log_record=log_record,
             description=f"fixture: one JSON line per record in RUN_DIR/{TRACKER_FILE}",
+        )
+    ]
+
+
+def plan_or_die(context: UpdateContext) -> UpdatePlan:
+    log = os.environ.get("MTREC_FIXTURE_PLAN_LOG")
+    if log:
+        with open(log, "a", encoding="utf-8") as handle:
+            handle.write(f"{context.round}\n")
+    if os.environ.get("MTREC_FIXTURE_KILL_AT_ROUND") == str(context.round):
+        os.kill(os.getpid(), signal.SIGKILL)
+    return UpdatePlan(rows=context.new_rows)
+
+
+@mtrec.hookimpl
+def mtrec_register_update_strategies() -> list[UpdateStrategySpec]:
+    return [
+        UpdateStrategySpec(
+            name="fixture-killer",
+            plan=plan_or_die,
+            description="fixture: fine-tune; SIGKILL at round MTREC_FIXTURE_KILL_AT_ROUND",
         )
     ]
