@@ -189,6 +189,15 @@ def test_every_round_figure_is_recomputed_from_the_saved_predictions(
                 expected = (probe0[task][metric] - probe[task][metric]) * sign
                 assert result["forgetting"][task][metric] == pytest.approx(expected, abs=1e-12)
             assert evaluation["cold"]["n"] + evaluation["warm"]["n"] == evaluation["n"]
+            subtasks = evaluation["subtasks"]
+            assert subtasks["reference"]["click"] == 0.5  # a constant score ranks nothing
+            for task, metric in PRIMARY.items():
+                sign = -1.0 if metric == "rmse" else 1.0
+                value, reference = evaluation["metrics"][task][metric], subtasks["reference"][task]
+                expected = 100.0 * sign * (value - reference) / abs(reference)
+                assert subtasks["gain"][task] == pytest.approx(expected, abs=1e-9)
+            gains = subtasks["gain"].values()
+            assert subtasks["spread"] == pytest.approx(max(gains) - min(gains), abs=1e-12)
         for task, rows in pooled.items():  # the record's metrics: every window pooled
             for name, value in figures(rows, task).items():
                 assert record["metrics"][task][name] == pytest.approx(value, abs=1e-12)

@@ -42,7 +42,7 @@ from mtrec.measure.efficiency import flops_per_sample, track_memory
 from mtrec.measure.evaluation import predict, save_predictions, score_tasks
 from mtrec.measure.predictions import read_predictions
 from mtrec.measure.resampled import weighted_metric
-from mtrec.measure.tasks import METRICS, task_metric_names
+from mtrec.measure.tasks import METRICS, relative_gain, task_metric_names
 from mtrec.model.batching import Batch, Batchable
 from mtrec.model.multitask import MultiTaskModel
 from mtrec.model.strategies import with_lora
@@ -58,6 +58,7 @@ from mtrec.specs import (
     DomainData,
     DomainSplit,
     HeadSetSpec,
+    HeadSpec,
     TaskPredictions,
     UpdateContext,
     UpdatePlan,
@@ -302,6 +303,7 @@ def run_rounds(
                 selected,
                 tasks,
                 seconds,
+                heads=heads,
                 data=data,
                 pool=pool,
                 windows=windows,
@@ -612,6 +614,7 @@ def _evaluation(
     tasks: Mapping[str, TaskPredictions],
     seconds: float,
     *,
+    heads: Sequence[HeadSpec],
     data: DomainData,
     pool: DomainSplit,
     windows: Windows,
@@ -639,6 +642,17 @@ def _evaluation(
         }
     seen = take(pool, np.concatenate(windows.train[:round_index]))
     window_data = replace(data, train=seen, validation=seen, test=split)
+    # Subtask fairness on this window: each task's gain over the trivial predictor fitted on
+    # the rows revealed for training so far; a drift against one task shows as its gain falling.
+    trivial = trivial_scores(heads, seen.labels, split.labels)
+    gains = {
+        task: relative_gain(
+            metrics[task][p.primary_metric],
+            trivial[task][p.primary_metric],
+            METRICS[p.primary_metric].direction,
+        )
+        for task, p in tasks.items()
+    }
     with phase("fairness"):
         fairness = fairness_results(host, selected, combination, tasks, window_data, metrics, {})
     return {
@@ -652,6 +666,11 @@ def _evaluation(
         "intervals": _intervals(tasks, split.user_ids, combination),
         **parts,
         "fairness": fairness,
+        "subtasks": {
+            "reference": {t: trivial[t][p.primary_metric] for t, p in tasks.items()},
+            "gain": gains,
+            "spread": max(gains.values()) - min(gains.values()),
+        },
         "predictions": _save(folder, split, tasks, base),
     }
 
