@@ -7,6 +7,7 @@ scikit-learn), never through mtrec's scoring.
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -16,12 +17,13 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
+import mtrec
 from mtrec import hookimpl
 from mtrec.config import parse_suite
 from mtrec.errors import CombinationError, ConfigError, UnknownNameError
 from mtrec.plugin_host import PluginHost
 from mtrec.run.matrix import check_suite
-from mtrec.run.rounds import check_prequential
+from mtrec.run.rounds import check_prequential, take, time_ordered
 from mtrec.run.runner import run_sweep
 from mtrec.specs import UpdateContext, UpdatePlan, UpdateStrategySpec
 
@@ -415,3 +417,45 @@ def test_a_loop_killed_by_sigkill_resumes_after_its_last_completed_round(
     assert log.read_text().split() == ["1", "2", "2", "3"]
     assert [r["round"] for r in record["rounds"]["results"]] == [0, 1, 2, 3]
     assert not (out / "rounds").exists()
+
+
+LORA = importlib.util.find_spec("peft") is not None  # the lora extra
+
+
+@pytest.mark.parametrize(
+    ("backbone", "update"),
+    [
+        ("id-embedding", "fine-tune"),
+        pytest.param(
+            "{name: tiny-bert, training: {lr: 0.001}}",
+            "lora",
+            marks=pytest.mark.skipif(not LORA, reason="the lora update needs peft"),
+        ),
+    ],
+)
+def test_the_saved_model_is_the_last_round_model(
+    tmp_path: Path, backbone: str, update: str
+) -> None:
+    """``output.save_model`` keeps the model after the last update; reloaded through
+    ``mtrec.load_model`` it predicts the last probe exactly as the loop did (adapters that an
+    update added to a fully trained backbone included)."""
+    config = suite(
+        f"[{backbone}]", protocol=f", updates: [{update}]", extra="output: {save_model: true}"
+    )
+    result = run_sweep(config, host(), tmp_path / "run", device="cpu")
+    (record,) = result.document["records"]
+    assert record["status"] == "ok", record["error"]
+    saved = mtrec.load_model(tmp_path / "run" / record["model"]["path"])
+    if update == "lora":
+        assert saved.metadata["strategy"]["name"] == "lora"
+    (data,) = result.cache.rendered.values()  # the texts the run's backbone read
+    pool = time_ordered(data)
+    last = record["rounds"]["results"][-1]["probe"]["predictions"]
+    for task, name in last.items():
+        rows = read_csv(tmp_path / "run" / "predictions" / name)
+        ids = np.array([int(r["id"]) for r in rows])
+        position = {int(i): p for p, i in enumerate(pool.ids)}
+        split = take(pool, np.array([position[int(i)] for i in ids]))
+        predicted = saved.predict(split)[task]
+        expected = np.array([float(r["y_pred"]) for r in rows])
+        np.testing.assert_allclose(predicted.y_pred.astype(float), expected, atol=1e-5, rtol=0)

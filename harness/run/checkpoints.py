@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -113,13 +113,41 @@ def describe_fit(
     label_fields: Mapping[str, LabelField],
 ) -> ModelDescription:
     """The description of a combination's chosen model (what :func:`save_checkpoint` needs)."""
-    strategy = str(fit.details.get("strategy", combination.training.strategy))
-    pooling = fit.details.get("pooling")
+    return describe_model(
+        combination,
+        fit.model,
+        heads=fit.heads,
+        details=fit.details,
+        serving_encoder=None if fit.serving is None else fit.serving.encoder,
+        architecture=fit.architecture,
+        family=family,
+        head_set=head_set,
+        label_fields=label_fields,
+    )
+
+
+def describe_model(
+    combination: Combination,
+    model: MultiTaskModel,
+    *,
+    heads: Sequence[HeadSpec],
+    details: Mapping[str, Any],
+    serving_encoder: torch.nn.Module | None,
+    architecture: str,
+    family: Family,
+    head_set: HeadSetSpec,
+    label_fields: Mapping[str, LabelField],
+    strategy: str | None = None,
+) -> ModelDescription:
+    """The description of a trained model: what rebuilds it (``strategy`` overrides the one
+    it was built with, e.g. ``lora`` once adapters were added to a fully trained backbone)."""
+    strategy = strategy or str(details.get("strategy", combination.training.strategy))
+    pooling = details.get("pooling")
     frozen_digest = None
     if strategy == "frozen":
-        assert fit.serving is not None  # a frozen model always has its uncached path
-        frozen_digest = weights_digest(frozen_backbone(fit.serving.encoder))
-    used = {head.label_field for head in fit.heads}
+        assert serving_encoder is not None  # a frozen model always has its uncached path
+        frozen_digest = weights_digest(frozen_backbone(serving_encoder))
+    used = {head.label_field for head in heads}
     return ModelDescription(
         key=combination.key,
         backbone=combination.backbone.name,
@@ -132,13 +160,13 @@ def describe_fit(
         max_length=combination.training.max_length,
         precision=combination.training.precision,
         head_set=head_set.name,
-        heads=tuple(fit.heads),
+        heads=tuple(heads),
         hidden_size=head_set.hidden_size,
         label_fields={name: spec for name, spec in label_fields.items() if name in used},
-        architecture=fit.architecture,
+        architecture=architecture,
         architecture_options=dict(combination.training.architecture_options),
         dropout=combination.training.dropout,
-        encoder_width=fit.model.encoder_features,
+        encoder_width=model.encoder_features,
         input=InputOptions(context=combination.input.context, history=combination.input.history),
         domain=combination.domain.name,
         domain_options=dict(combination.domain.options),

@@ -229,11 +229,6 @@ def _check_protocol(
                     f"{origin}: {field_name}.updates[{index}]: "
                     + registries.update_strategies.unknown_message(name)
                 )
-    if suite.protocol is not None and suite.output.save_model:
-        raise ConfigError(
-            f"{origin}: output.save_model: a rounds protocol keeps each round's model only "
-            "until the loop is done; save_model is for a single training"
-        )
     if suite.protocol is not None:
         for field_name, domain in domains:
             if domain.transfer is not None:

@@ -48,6 +48,7 @@ from mtrec.model.multitask import MultiTaskModel
 from mtrec.model.strategies import with_lora
 from mtrec.model.training import TrainResult
 from mtrec.plugin_host import PluginHost
+from mtrec.run.checkpoints import MODELS, describe_model, save_checkpoint
 from mtrec.run.fit import Built, build_variant, train_on, trivial_scores
 from mtrec.run.phases import phase
 from mtrec.run.plugin_calls import call_plugin, check_head_set, load_domain
@@ -219,6 +220,7 @@ class _Loop:
     model: MultiTaskModel
     pool_enc: Batchable
     details: Mapping[str, Any]
+    built: Built  # what built the current model (its architecture, its uncached path)
     adapters: bool = False  # low-rank adapters were added by an update
     trained_on: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     results: list[dict[str, Any]] = field(default_factory=list)
@@ -270,6 +272,7 @@ def run_rounds(
         model=built.prepared.model,
         pool_enc=built.prepared.splits["test"],
         details=built.prepared.details,
+        built=built,
     )
     flops = None
     if combination.measure.flops and built.prepared.trains:
@@ -371,6 +374,29 @@ def run_rounds(
         flops,
         None,
     )
+    saved = None
+    if combination.output.save_model:  # the model after the last update
+        strategy = loop.details.get("strategy")
+        saved = save_checkpoint(
+            loop.model,
+            run_dir / MODELS / combination.key,
+            description=describe_model(
+                combination,
+                loop.model,
+                heads=heads,
+                details=loop.details,
+                serving_encoder=None
+                if loop.built.prepared.serving is None
+                else loop.built.prepared.serving.encoder,
+                architecture=loop.built.architecture.name,
+                family=loop.built.family,
+                head_set=head_set,
+                label_fields=data.label_fields,
+                # adapters an update added to a fully trained backbone rebuild as lora
+                strategy="lora" if loop.adapters and strategy != "lora" else None,
+            ),
+            relative_to=run_dir,
+        )
     updates = [r["update"] for r in loop.results]
     efficiency["peak_memory_mb"] = max(u["peak_memory_mb"] for u in updates)
     efficiency["params"] += int(loop.details.get("frozen_backbone_params", 0))
@@ -410,6 +436,7 @@ def run_rounds(
             head.task: f"{predictions_dir.name}/{name}"
             for head, name in zip(heads, files, strict=True)
         },
+        **({"model": saved} if saved is not None else {}),
         "rounds": {
             "protocol": protocol.model_dump(mode="json", exclude={"updates"}),
             "update": combination.update,
@@ -523,7 +550,7 @@ def _update(
         if plan.start == "fresh":
             built = _build(combination, host, cache, data, pool, rows, head_set, device)
             loop.model, loop.pool_enc = built.prepared.model, built.prepared.splits["test"]
-            loop.details, loop.adapters = built.prepared.details, False
+            loop.details, loop.adapters, loop.built = built.prepared.details, False, built
         if plan.adapters and not loop.adapters:
             _add_adapters(loop, combination, device)
         if loop.details.get("strategy") == "none":  # the trivial predictor refits its constants
