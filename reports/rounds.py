@@ -6,7 +6,7 @@ other tables label it; the head set and the seed too where the loop's records va
 its update strategy, grouped by domain. Four figures:
 
 * each task's primary metric per evaluated round (1..R-1), scored before the model trained on
-  that round's window, with its 95% bootstrap interval over the window's rows;
+  that round's window, with its 95% bootstrap interval over the window's users;
 * forgetting on the probe (the held-out share of window 0): the last round's, and the mean
   over the rounds that report it; positive means worse than after round 0;
 * what the updates cost: seconds, samples, steps and FLOPs per update and in total over
@@ -79,7 +79,7 @@ class RoundPoint:
 
     round: int
     value: float | None
-    low: float | None  # 95% interval over the window's rows (None: not recorded)
+    low: float | None  # 95% interval over the window's users (None: not recorded)
     high: float | None
     rows: int | None  # rows evaluated in the round
 
@@ -346,7 +346,7 @@ def protocol_text(document: Mapping[str, Any]) -> str:
         "model on it with the record's update strategy."
         + (f" Each update spends at most {spend}." if spend else "")
         + " The records' test metrics are these prequential figures, every window pooled. "
-        "Per round: the figure [95% bootstrap interval over the window's rows]."
+        "Per round: the figure [95% bootstrap interval over the window's users]."
     )
 
 
@@ -623,7 +623,7 @@ def html_section(document: Mapping[str, Any]) -> str | None:
         caption = (
             f"{task} {metric} ({'higher' if direction == 'higher' else 'lower'} is better) per "
             "round, one line per backbone and update strategy; band: the 95% bootstrap "
-            "interval over the window's rows."
+            "interval over the window's users."
         )
         parts.append(
             f"<h3>{text(title)}</h3><figure>{svg}<figcaption>{text(caption)}</figcaption></figure>"
