@@ -538,6 +538,8 @@ def _update(
             "cuda_peak_memory_mb": None,
         }
     rows = np.asarray(plan.rows, dtype=np.int64)
+    if round_index == 0 and config.max_train_samples is not None:
+        rows = rows[: config.max_train_samples]  # as a single training takes its first rows
     budget = protocol.budget.samples if round_index > 0 else None
     if budget is not None and len(rows) > budget:
         rows = np.sort(rng.choice(rows, size=budget, replace=False))
