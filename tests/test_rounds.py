@@ -459,3 +459,28 @@ def test_the_saved_model_is_the_last_round_model(
         predicted = saved.predict(split)[task]
         expected = np.array([float(r["y_pred"]) for r in rows])
         np.testing.assert_allclose(predicted.y_pred.astype(float), expected, atol=1e-5, rtol=0)
+
+
+def test_round_intervals_are_a_bootstrap_over_users_recomputed_from_the_files(
+    sweep: tuple[Path, dict[str, Any]],
+) -> None:
+    """The rating RMSE interval of every round, redrawn here: the suite's seed, users as the
+    units (a drawn user brings all their rows), 2.5 and 97.5 percentiles."""
+    out, document = sweep
+    record = by_update(document, "id-embedding")["replay"]
+    resamples = record["config"]["fairness"]["bootstrap_resamples"]
+    for result in record["rounds"]["results"][1:]:
+        rows = read_csv(out / "predictions" / result["evaluation"]["predictions"]["rating"])
+        users = np.array([int(r["user_id"]) for r in rows])
+        error = np.array([(float(r["y_true"]) - float(r["y_pred"])) ** 2 for r in rows])
+        units, unit_of_row = np.unique(users, return_inverse=True)
+        draws = np.random.default_rng(record["seed"]).integers(
+            0, len(units), size=(resamples, len(units))
+        )
+        values = []
+        for draw in draws:
+            weight = np.bincount(draw, minlength=len(units))[unit_of_row]
+            values.append(np.sqrt(np.sum(weight * error) / np.sum(weight)))
+        low, high = np.percentile(values, [2.5, 97.5])
+        got = result["evaluation"]["intervals"]["rating"]["rmse"]
+        assert got == pytest.approx([low, high], abs=1e-9)
