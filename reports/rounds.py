@@ -150,12 +150,27 @@ def loop_records(document: Mapping[str, Any]) -> list[LoopRecord]:
     records = list(document.get("records") or [])
     # labelled as elsewhere, the update strategy aside (it has a column of its own)
     labels = backbone_labels([without_update(record) for record in records])
+    # one backbone under two training strategies (frozen features and LoRA, say): the
+    # strategy tells them apart better than every training setting that differs with it
+    strategies: dict[str, set[str]] = {}
+    for record in records:
+        strategies.setdefault(str(record.get("backbone")), set()).add(_strategy_of(record))
+    labels = [
+        f"{record.get('backbone')} ({_strategy_of(record)})"
+        if len(strategies[str(record.get("backbone"))]) > 1
+        else label
+        for record, label in zip(records, labels, strict=True)
+    ]
     found = [
         (record, label, section)
         for record, label in zip(records, labels, strict=True)
         if (section := rounds_section(record)) is not None
     ]
-    several_heads = len({str(r.get("head_set")) for r, _, _ in found}) > 1
+    # the head set joins the name only where one domain's loop ran with several
+    heads_by_domain: dict[str, set[str]] = {}
+    for r, _, _ in found:
+        heads_by_domain.setdefault(str(r.get("domain")), set()).add(str(r.get("head_set")))
+    several_heads = any(len(heads) > 1 for heads in heads_by_domain.values())
     several_seeds = len({str(r.get("seed")) for r, _, _ in found}) > 1
     loop = []
     for record, label, section in found:
@@ -175,6 +190,11 @@ def loop_records(document: Mapping[str, Any]) -> list[LoopRecord]:
         )
     domains = list(dict.fromkeys(entry.domain for entry in loop))
     return sorted(loop, key=lambda entry: domains.index(entry.domain))
+
+
+def _strategy_of(record: Mapping[str, Any]) -> str:
+    training = (record.get("config") or {}).get("training") or {}
+    return str(training.get("strategy", "full"))
 
 
 def round_series(document: Mapping[str, Any]) -> list[RoundSeries]:
