@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mtrec import hookimpl
-from mtrec.specs import UpdateContext, UpdatePlan, UpdateStrategySpec
+from mtrec import UpdateContext, UpdatePlan, UpdateStrategySpec, hookimpl
 
 
 def _frozen(context: UpdateContext) -> UpdatePlan:
