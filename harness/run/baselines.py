@@ -7,6 +7,7 @@ from this sweep, else from disk, else trained now.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 from collections.abc import Callable, Mapping
@@ -22,6 +23,7 @@ from mtrec.contracts import Combination
 from mtrec.paths import cache_dir
 from mtrec.plugin_host import PluginHost
 from mtrec.run.fit import Fit, fit_variant
+from mtrec.run.phases import release_heap
 from mtrec.run.ranking import ranking_truth
 from mtrec.run.sweep_cache import Outcome, RankingTruth, SweepCache
 from mtrec.specs import (
@@ -177,5 +179,9 @@ def single_task_baselines(
                     ranking_truth(combination, cache, data, alone),
                 )[head.task]
             )
+            # the baseline's model and splits are garbage now: give their pages back before
+            # the next one trains, so that baselines do not stack up the heap
+            gc.collect()
+            release_heap()
         baselines[head.task] = runs
     return baselines
