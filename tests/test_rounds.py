@@ -100,7 +100,7 @@ PRIMARY = {"rating": "rmse", "click": "auc", "category": "accuracy"}
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
     out = tmp_path_factory.mktemp("rounds") / "run"
-    result = run_sweep(suite("[id-embedding, trivial]"), host(), out, device="cpu")
+    result = run_sweep(suite("[id-embedding]"), host(), out, device="cpu")
     return out, result.document
 
 
@@ -115,8 +115,8 @@ def by_update(document: dict[str, Any], backbone: str) -> dict[str, dict[str, An
 def test_every_record_is_ok_with_one_result_per_round(sweep: tuple[Path, dict[str, Any]]) -> None:
     out, document = sweep
     records = document["records"]
-    assert len(records) == 8  # 2 backbones x 4 default update strategies
-    assert [r["status"] for r in records] == ["ok"] * 8, [r["error"] for r in records]
+    assert len(records) == 4  # the 4 default update strategies
+    assert [r["status"] for r in records] == ["ok"] * 4, [r["error"] for r in records]
     for record in records:
         rounds = record["rounds"]
         assert [r["round"] for r in rounds["results"]] == [0, 1, 2, 3]
@@ -276,7 +276,9 @@ def test_a_strategy_reading_the_future_fails_its_combination(tmp_path: Path) -> 
     assert "may not read the probe or the future" in record["error"]
 
 
-def test_a_killed_loop_resumes_after_its_last_completed_round(tmp_path: Path) -> None:
+def test_a_killed_loop_resumes_after_its_last_completed_round(
+    tmp_path: Path, sweep: tuple[Path, dict[str, Any]]
+) -> None:
     CRASH["log"], CRASH["flag"] = tmp_path / "planned.txt", tmp_path / "crash"
     CRASH["flag"].write_text("", encoding="utf-8")
     config = suite(protocol=", updates: [crashy]")
@@ -294,8 +296,9 @@ def test_a_killed_loop_resumes_after_its_last_completed_round(tmp_path: Path) ->
     # round 1 was planned once; round 2 twice (the crash, then the resumed run); then 3
     assert (tmp_path / "planned.txt").read_text().split() == ["1", "2", "2", "3"]
     assert not (out / "rounds").exists()
-    # the same figures as a loop that was never interrupted
-    whole = run_sweep(config, host(), tmp_path / "whole", device="cpu").document["records"][0]
+    # the same figures as a loop that was never interrupted: the module's fine-tune loop
+    # (crashy plans what fine-tune plans; nothing else tells the two apart)
+    whole = by_update(sweep[1], "id-embedding")["fine-tune"]
     assert whole["metrics"] == record["metrics"]
     assert [r["evaluation"] and r["evaluation"]["metrics"] for r in whole["rounds"]["results"]] == [
         r["evaluation"] and r["evaluation"]["metrics"] for r in record["rounds"]["results"]
