@@ -100,7 +100,8 @@ class Registry(Generic[SpecT]):
         close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
         hint = f"; did you mean '{close[0]}'?" if close else ""
         listing = ", ".join(known) if known else "none (is mtrec-harness installed?)"
-        return f"unknown {self.kind} '{name}'{hint} known {self.kind}s: {listing}"
+        kinds = f"{self.kind[:-1]}ies" if self.kind.endswith("y") else f"{self.kind}s"
+        return f"unknown {self.kind} '{name}'{hint} known {kinds}: {listing}"
 
     def names(self) -> list[str]:
         return sorted(self._entries)
