@@ -7,7 +7,8 @@ record's files (predictions, validation history, baselines) are written.
 
 from __future__ import annotations
 
-from dataclasses import asdict
+import gc
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,7 @@ from mtrec.run.baselines import baseline_seeds, plain_variant_key, single_task_b
 from mtrec.run.checkpoints import MODELS, describe_fit, save_checkpoint
 from mtrec.run.explain import explain_combination
 from mtrec.run.fit import EpochCallback, fit_variant, trivial_scores
-from mtrec.run.phases import phase
+from mtrec.run.phases import phase, release_heap
 from mtrec.run.plugin_calls import check_head_set, load_domain
 from mtrec.run.ranking import popularity_scores
 from mtrec.run.record import fairness_results, measure_cost, selected_fairness
@@ -160,6 +161,14 @@ def run_combination(
     efficiency["params"] += int(fit.details.get("frozen_backbone_params", 0))
     if fit.ranking_cost is not None:  # scoring every test user's candidates
         efficiency["ranking"] = dict(fit.ranking_cost)
+    # The per-epoch validation predictions are saved and the cost is measured: drop them and
+    # the uncached serving path (it holds a frozen backbone; kept when the model is saved with
+    # it), and give their pages back before single-task baselines train beside this model.
+    fit = replace(
+        fit, validation_runs=(), serving=fit.serving if combination.output.save_model else None
+    )
+    gc.collect()
+    release_heap()
     selected = selected_fairness(host, fairness_metrics)
     baselines: dict[str, list[TaskPredictions]] = {}
     if any("baselines" in spec.needs for spec in selected):
