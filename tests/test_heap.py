@@ -7,9 +7,12 @@ no-ops, which the last test checks).
 
 from __future__ import annotations
 
+import gc
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -70,3 +73,42 @@ def test_both_are_safe_to_call_anywhere() -> None:
     with large_buffers_mapped(), large_buffers_mapped(threshold=2**20):
         release_heap()
     assert isinstance(release_heap(), bool)
+
+
+def test_baselines_train_without_the_combinations_serving_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A frozen combination's uncached serving path (its backbone) is dropped before the
+    single-task baselines train, each loading a backbone of its own. (Kept when the model is
+    saved: test_checkpoints reloads frozen models through it.)"""
+    from mtrec.config import parse_suite
+    from mtrec.model.strategies import FrozenTextEncoder
+    from mtrec.plugin_host import PluginHost
+    from mtrec.run import combination
+    from mtrec.run.runner import run_sweep
+
+    alive: list[int] = []
+    train_baselines = combination.single_task_baselines
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        gc.collect()
+        alive.append(sum(type(o) is FrozenTextEncoder for o in gc.get_objects()))
+        return train_baselines(*args, **kwargs)
+
+    monkeypatch.setattr(combination, "single_task_baselines", counting)
+    suite = parse_suite(
+        "name: h\nbackbones: [{name: tiny-bert, training: {strategy: frozen}}]\n"
+        "head_sets: [ecommerce-seed]\n"
+        "domains: [{name: synthetic-ecommerce, options: {n_interactions: 120}}]\n"
+        "training: {epochs: 1, max_length: 32}\n"
+        "measure: {latency_batch_sizes: [1], latency_min_repeats: 1, latency_min_seconds: 0,"
+        " flops: false}\n"
+        "evaluation: {ranking: {negatives: 4, validation_negatives: 4}}\n"
+        "fairness_metrics: [subtask-gain]\n",
+        origin="h.yaml",
+        source="file",
+    )
+    [record] = run_sweep(suite, PluginHost(), tmp_path / "run", device="cpu").document["records"]
+    assert record["status"] == "ok", record.get("error")
+    assert record["fairness"]["subtask-gain"]  # the baselines trained
+    assert alive == [0]
