@@ -84,18 +84,17 @@ def test_baselines_train_without_the_combinations_serving_path(
     from mtrec.config import parse_suite
     from mtrec.model.strategies import FrozenTextEncoder
     from mtrec.plugin_host import PluginHost
-    from mtrec.run import combination
+    from mtrec.run.baselines import single_task_baselines
     from mtrec.run.runner import run_sweep
 
     alive: list[int] = []
-    train_baselines = combination.single_task_baselines
 
     def counting(*args: Any, **kwargs: Any) -> Any:
         gc.collect()
         alive.append(sum(type(o) is FrozenTextEncoder for o in gc.get_objects()))
-        return train_baselines(*args, **kwargs)
+        return single_task_baselines(*args, **kwargs)
 
-    monkeypatch.setattr(combination, "single_task_baselines", counting)
+    monkeypatch.setattr("mtrec.run.combination.single_task_baselines", counting)
     suite = parse_suite(
         "name: h\nbackbones: [{name: tiny-bert, training: {strategy: frozen}}]\n"
         "head_sets: [ecommerce-seed]\n"
