@@ -167,11 +167,11 @@ def run_combination(
     fit = replace(
         fit, validation_runs=(), serving=fit.serving if combination.output.save_model else None
     )
+    gc.collect()
+    release_heap()
     selected = selected_fairness(host, fairness_metrics)
     baselines: dict[str, list[TaskPredictions]] = {}
     if any("baselines" in spec.needs for spec in selected):
-        gc.collect()  # only where baselines train: a collection is not free on a large heap
-        release_heap()
         with phase("baselines", whole=True):  # whole fits: their training is not ours
             baselines = single_task_baselines(
                 combination, host, cache, data=data, head_set=head_set, device=device
